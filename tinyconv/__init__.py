@@ -1,0 +1,13 @@
+"""tinyconv: see inside convolutional networks with numpy (and CuPy), no deep-learning framework.
+
+    import tinyconv as tc
+    x = tc.Tensor(image, requires_grad=True)          # (N, 3, H, W) float32
+    with tc.override({"relu": tc.hooks.guided_relu}):
+        model(x)[0, 243].backward()                    # x.grad: guided backprop of class 243
+"""
+from . import backend, hooks, ops
+from .backend import default_device, gpu_available
+from .hooks import override
+from .tensor import Function, Tensor, as_tensor, is_grad_enabled, no_grad
+
+__version__ = "0.1.0"

@@ -1,0 +1,76 @@
+"""Array backend: numpy on the CPU, CuPy on an NVIDIA GPU.
+
+All array code in tinyconv is written once against `xp`, the array module of its inputs
+(`xp = get_array_module(a)`), the convention of chainer and CuPy. This module is the one place that
+knows whether CuPy exists. `import tinyconv` works without CuPy or a GPU: CuPy is imported inside a
+guard and `gpu_available` is False when it is missing or sees no device.
+
+Device names are "cpu" and "gpu". The default comes from the TINYCONV_DEVICE environment variable
+("cpu" or "gpu"), else "gpu" when a GPU is usable, else "cpu".
+"""
+import os
+
+import numpy as np
+
+try:  # CuPy is an optional extra: tinyconv[gpu]
+    import cupy as cp
+    gpu_available = cp.cuda.runtime.getDeviceCount() > 0
+except Exception:  # ImportError, or a CUDA runtime error on a machine with no driver
+    cp = None
+    gpu_available = False
+
+DEVICES = ("cpu", "gpu")
+
+
+def check_device(device):
+    """Return `device` validated ("cpu" | "gpu"); None means the default device."""
+    if device is None:
+        return default_device()
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; choose one of {DEVICES}")
+    if device == "gpu" and not gpu_available:
+        raise RuntimeError("device 'gpu' was asked for, but CuPy with a usable NVIDIA GPU is not "
+                           "available here (pip install tinyconv[gpu] on a machine with CUDA)")
+    return device
+
+
+def default_device():
+    """TINYCONV_DEVICE if set, else "gpu" when CuPy sees a GPU, else "cpu"."""
+    env = os.environ.get("TINYCONV_DEVICE", "").strip().lower()
+    if env:
+        if env not in DEVICES:
+            raise ValueError(f"TINYCONV_DEVICE={env!r} is not one of {DEVICES}")
+        return check_device(env)
+    return "gpu" if gpu_available else "cpu"
+
+
+def get_array_module(a):
+    """numpy or cupy, whichever owns array `a` (numpy for scalars and lists)."""
+    if cp is not None and isinstance(a, cp.ndarray):
+        return cp
+    return np
+
+
+def xp_for(device):
+    """The array module of a device name."""
+    return cp if check_device(device) == "gpu" else np
+
+
+def device_of(a):
+    """"gpu" for a CuPy array, "cpu" otherwise."""
+    return "gpu" if get_array_module(a) is not np else "cpu"
+
+
+def to_device(a, device):
+    """Copy array `a` to `device` (no copy when it is already there)."""
+    device = check_device(device)
+    if device_of(a) == device:
+        return a
+    if device == "gpu":
+        return cp.asarray(a)
+    return cp.asnumpy(a)
+
+
+def to_numpy(a):
+    """A numpy array with the contents of `a` (a copy from the GPU when needed)."""
+    return cp.asnumpy(a) if device_of(a) == "gpu" else np.asarray(a)

@@ -1,0 +1,9 @@
+"""tinyconv.ops: the functional interface to every differentiable operation.
+
+Tensors in, Tensor out; activations are (N, C, H, W), convolution weights (out, in, kH, kW), the
+layouts of the common frameworks, so converted weights work unchanged. Each op is a Function in
+one of the modules below (grep for its class); this package only gathers the public names.
+"""
+from .activation import dropout, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .math import abs, add, clip, div, exp, log, matmul, max, mean, mul, neg, pow, sqrt, sub, sum
+from .shape import concat, flatten, getitem, pad, pad2d, reshape, transpose
