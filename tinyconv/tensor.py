@@ -39,7 +39,9 @@ def _as_float_array(data, device, dtype):
         data = data.data
     xp = backend.get_array_module(data)
     if xp is np and not isinstance(data, np.ndarray):
-        data = np.asarray(data, dtype=dtype or np.float32)
+        # numpy reductions over every axis return scalars such as np.float64: keep their dtype
+        default = data.dtype if isinstance(data, np.floating) else np.float32
+        data = np.asarray(data, dtype=dtype or default)
     if dtype is not None and data.dtype != dtype:
         data = data.astype(dtype)
     if data.dtype.kind != "f":
