@@ -240,7 +240,7 @@ class Max(Function):
     def backward(self, dout):
         a, out = self.saved
         is_max = a == out
-        ties = is_max.sum(axis=self.axes, keepdims=True)
+        ties = is_max.sum(axis=self.axes, keepdims=True).astype(a.dtype)  # int would promote
         return _expand_reduced(dout, a.shape, self.axes) * is_max / ties
 
 
