@@ -21,10 +21,11 @@ class Transpose(Function):
     name = "transpose"
 
     def forward(self, a, axes=None):
-        self.axes = tuple(range(a.ndim))[::-1] if axes is None else tuple(axes)
-        if sorted(ax % a.ndim for ax in self.axes) != list(range(a.ndim)):
-            raise ValueError(f"axes {self.axes} are not a permutation of the {a.ndim} axes of "
+        axes = tuple(range(a.ndim))[::-1] if axes is None else tuple(axes)
+        if sorted(ax + a.ndim if ax < 0 else ax for ax in axes) != list(range(a.ndim)):
+            raise ValueError(f"axes {axes} are not a permutation of the {a.ndim} axes of "
                              f"shape {a.shape}")
+        self.axes = tuple(ax % a.ndim for ax in axes)
         return a.transpose(self.axes)
 
     def backward(self, dout):
