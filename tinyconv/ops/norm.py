@@ -1,0 +1,197 @@
+"""Normalization layers: batch, instance and local response normalization over (N, C, ...) arrays.
+
+Converted networks need all three with PyTorch's semantics: batch norm (inference with running
+statistics, training with batch statistics), instance norm (Ulyanov 2016, the fast style transfer
+networks) and local response normalization across channels (AlexNet / Caffe).
+
+The per-channel scale and shift are ordinary Tensor operations after the normalization, so their
+gradients come from mul/add; the Functions here only normalize.
+"""
+from ..backend import get_array_module
+from ..tensor import Function, Tensor
+from .shape import reshape
+
+
+def _standardize(x, axes, eps):
+    """(x - mean) / sqrt(var + eps) over `axes` (biased var) -> (x_hat, inv_std, mean, var)."""
+    xp = get_array_module(x)
+    mean = x.mean(axis=axes, keepdims=True)
+    centered = x - mean
+    var = (centered * centered).mean(axis=axes, keepdims=True)
+    inv_std = 1 / xp.sqrt(var + eps)
+    return centered * inv_std, inv_std, mean, var
+
+
+def _standardize_backward(dout, x_hat, inv_std, axes):
+    """d(loss)/dx for x_hat = _standardize(x) with the statistics depending on x."""
+    mean_dout = dout.mean(axis=axes, keepdims=True)
+    mean_dout_x_hat = (dout * x_hat).mean(axis=axes, keepdims=True)
+    return inv_std * (dout - mean_dout - x_hat * mean_dout_x_hat)
+
+
+class BatchNorm(Function):
+    """Normalize each channel of (N, C, ...): by the batch statistics over every axis but C when
+    training (and update the running statistics in place), else by the running statistics."""
+    name = "batch_norm"
+
+    def forward(self, x, running_mean=None, running_var=None, training=False, momentum=0.1,
+                eps=1e-5):
+        self.training = training
+        self.axes = (0,) + tuple(range(2, x.ndim))
+        stats_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        if not training:
+            xp = get_array_module(x)
+            mean = running_mean.astype(x.dtype, copy=False).reshape(stats_shape)
+            var = running_var.astype(x.dtype, copy=False).reshape(stats_shape)
+            inv_std = 1 / xp.sqrt(var + eps)
+            self.save_for_backward(inv_std)
+            return (x - mean) * inv_std
+        count = x.size // x.shape[1]
+        if count < 2:
+            raise ValueError(f"batch_norm in training needs more than one value per channel; "
+                             f"got input shape {x.shape}")
+        x_hat, inv_std, mean, var = _standardize(x, self.axes, eps)
+        if running_mean is not None:
+            running_mean *= 1 - momentum
+            running_mean += momentum * mean.reshape(-1)
+        if running_var is not None:  # the running variance is the unbiased one, as in PyTorch
+            running_var *= 1 - momentum
+            running_var += (momentum * count / (count - 1)) * var.reshape(-1)
+        self.save_for_backward(x_hat, inv_std)
+        return x_hat
+
+    def backward(self, dout):
+        if not self.training:
+            (inv_std,) = self.saved
+            return dout * inv_std
+        x_hat, inv_std = self.saved
+        return _standardize_backward(dout, x_hat, inv_std, self.axes)
+
+
+class InstanceNorm(Function):
+    """Normalize each (sample, channel) plane of (N, C, H, W) by its own mean and variance."""
+    name = "instance_norm"
+
+    def forward(self, x, eps=1e-5):
+        self.axes = tuple(range(2, x.ndim))
+        x_hat, inv_std, _, _ = _standardize(x, self.axes, eps)
+        self.save_for_backward(x_hat, inv_std)
+        return x_hat
+
+    def backward(self, dout):
+        x_hat, inv_std = self.saved
+        return _standardize_backward(dout, x_hat, inv_std, self.axes)
+
+
+def _channel_window_sum(a, before, after):
+    """out[:, c] = a[:, c - before] + ... + a[:, c + after] (zeros outside the C channels)."""
+    xp = get_array_module(a)
+    channels = a.shape[1]
+    padded = xp.pad(a, ((0, 0), (before, after)) + ((0, 0),) * (a.ndim - 2))
+    out = padded[:, :channels].copy()
+    for shift in range(1, before + after + 1):
+        out += padded[:, shift:shift + channels]
+    return out
+
+
+class LocalResponseNorm(Function):
+    """y_c = x_c / (k + alpha / size * sum of x_j^2 over the `size` channels j around c) ** beta,
+    the window being c - size // 2 ... c + (size - 1) // 2 as in PyTorch."""
+    name = "local_response_norm"
+
+    def forward(self, x, size, alpha=1e-4, beta=0.75, k=1.0):
+        self.size, self.alpha, self.beta = size, alpha, beta
+        denom = k + (alpha / size) * _channel_window_sum(x * x, size // 2, (size - 1) // 2)
+        scale = denom ** -beta
+        self.save_for_backward(x, denom, scale)
+        return x * scale
+
+    def backward(self, dout):
+        x, denom, scale = self.saved
+        # channel c's denominator reads x_j for j in its window, so x_j collects from the mirrored
+        # window c = j - (size - 1) // 2 ... j + size // 2
+        through_denom = _channel_window_sum(dout * x * scale / denom,
+                                            (self.size - 1) // 2, self.size // 2)
+        return dout * scale - (2 * self.alpha * self.beta / self.size) * x * through_denom
+
+
+def _array(a):
+    return a.data if isinstance(a, Tensor) else a
+
+
+def _check_rank(x, name, min_ndim, layout):
+    if x.ndim < min_ndim:
+        raise ValueError(f"{name} needs a {layout} input; got shape {x.shape}")
+
+
+def _check_per_channel(x, name, **arrays):
+    """Raise unless every given array holds one value per channel of x (C = x.shape[1])."""
+    for label, a in arrays.items():
+        if a is not None and tuple(a.shape) != (x.shape[1],):
+            raise ValueError(f"{name}: {label} has shape {tuple(a.shape)}, expected "
+                             f"({x.shape[1]},) for input of shape {x.shape}")
+
+
+def _scale_shift(y, weight, bias):
+    """y * weight + bias with weight, bias of shape (C,) (or (N, C), one row per sample)."""
+    if weight is None and bias is None:
+        return y
+    lead = -1 if (weight if weight is not None else bias).ndim == 1 else y.shape[0]
+    per_channel = (1,) * (y.ndim - 2)
+    if weight is not None:
+        y = y * reshape(weight, (lead, y.shape[1]) + per_channel)  # (1 | N, C, 1, 1)
+    if bias is not None:
+        y = y + reshape(bias, (lead, y.shape[1]) + per_channel)
+    return y
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalization of (N, C, ...) with PyTorch semantics.
+
+    running_mean, running_var: (C,) arrays or Tensors on x's device. Inference (training=False)
+    normalizes by them; training normalizes by the batch mean and biased variance over every axis
+    but C and updates them in place: r = (1 - momentum) * r + momentum * batch statistic (the
+    unbiased variance for running_var). Either may be None when training. weight, bias: (C,).
+    """
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    _check_rank(x, "batch_norm", 2, "(N, C, ...)")
+    running_mean, running_var = _array(running_mean), _array(running_var)
+    _check_per_channel(x, "batch_norm", running_mean=running_mean, running_var=running_var,
+                       weight=weight, bias=bias)
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batch_norm in inference (training=False) needs running_mean and "
+                         "running_var")
+    for label, a in (("running_mean", running_mean), ("running_var", running_var)):
+        if a is not None and get_array_module(a) is not x.xp:
+            raise RuntimeError(f"batch_norm: {label} is on a different device than the input "
+                               f"({x.device}); move it first")
+    y = BatchNorm.apply(x, running_mean=running_mean, running_var=running_var,
+                        training=training, momentum=momentum, eps=eps)
+    return _scale_shift(y, weight, bias)
+
+
+def instance_norm(x, weight=None, bias=None, eps=1e-5):
+    """Instance normalization of (N, C, H, W): each sample's each channel to zero mean and unit
+    (biased) variance, then y * weight + bias. weight, bias: (C,), or (N, C) for a scale and
+    shift per sample (conditional instance norm). Fast style transfer nets use eps=1e-3."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    _check_rank(x, "instance_norm", 3, "(N, C, H, W)")
+    for label, a in (("weight", weight), ("bias", bias)):
+        if a is not None and tuple(a.shape) not in ((x.shape[1],), x.shape[:2]):
+            raise ValueError(f"instance_norm: {label} has shape {tuple(a.shape)}, expected "
+                             f"({x.shape[1]},) or {x.shape[:2]} for input of shape {x.shape}")
+    return _scale_shift(InstanceNorm.apply(x, eps=eps), weight, bias)
+
+
+def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Local response normalization across channels of (N, C, ...), as
+    torch.nn.functional.local_response_norm (AlexNet: size=5, alpha=1e-4, beta=0.75, k=2)."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    _check_rank(x, "local_response_norm", 3, "(N, C, H, W)")
+    if int(size) != size or size < 1:
+        raise ValueError(f"local_response_norm: size must be a positive integer, got {size!r}")
+    return LocalResponseNorm.apply(x, size=int(size), alpha=alpha, beta=beta, k=k)
+
+
+__all__ = ["batch_norm", "instance_norm", "local_response_norm"]
