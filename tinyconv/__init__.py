@@ -6,6 +6,7 @@
         model(x)[0, 243].backward()                    # x.grad: guided backprop of class 243
 """
 from . import backend, hooks, ops
+from . import optim
 from .backend import default_device, gpu_available
 from .hooks import override
 from .tensor import Function, Tensor, as_tensor, is_grad_enabled, no_grad

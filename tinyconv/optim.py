@@ -7,7 +7,6 @@ tensor to scipy's L-BFGS-B, the optimizer of the original style transfer and fea
 papers, converting to float64 numpy for scipy and back to the tensor's dtype and device.
 """
 import numpy as np
-import scipy.optimize
 
 from .backend import get_array_module, to_numpy
 from .tensor import Tensor, no_grad
@@ -104,9 +103,14 @@ def lbfgs(loss_fn, x, max_iter=100, bounds=None, callback=None, options=None):
     iterate; raise StopIteration inside it to stop early. options: extra scipy L-BFGS-B options
     (e.g. {"maxcor": 20}). Returns scipy's OptimizeResult.
     """
+    import scipy.optimize  # here, not at the top: it takes most of a second to import
+
     if not isinstance(x, Tensor):
         raise TypeError(f"lbfgs optimizes a Tensor, got {type(x).__name__}")
     shape, dtype, xp = x.shape, x.dtype, x.xp
+    if bounds is not None:
+        bounds = scipy.optimize.Bounds(*_bounds_vectors(bounds, shape))
+    x0 = to_numpy(x.data).astype(np.float64).reshape(-1)
     requires_grad = x.requires_grad
     x.requires_grad = True
 
@@ -132,10 +136,9 @@ def lbfgs(loss_fn, x, max_iter=100, bounds=None, callback=None, options=None):
         load(intermediate_result.x)
         callback(iteration, float(intermediate_result.fun))
 
-    x0 = to_numpy(x.data).astype(np.float64).reshape(-1)
     try:
         result = scipy.optimize.minimize(
-            loss_and_grad, x0, jac=True, method="L-BFGS-B", bounds=_scipy_bounds(bounds, shape),
+            loss_and_grad, x0, jac=True, method="L-BFGS-B", bounds=bounds,
             callback=after_iteration if callback is not None else None,
             options={"maxiter": max_iter, **(options or {})})
     finally:
@@ -145,14 +148,12 @@ def lbfgs(loss_fn, x, max_iter=100, bounds=None, callback=None, options=None):
     return result
 
 
-def _scipy_bounds(bounds, shape):
-    """(low, high) with numbers, arrays or None -> scipy.optimize.Bounds over the flattened x."""
-    if bounds is None:
-        return None
+def _bounds_vectors(bounds, shape):
+    """(low, high) with numbers, arrays or None -> (low, high) float64 vectors over flattened x."""
     if len(bounds) != 2:
         raise ValueError(f"lbfgs: bounds must be (low, high), got {bounds!r}")
     low, high = (np.broadcast_to(to_numpy(np.inf * sign if b is None else b), shape).reshape(-1)
                  for b, sign in zip(bounds, (-1, 1)))
     if (low > high).any():
         raise ValueError("lbfgs: a lower bound exceeds its upper bound")
-    return scipy.optimize.Bounds(low.astype(np.float64), high.astype(np.float64))
+    return low.astype(np.float64), high.astype(np.float64)
