@@ -5,8 +5,11 @@ layouts of the common frameworks, so converted weights work unchanged. Each op i
 one of the modules below (grep for its class); this package only gathers the public names.
 """
 from .activation import dropout, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .conv import conv2d, conv_transpose2d
+from .linear import linear
 from .loss import cross_entropy, gram_matrix, mse, total_variation
 from .math import abs, add, clip, div, exp, log, matmul, max, mean, mul, neg, pow, sqrt, sub, sum
 from .norm import batch_norm, instance_norm, local_response_norm
+from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .resize import upsample_nearest
 from .shape import concat, flatten, getitem, pad, pad2d, reshape, transpose

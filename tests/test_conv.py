@@ -1,0 +1,179 @@
+"""conv2d and conv_transpose2d: forward against explicit loops, backward against check_grad.
+
+Every case runs through the dispatcher (the fast CPU kernel where it applies) and through the
+generic im2col kernels, so both paths are held to the same references.
+"""
+import numpy as np
+import pytest
+
+from tinyconv import Tensor
+from tinyconv.ops import conv, conv2d, conv_transpose2d, im2col
+from tinyconv.testing import check_grad
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def naive_conv2d(x, w, b, stride, padding, dilation, groups):
+    """Cross-correlation by explicit loops over output positions (numpy, float64)."""
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    og = o // groups
+    y = np.zeros((n, o, oh, ow))
+    for ni in range(n):
+        for oi in range(o):
+            g = oi // og
+            for yi in range(oh):
+                for xi in range(ow):
+                    window = xpad[ni, g * cg:(g + 1) * cg,
+                                  yi * sh:yi * sh + dh * (kh - 1) + 1:dh,
+                                  xi * sw:xi * sw + dw * (kw - 1) + 1:dw]
+                    y[ni, oi, yi, xi] = (window * w[oi]).sum() + (0 if b is None else b[oi])
+    return y
+
+
+def naive_conv_transpose2d(x, w, b, stride, padding, output_padding, dilation, groups):
+    """Transposed convolution by scattering every input pixel times the kernel (numpy)."""
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    oph, opw = _pair(output_padding)
+    n, c, h, wd = x.shape
+    _, og, kh, kw = w.shape
+    cg = c // groups
+    full = np.zeros((n, og * groups, (h - 1) * sh + dh * (kh - 1) + 1 + oph,
+                     (wd - 1) * sw + dw * (kw - 1) + 1 + opw))
+    for ni in range(n):
+        for ci in range(c):
+            g = ci // cg
+            for yi in range(h):
+                for xi in range(wd):
+                    full[ni, g * og:(g + 1) * og,
+                         yi * sh:yi * sh + dh * (kh - 1) + 1:dh,
+                         xi * sw:xi * sw + dw * (kw - 1) + 1:dw] += x[ni, ci, yi, xi] * w[ci]
+    y = full[:, :, ph:full.shape[2] - ph, pw:full.shape[3] - pw]
+    return y if b is None else y + b.reshape(1, -1, 1, 1)
+
+
+# (N, C, H, W), (O, kh, kw), stride, padding, dilation, groups
+CONV_CASES = [
+    ((1, 3, 6, 6), (4, 3, 3), 1, 1, 1, 1),           # the VGG layer shape
+    ((2, 4, 7, 5), (6, 3, 3), 1, 1, 1, 1),           # batch, odd sizes
+    ((2, 4, 7, 9), (6, 3, 3), 2, 1, 1, 2),           # stride, groups
+    ((1, 3, 8, 7), (4, 3, 2), (1, 2), (1, 0), 1, 1),  # non-square kernel, stride, padding
+    ((2, 2, 9, 8), (3, 3, 3), 1, 2, 2, 1),           # dilation
+    ((1, 4, 6, 7), (4, 3, 3), 1, 1, 1, 4),           # depthwise
+    ((2, 3, 5, 6), (5, 1, 1), 1, 0, 1, 1),           # 1x1
+    ((1, 2, 11, 10), (3, 5, 5), 3, 2, 1, 1),         # AlexNet-like large kernel and stride
+    ((2, 3, 4, 5), (2, 2, 3), 1, (0, 2), (1, 2), 1),  # uneven padding and dilation
+]
+
+
+@pytest.fixture(params=["dispatch", "generic"])
+def kernels(request, monkeypatch):
+    """'dispatch': conv2d chooses its kernel (the fast CPU one on numpy); 'generic': im2col."""
+    if request.param == "generic":
+        monkeypatch.setattr(conv, "select_kernels", lambda x, geom: im2col)
+    return request.param
+
+
+def _case_arrays(xp, case, rng, dtype=np.float64):
+    x_shape, (o, kh, kw), stride, padding, dilation, groups = case
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal((o, x_shape[1] // groups, kh, kw))
+    b = rng.standard_normal(o)
+    to = lambda a: xp.asarray(a.astype(dtype))  # noqa: E731
+    return x, w, b, to(x), to(w), to(b), dict(stride=stride, padding=padding, dilation=dilation,
+                                               groups=groups)
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv2d_forward_matches_loops(xp, kernels, case):
+    rng = np.random.default_rng(0)
+    x, w, b, xa, wa, ba, params = _case_arrays(xp, case, rng)
+    expected = naive_conv2d(x, w, b, **params)
+    got = conv2d(Tensor(xa), Tensor(wa), Tensor(ba), **params).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+    got_no_bias = conv2d(Tensor(xa), Tensor(wa), **params).numpy()
+    np.testing.assert_allclose(got_no_bias, naive_conv2d(x, w, None, **params), atol=1e-10)
+
+
+@pytest.mark.parametrize("case", CONV_CASES[:4])
+def test_conv2d_float32_forward(xp, kernels, case):
+    rng = np.random.default_rng(1)
+    x, w, b, xa, wa, ba, params = _case_arrays(xp, case, rng, np.float32)
+    got = conv2d(Tensor(xa), Tensor(wa), Tensor(ba), **params)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got.numpy(), naive_conv2d(x, w, b, **params), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv2d_gradients(xp, kernels, case):
+    rng = np.random.default_rng(2)
+    _, _, _, xa, wa, ba, params = _case_arrays(xp, case, rng)
+    check_grad(lambda x, w, b: conv2d(x, w, b, **params), xa, wa, ba)
+
+
+def test_conv2d_channels_last_input_gives_same_result(xp, kernels):
+    rng = np.random.default_rng(3)
+    x = xp.asarray(rng.standard_normal((2, 5, 6, 7)))
+    w = xp.asarray(rng.standard_normal((3, 5, 3, 3)))
+    x_last = xp.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    a = conv2d(Tensor(x), Tensor(w), padding=1).numpy()
+    np.testing.assert_allclose(conv2d(Tensor(x_last), Tensor(w), padding=1).numpy(), a,
+                               atol=1e-12)
+
+
+def test_conv2d_skips_weight_gradient_when_frozen(xp, kernels):
+    rng = np.random.default_rng(4)
+    x = Tensor(xp.asarray(rng.standard_normal((1, 2, 5, 5))), requires_grad=True)
+    w = Tensor(xp.asarray(rng.standard_normal((3, 2, 3, 3))))
+    conv2d(x, w, padding=1).sum().backward()
+    assert x.grad is not None and w.grad is None
+
+
+# (N, C, H, W), (O, kh, kw), stride, padding, output_padding, dilation, groups
+TRANSPOSE_CASES = [
+    ((1, 3, 4, 4), (2, 3, 3), 1, 1, 0, 1, 1),
+    ((2, 4, 3, 5), (4, 3, 3), 2, 1, 1, 1, 2),
+    ((1, 2, 4, 3), (3, 4, 2), (2, 1), (1, 0), (1, 0), 1, 1),
+    ((2, 2, 3, 3), (2, 3, 3), 1, 0, 0, 2, 1),
+    ((1, 3, 5, 4), (3, 2, 2), 2, 0, 0, 1, 1),       # the usual 2x upsampling
+]
+
+
+@pytest.mark.parametrize("case", TRANSPOSE_CASES)
+def test_conv_transpose2d_matches_loops_and_gradients(xp, kernels, case):
+    x_shape, (o, kh, kw), stride, padding, output_padding, dilation, groups = case
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal((x_shape[1], o // groups, kh, kw))
+    b = rng.standard_normal(o)
+    params = dict(stride=stride, padding=padding, output_padding=output_padding,
+                  dilation=dilation, groups=groups)
+    got = conv_transpose2d(Tensor(xp.asarray(x)), Tensor(xp.asarray(w)), Tensor(xp.asarray(b)),
+                           **params).numpy()
+    np.testing.assert_allclose(got, naive_conv_transpose2d(x, w, b, **params), atol=1e-10)
+    check_grad(lambda x, w, b: conv_transpose2d(x, w, b, **params), xp.asarray(x), xp.asarray(w),
+               xp.asarray(b))
+
+
+def test_conv2d_errors_name_the_problem():
+    x = Tensor(np.zeros((1, 3, 8, 8), np.float32))
+    with pytest.raises(ValueError, match="channels") as e:
+        conv2d(x, Tensor(np.zeros((4, 5, 3, 3), np.float32)))
+    assert "(1, 3, 8, 8)" in str(e.value) and "(4, 5, 3, 3)" in str(e.value)
+    with pytest.raises(ValueError, match="4-D"):
+        conv2d(Tensor(np.zeros((3, 8, 8), np.float32)), Tensor(np.zeros((4, 3, 3, 3), np.float32)))
+    with pytest.raises(ValueError, match="groups=2 must divide"):
+        conv2d(x, Tensor(np.zeros((4, 1, 3, 3), np.float32)), groups=2)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        conv2d(x, Tensor(np.zeros((4, 3, 11, 11), np.float32)), padding=1)
+    with pytest.raises(ValueError, match="bias shape"):
+        conv2d(x, Tensor(np.zeros((4, 3, 3, 3), np.float32)), Tensor(np.zeros(3, np.float32)))
+    with pytest.raises(ValueError, match="output_padding"):
+        conv_transpose2d(x, Tensor(np.zeros((3, 2, 3, 3), np.float32)), output_padding=1)
+
