@@ -163,7 +163,9 @@ class Tensor:
                 continue
             if node._ctx is None or node._retain_grad:
                 # a reduction's gradient can be a read-only broadcast view: store a real array
-                node.grad = xp.ascontiguousarray(g) if node.grad is None else node.grad + g
+                # (ascontiguousarray makes 0-d arrays 1-d, hence the reshape)
+                stored = xp.ascontiguousarray(g).reshape(g.shape)
+                node.grad = stored if node.grad is None else node.grad + g
             fn = node._ctx
             if fn is None:
                 continue
