@@ -1,0 +1,103 @@
+"""Activations, softmax and dropout: forward against numpy formulas, backward in float64."""
+import numpy as np
+import pytest
+
+import tinyconv as tc
+from tinyconv import ops
+from tinyconv.backend import to_numpy
+from tinyconv.testing import check_grad
+
+
+def off_kink(xp, *shape, seed=0):
+    """float64 values in [-2, 2] at least 0.05 away from 0 (ReLU's kink)."""
+    values = np.random.default_rng(seed).uniform(0.05, 2.0, shape)
+    signs = np.random.default_rng(seed + 1).choice([-1.0, 1.0], shape)
+    return xp.asarray(values * signs)
+
+
+def assert_close(tensor, expected, rtol=1e-7, atol=1e-12):
+    np.testing.assert_allclose(to_numpy(tensor.data), expected, rtol=rtol, atol=atol)
+
+
+def np_softmax(a, axis):
+    e = np.exp(a - a.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+POINTWISE = {
+    "relu": (ops.relu, lambda a: np.maximum(a, 0)),
+    "leaky_relu": (ops.leaky_relu, lambda a: np.where(a > 0, a, 0.01 * a)),
+    "leaky_relu 0.2": (lambda t: ops.leaky_relu(t, 0.2), lambda a: np.where(a > 0, a, 0.2 * a)),
+    "tanh": (ops.tanh, np.tanh),
+    "sigmoid": (ops.sigmoid, lambda a: 1 / (1 + np.exp(-a))),
+}
+
+
+@pytest.mark.parametrize("name", list(POINTWISE))
+def test_pointwise(xp, name):
+    op, reference = POINTWISE[name]
+    a = off_kink(xp, 2, 3, 4, 5)
+    assert_close(op(tc.Tensor(a)), reference(to_numpy(a)))
+    check_grad(op, off_kink(xp, 2, 3, 2, 2))
+
+
+def test_relu_gradient_is_zero_for_negative_inputs(xp):
+    x = tc.Tensor(xp.asarray([-1.0, 0.0, 2.0]), requires_grad=True)
+    ops.relu(x).backward(xp.asarray([5.0, 5.0, 5.0]))
+    assert_close(tc.Tensor(x.grad), [0, 0, 5])
+
+
+def test_sigmoid_and_tanh_do_not_overflow(xp):
+    x = tc.Tensor(xp.asarray([-1000.0, 0.0, 1000.0], dtype=xp.float32))
+    with np.errstate(all="raise"):
+        assert_close(ops.sigmoid(x), [0, 0.5, 1])
+        assert_close(ops.tanh(x), [-1, 0, 1])
+
+
+def test_activations_keep_float32(xp):
+    x = tc.Tensor(xp.ones((2, 3), dtype=xp.float32))
+    for op in (ops.relu, ops.leaky_relu, ops.tanh, ops.sigmoid, ops.softmax, ops.log_softmax):
+        assert op(x).dtype == np.float32
+
+
+@pytest.mark.parametrize("axis", [1, -1, 0])
+def test_softmax_and_log_softmax(xp, axis):
+    a = off_kink(xp, 3, 5, 2) * 3
+    expected = np_softmax(to_numpy(a), axis)
+    assert_close(ops.softmax(tc.Tensor(a), axis=axis), expected)
+    assert_close(ops.log_softmax(tc.Tensor(a), axis=axis), np.log(expected))
+    check_grad(lambda t: ops.softmax(t, axis=axis), a)
+    check_grad(lambda t: ops.log_softmax(t, axis=axis), a)
+
+
+def test_softmax_is_stable_for_large_scores(xp):
+    scores = tc.Tensor(xp.asarray([[1000.0, 1001.0, 990.0]]))
+    with np.errstate(all="raise"):
+        p = ops.softmax(scores)
+        logp = ops.log_softmax(scores)
+    assert_close(p, np_softmax(np.array([[0.0, 1.0, -10.0]]), 1))
+    assert np.isfinite(to_numpy(logp.data)).all()
+    assert float(to_numpy(p.data).sum()) == pytest.approx(1.0)
+
+
+def test_dropout_is_identity_unless_training(xp):
+    x = tc.Tensor(off_kink(xp, 4, 5))
+    assert ops.dropout(x, 0.5) is x
+    assert ops.dropout(x, 0.5, training=False) is x
+    assert ops.dropout(x, 0.0, training=True) is x
+
+
+def test_dropout_training_zeroes_and_rescales(xp):
+    x = tc.Tensor(xp.ones((200, 100)), requires_grad=True)
+    y = ops.dropout(x, 0.25, training=True, rng=xp.random.RandomState(0))
+    values = to_numpy(y.data)
+    kept = values != 0
+    assert abs(1 - kept.mean() - 0.25) < 0.02
+    np.testing.assert_allclose(values[kept], 1 / 0.75)
+    y.backward(xp.ones(y.shape))
+    np.testing.assert_array_equal(to_numpy(x.grad), values)  # the same mask in backward
+
+
+def test_dropout_rejects_bad_probability(xp):
+    with pytest.raises(ValueError, match=r"\[0, 1\).*1.5"):
+        ops.dropout(tc.Tensor(xp.ones(3)), 1.5, training=True)
