@@ -1,5 +1,4 @@
 """upsample_nearest: the pixels of PyTorch's nearest interpolation, checked against a naive loop."""
-
 import numpy as np
 import pytest
 
