@@ -1,4 +1,4 @@
-"""Backend selection: TINYCONV_DEVICE, clear errors without CuPy, import without CuPy, moving arrays."""
+"""Backend selection: TINYCONV_DEVICE, clear errors and import without CuPy, moving arrays."""
 import os
 import subprocess
 import sys

@@ -78,7 +78,8 @@ class MeanSquaredError(Function):
 
     def forward(self, a, b):
         if a.shape != b.shape:
-            raise ValueError(f"mse needs two tensors of the same shape; got {a.shape} and {b.shape}")
+            raise ValueError(f"mse needs two tensors of the same shape; got {a.shape} and "
+                             f"{b.shape}")
         diff = a - b
         self.save_for_backward(diff)
         return (diff * diff).mean()
