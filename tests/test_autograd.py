@@ -161,7 +161,7 @@ def test_non_float_data_is_an_error(xp):
 
 
 def test_shape_mismatch_is_an_error(xp):
-    with pytest.raises(ValueError, match=r"shapes \(2, ?3\),? \(2,\)"):  # numpy or CuPy words
+    with pytest.raises(ValueError, match=r"\(2, ?3\).*\(2,\)"):  # numpy: (2,3), CuPy: (2, 3)
         tc.Tensor(rand(xp, 2, 3)) * tc.Tensor(rand(xp, 2))
 
 
