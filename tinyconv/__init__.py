@@ -9,6 +9,7 @@ from . import backend, hooks, ops
 from . import optim
 from .backend import default_device, gpu_available
 from .hooks import override
+from .models import load_model
 from .tensor import Function, Tensor, as_tensor, is_grad_enabled, no_grad
 
 __version__ = "0.1.0"

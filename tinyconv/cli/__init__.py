@@ -7,6 +7,9 @@ import importlib
 import sys
 
 SUBCOMMANDS = [
+    "convert",
+    "classify",
+    "weights",
 ]
 
 

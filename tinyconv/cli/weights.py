@@ -1,0 +1,63 @@
+"""`tinyconv weights fetch|list|info`: official weights, the cache, and what a file holds."""
+import argparse
+
+from ..weights import REGISTRY, cache_dir, fetch, read_weights
+from ..weights.fetch import cached_weights
+
+EXAMPLE = """examples:
+  tinyconv weights fetch vgg16 --labels imagenet_class_index.json
+  tinyconv weights list
+  tinyconv weights info ~/.cache/tinyconv/vgg16.h5
+
+fetch downloads the official torchvision file once (progress on stderr), checks its published
+SHA-256, converts it and keeps only the converted file in the cache (TINYCONV_CACHE, default
+~/.cache/tinyconv). Later fetches and tinyconv.load_model("vgg16") work offline."""
+
+
+def register(subparsers):
+    p = subparsers.add_parser("weights", help="fetch official weights; list the cache; inspect",
+                              description=__doc__, epilog=EXAMPLE,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    f = sub.add_parser("fetch", help="download, verify, convert and cache", epilog=EXAMPLE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    f.add_argument("name", choices=sorted(REGISTRY))
+    f.add_argument("--labels", help="class names to store with the weights")
+    f.add_argument("--cache-dir", help="cache folder (default TINYCONV_CACHE or ~/.cache/tinyconv)")
+    f.add_argument("--mirror", help="base URL serving the same file names (also TINYCONV_MIRROR)")
+    f.add_argument("--force", action="store_true", help="download again even when cached")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
+    f.set_defaults(func=run_fetch)
+    ls = sub.add_parser("list", help="downloadable weights and what is cached", epilog=EXAMPLE,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ls.add_argument("--cache-dir")
+    ls.set_defaults(func=run_list)
+    info = sub.add_parser("info", help="architecture, preprocessing, source of a weight file",
+                          epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    info.add_argument("file")
+    info.set_defaults(func=run_info)
+
+
+def run_fetch(args):
+    path = fetch(args.name, cache=args.cache_dir, labels=args.labels,
+                 progress=False if args.quiet else None, force=args.force, mirror=args.mirror)
+    print(path)
+
+
+def run_list(args):
+    print(f"cache: {args.cache_dir or cache_dir()}")
+    for name, source in REGISTRY.items():
+        cached = cached_weights(name, args.cache_dir)
+        print(f"  {name:14s} {'cached' if cached else '-':6s}  {source.url}")
+
+
+def run_info(args):
+    wf = read_weights(args.file)
+    p = wf.preprocessing
+    count = sum(v.size for v in wf.params.values())
+    print(f"architecture: {wf.architecture}" + (f" (up to {wf.last_layer})" if wf.last_layer else ""))
+    print(f"parameters:   {count:,} in {len(wf.params)} arrays")
+    print(f"classes:      {wf.num_classes or '-'}; labels: {len(wf.labels or [])}")
+    print(f"input:        {p.colour_order}, white = {p.scale:g}, mean {p.mean}, std {p.std}, "
+          f"size {p.input_size or 'any'}, resize {p.resize_size or '-'}")
+    print(f"source:       {wf.source_file} (sha256 {wf.source_sha256})")

@@ -1,0 +1,124 @@
+"""tinyconv.models: architectures as tables of named layers, and loading them with weights.
+
+    model = tinyconv.models.build("vgg16")                    # random He-initialised weights
+    model = tinyconv.load_model("squeezenet1_1.h5")           # a converted weight file
+    acts = model.forward(model.preprocess(image), layers=["conv1", "fire9"])
+
+Architectures: vgg11, vgg13, vgg16, vgg19, alexnet, squeezenet1_0, squeezenet1_1 (torchvision
+layouts) and fast_style (the ml5 / Engstrom fast style transfer network).
+"""
+from functools import partial
+from pathlib import Path
+
+from .alexnet import alexnet
+from .fast_style import fast_style
+from .model import Model
+from .preprocessing import Preprocessing
+from .squeezenet import squeezenet
+from .vgg import vgg
+
+ARCHITECTURES = {
+    "vgg11": partial(vgg, "vgg11"),
+    "vgg13": partial(vgg, "vgg13"),
+    "vgg16": partial(vgg, "vgg16"),
+    "vgg19": partial(vgg, "vgg19"),
+    "alexnet": alexnet,
+    "squeezenet1_0": partial(squeezenet, "squeezenet1_0"),
+    "squeezenet1_1": partial(squeezenet, "squeezenet1_1"),
+    "fast_style": fast_style,
+}
+CLASSIFIERS = [name for name in ARCHITECTURES if name != "fast_style"]
+
+
+def arch_spec(name, num_classes=None):
+    """The ArchSpec (rows, preprocessing, aliases, torchvision names) of architecture `name`."""
+    if name not in ARCHITECTURES:
+        raise KeyError(f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
+    if num_classes is None or name == "fast_style":
+        return ARCHITECTURES[name]()
+    return ARCHITECTURES[name](num_classes=num_classes)
+
+
+def _rows_up_to(spec, last_layer):
+    """The rows of `spec`, cut after row `last_layer` (all of them when None)."""
+    if last_layer is None:
+        return spec.rows
+    names = [row.name for row in spec.rows]
+    if last_layer not in names:
+        raise KeyError(f"{spec.name} has no layer {last_layer!r} to stop at; layers: "
+                       f"{', '.join(names)}")
+    return spec.rows[:names.index(last_layer) + 1]
+
+
+def param_shapes(name, num_classes=None, last_layer=None):
+    """{"<layer>.<param>": shape} of architecture `name` (cut after `last_layer`), no arrays."""
+    return {f"{row.name}.{key}": tuple(shape)
+            for row in _rows_up_to(arch_spec(name, num_classes), last_layer)
+            for key, shape in row.param_shapes().items()}
+
+
+def model_from_spec(spec, device=None, dtype="float32", last_layer=None, preprocessing=None,
+                    labels=None):
+    """A Model with zero weights from an ArchSpec, optionally cut after `last_layer`."""
+    rows = _rows_up_to(spec, last_layer)
+    kept = {row.name for row in rows}
+    aliases = {a: t for a, t in spec.aliases.items() if t in kept}
+    return Model(spec.name, rows, preprocessing or spec.preprocessing, labels, aliases, device,
+                 dtype)
+
+
+def build(name, device=None, dtype="float32", seed=0, num_classes=None):
+    """Architecture `name` with random He-uniform weights (frozen: requires_grad=False).
+
+    device: "cpu" | "gpu" | None (default device); dtype: "float32" or "float64";
+    seed: numpy seed of the weights (the same on every device).
+    """
+    return model_from_spec(arch_spec(name, num_classes), device, dtype).init_weights(seed)
+
+
+def load_model(name_or_path, weights=None, device=None, dtype="float32"):
+    """A Model with weights, from a weight file or from an architecture name.
+
+    name_or_path: a tinyconv .h5 file, a file or folder any converter reads (torchvision .pth,
+      Keras .h5, ml5 checkpoint folder), or an architecture name ("vgg16").
+    weights: with an architecture name, the weight file to use; None means the converted file
+      that `tinyconv weights fetch NAME` left in the cache.
+    """
+    from ..weights.convert import read_any
+    from ..weights.fetch import cache_dir, cached_weights
+    arch = None
+    source = weights
+    if str(name_or_path) in ARCHITECTURES:
+        arch = str(name_or_path)
+        if source is None:
+            source = cached_weights(arch)
+            if source is None:
+                raise FileNotFoundError(
+                    f"no weights for {arch!r} in the cache {cache_dir()}: run "
+                    f"`tinyconv weights fetch {arch}`, pass weights=FILE, or use "
+                    f"tinyconv.models.build({arch!r}) for random weights")
+    elif Path(name_or_path).exists():
+        if weights is not None:
+            raise ValueError("pass either a weight file or an architecture name with weights=, "
+                             "not a file and weights=")
+        source = name_or_path
+    else:
+        raise FileNotFoundError(f"{name_or_path!r} is neither a weight file nor an architecture "
+                                f"({', '.join(ARCHITECTURES)})")
+    return model_from_weights(read_any(source, arch=arch), device, dtype)
+
+
+def model_from_weights(weight_file, device=None, dtype="float32"):
+    """A Model built from a WeightFile (tinyconv.weights.format): architecture, cut, weights."""
+    wf = weight_file
+    spec = arch_spec(wf.architecture, wf.num_classes)
+    model = model_from_spec(spec, device, dtype, wf.last_layer, wf.preprocessing, wf.labels)
+    try:
+        return model.load_state_dict(wf.params)
+    except (KeyError, ValueError) as e:
+        where = wf.path or wf.source_file or "weights"
+        raise type(e)(f"{where}: {e.args[0]}") from None
+
+
+__all__ = ["ARCHITECTURES", "Model", "Preprocessing", "arch_spec", "build", "load_model",
+           "model_from_weights", "param_shapes"]

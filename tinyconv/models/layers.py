@@ -1,0 +1,370 @@
+"""The rows of a model's table: one named layer each, with its parameters' shapes and its maths.
+
+A layer knows four things about itself and nothing about its neighbours: the shapes of its
+parameters (`param_shapes`), how to compute its output from its inputs (`__call__`, through
+tinyconv.ops), the shape of that output (`output_shape`, without computing it), and how it changes
+a receptive field (`receptive_field`). `inputs` names the layers it reads; None means "the layer
+before me", which the table fills in. Fire modules and residual blocks are rows with two inputs.
+
+Receptive fields are (size, stride, offset) in input-image pixels: unit (y, x) of a layer sees the
+square [offset + y * stride, offset + y * stride + size) along each axis (offset < 0 where padding
+reaches past the border). Layers that see the whole image (global pools, fully connected layers)
+return None.
+"""
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import ops
+
+
+class ReceptiveField(NamedTuple):
+    size: int    # pixels of input seen by one unit, per axis
+    stride: int  # input pixels between neighbouring units
+    offset: int  # input coordinate of the first pixel seen by unit 0
+
+
+INPUT_FIELD = ReceptiveField(1, 1, 0)
+
+
+def _same_padding(size, kernel, stride, dilation=1):
+    """TensorFlow 'SAME' (before, after) padding for one axis of length `size`."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+class Layer:
+    """Base row: no parameters, one input, output shape = input shape, receptive field unchanged."""
+    kind = "layer"
+
+    def __init__(self, name, inputs=None):
+        self.name = name
+        self.inputs = tuple(inputs) if inputs is not None else None
+
+    def param_shapes(self):
+        """{parameter name: shape} of this layer ({} when it has none)."""
+        return {}
+
+    def init_params(self, rng, dtype=np.float32):
+        """{parameter name: numpy array}: He (Kaiming) uniform weights, zero biases.
+
+        He-uniform has He-normal's variance 2 / fan_in and is four times faster to draw, which
+        matters for VGG's 138M weights. rng: a numpy Generator; dtype: float32 or float64.
+        """
+        params = {}
+        for key, shape in self.param_shapes().items():
+            if key == "weight":
+                # fan-in: inputs per output unit; a transposed conv's weight is (in, out, kH, kW)
+                fan_in = int(np.prod(shape[1:])) if self.kind != "conv_transpose" else \
+                    int(shape[0] * np.prod(shape[2:]))
+                weight = rng.random(shape, dtype=dtype)  # U(0, 1) -> U(-b, b), b^2 / 3 = 2 / fan_in
+                weight -= dtype(0.5)
+                weight *= dtype(2 * math.sqrt(6.0 / fan_in))
+                params[key] = weight
+            else:
+                params[key] = np.zeros(shape, dtype=dtype)
+        return params
+
+    def __call__(self, params, x, training=False):
+        return x
+
+    def output_shape(self, shape):
+        return shape
+
+    def receptive_field(self, field):
+        return field
+
+    def describe(self):
+        return self.kind
+
+    def __repr__(self):
+        return f"{self.name}: {self.describe()}"
+
+
+class Conv2d(Layer):
+    """Convolution, weight (out, in / groups, k, k). padding: int, or "same" (TensorFlow's rule,
+    possibly one more pixel after than before, as the ml5 / TF checkpoints were trained with)."""
+    kind = "conv"
+
+    def __init__(self, name, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 dilation=1, groups=1, bias=True, inputs=None):
+        super().__init__(name, inputs)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.dilation, self.groups, self.bias = dilation, groups, bias
+
+    def param_shapes(self):
+        k = self.kernel_size
+        shapes = {"weight": (self.out_channels, self.in_channels // self.groups, k, k)}
+        if self.bias:
+            shapes["bias"] = (self.out_channels,)
+        return shapes
+
+    def _pads(self, height, width):
+        """(top, bottom, left, right) zero padding for an input of this size."""
+        if self.padding == "same":
+            return (_same_padding(height, self.kernel_size, self.stride, self.dilation)
+                    + _same_padding(width, self.kernel_size, self.stride, self.dilation))
+        return (self.padding,) * 4
+
+    def __call__(self, params, x, training=False):
+        top, bottom, left, right = self._pads(*x.shape[2:])
+        padding = top
+        if (top, left) != (bottom, right) or top != left:
+            x = ops.pad2d(x, (top, bottom, left, right))  # asymmetric: pad first, then conv
+            padding = 0
+        return ops.conv2d(x, params["weight"], params.get("bias"), stride=self.stride,
+                          padding=padding, dilation=self.dilation, groups=self.groups)
+
+    def output_shape(self, shape):
+        n, c, h, w = shape
+        top, bottom, left, right = self._pads(h, w)
+        span = (self.kernel_size - 1) * self.dilation + 1
+        return (n, self.out_channels, (h + top + bottom - span) // self.stride + 1,
+                (w + left + right - span) // self.stride + 1)
+
+    def receptive_field(self, field):
+        if field is None:
+            return None
+        # "same" padding depends on the input size; its "before" part is at most (k - 1) / 2
+        pad = self.padding if self.padding != "same" else (self.kernel_size - 1) * self.dilation // 2
+        return ReceptiveField(field.size + (self.kernel_size - 1) * self.dilation * field.stride,
+                              field.stride * self.stride, field.offset - pad * field.stride)
+
+    def describe(self):
+        pad = f"pad {self.padding}" if self.padding != "same" else "pad same"
+        groups = f", groups {self.groups}" if self.groups != 1 else ""
+        return (f"conv {self.kernel_size}x{self.kernel_size}/{self.stride}, {pad}, "
+                f"{self.in_channels}->{self.out_channels}{groups}")
+
+
+class ConvTranspose2d(Layer):
+    """Transposed convolution with TensorFlow 'SAME' output size (input size * stride): the full
+    result cropped as conv2d_transpose crops it. weight (in, out, k, k), tinyconv's layout."""
+    kind = "conv_transpose"
+
+    def __init__(self, name, in_channels, out_channels, kernel_size, stride, bias=True,
+                 inputs=None):
+        super().__init__(name, inputs)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.bias = kernel_size, stride, bias
+
+    def param_shapes(self):
+        k = self.kernel_size
+        shapes = {"weight": (self.in_channels, self.out_channels, k, k)}
+        if self.bias:
+            shapes["bias"] = (self.out_channels,)
+        return shapes
+
+    def __call__(self, params, x, training=False):
+        full = ops.conv_transpose2d(x, params["weight"], params.get("bias"), stride=self.stride)
+        h, w = x.shape[2] * self.stride, x.shape[3] * self.stride
+        top = _same_padding(h, self.kernel_size, self.stride)[0]
+        left = _same_padding(w, self.kernel_size, self.stride)[0]
+        return full[:, :, top:top + h, left:left + w]  # (N, out, H * stride, W * stride)
+
+    def output_shape(self, shape):
+        n, c, h, w = shape
+        return (n, self.out_channels, h * self.stride, w * self.stride)
+
+    def receptive_field(self, field):
+        raise ValueError(f"{self.name}: receptive fields are not defined after a transposed "
+                         f"convolution (its units do not sit on a regular input grid)")
+
+    def describe(self):
+        return (f"conv_transpose {self.kernel_size}x{self.kernel_size}/{self.stride}, pad same, "
+                f"{self.in_channels}->{self.out_channels}")
+
+
+class ReLU(Layer):
+    kind = "relu"
+
+    def __call__(self, params, x, training=False):
+        return ops.relu(x)
+
+
+class Dropout(Layer):
+    """Inverted dropout while training; identity at inference (the default)."""
+    kind = "dropout"
+
+    def __init__(self, name, p=0.5, inputs=None):
+        super().__init__(name, inputs)
+        self.p = p
+
+    def __call__(self, params, x, training=False):
+        return ops.dropout(x, self.p, training=training)
+
+    def describe(self):
+        return f"dropout {self.p}"
+
+
+class MaxPool2d(Layer):
+    kind = "max_pool"
+
+    def __init__(self, name, kernel_size, stride=None, padding=0, ceil_mode=False, inputs=None):
+        super().__init__(name, inputs)
+        self.kernel_size, self.stride = kernel_size, stride or kernel_size
+        self.padding, self.ceil_mode = padding, ceil_mode
+
+    def __call__(self, params, x, training=False):
+        return ops.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+
+    def _out_size(self, size):
+        span = size + 2 * self.padding - self.kernel_size
+        out = (-(-span // self.stride) if self.ceil_mode else span // self.stride) + 1
+        if self.ceil_mode and (out - 1) * self.stride >= size + self.padding:
+            out -= 1  # PyTorch: the last window must start inside the input or left padding
+        return out
+
+    def output_shape(self, shape):
+        n, c, h, w = shape
+        return (n, c, self._out_size(h), self._out_size(w))
+
+    def receptive_field(self, field):
+        if field is None:
+            return None
+        return ReceptiveField(field.size + (self.kernel_size - 1) * field.stride,
+                              field.stride * self.stride, field.offset - self.padding * field.stride)
+
+    def describe(self):
+        ceil = ", ceil" if self.ceil_mode else ""
+        return f"max_pool {self.kernel_size}x{self.kernel_size}/{self.stride}{ceil}"
+
+
+class AdaptiveAvgPool2d(Layer):
+    """Average pool to a fixed (size, size) grid (torchvision's avgpool before the classifier)."""
+    kind = "adaptive_avg_pool"
+
+    def __init__(self, name, output_size, inputs=None):
+        super().__init__(name, inputs)
+        self.output_size = output_size
+
+    def __call__(self, params, x, training=False):
+        if x.shape[2:] == (self.output_size, self.output_size):
+            return x  # the usual case at the native input size: nothing to average
+        return ops.adaptive_avg_pool2d(x, self.output_size)
+
+    def output_shape(self, shape):
+        return shape[:2] + (self.output_size, self.output_size)
+
+    def receptive_field(self, field):
+        return None  # depends on the input size: treat as global
+
+    def describe(self):
+        return f"adaptive_avg_pool {self.output_size}x{self.output_size}"
+
+
+class GlobalAvgPool(Layer):
+    """Mean over H and W: (N, C, H, W) -> (N, C)."""
+    kind = "global_avg_pool"
+
+    def __call__(self, params, x, training=False):
+        return x.mean(axis=(2, 3))
+
+    def output_shape(self, shape):
+        return shape[:2]
+
+    def receptive_field(self, field):
+        return None
+
+
+class Linear(Layer):
+    """Fully connected, weight (out, in); a 4-D input is flattened in (C, H, W) order first."""
+    kind = "linear"
+
+    def __init__(self, name, in_features, out_features, inputs=None):
+        super().__init__(name, inputs)
+        self.in_features, self.out_features = in_features, out_features
+
+    def param_shapes(self):
+        return {"weight": (self.out_features, self.in_features), "bias": (self.out_features,)}
+
+    def __call__(self, params, x, training=False):
+        if x.ndim != 2:
+            x = ops.flatten(x)  # (N, C, H, W) -> (N, C * H * W)
+        return ops.linear(x, params["weight"], params["bias"])
+
+    def output_shape(self, shape):
+        return (shape[0], self.out_features)
+
+    def receptive_field(self, field):
+        return None
+
+    def describe(self):
+        return f"linear {self.in_features}->{self.out_features}"
+
+
+class InstanceNorm(Layer):
+    """Per-sample, per-channel normalization with a learned scale (weight) and shift (bias)."""
+    kind = "instance_norm"
+
+    def __init__(self, name, channels, eps=1e-5, inputs=None):
+        super().__init__(name, inputs)
+        self.channels, self.eps = channels, eps
+
+    def param_shapes(self):
+        return {"weight": (self.channels,), "bias": (self.channels,)}
+
+    def init_params(self, rng, dtype=np.float32):
+        return {"weight": np.ones(self.channels, dtype), "bias": np.zeros(self.channels, dtype)}
+
+    def __call__(self, params, x, training=False):
+        return ops.instance_norm(x, params["weight"], params["bias"], eps=self.eps)
+
+    def describe(self):
+        return f"instance_norm {self.channels}, eps {self.eps:g}"
+
+
+class Concat(Layer):
+    """Channel concatenation of several inputs (a Fire module's expand1x1 and expand3x3)."""
+    kind = "concat"
+
+    def __call__(self, params, *xs, training=False):
+        return ops.concat(xs, axis=1)
+
+    def output_shape(self, *shapes):
+        return shapes[0][:1] + (sum(s[1] for s in shapes),) + shapes[0][2:]
+
+    def receptive_field(self, *fields):
+        if any(f is None for f in fields):
+            return None
+        start = min(f.offset for f in fields)
+        end = max(f.offset + f.size for f in fields)
+        return ReceptiveField(end - start, max(f.stride for f in fields), start)
+
+    def describe(self):
+        return "concat(" + ", ".join(self.inputs or ()) + ")"
+
+
+class Add(Concat):
+    """Elementwise sum of its inputs (a residual connection)."""
+    kind = "add"
+
+    def __call__(self, params, *xs, training=False):
+        total = xs[0]
+        for x in xs[1:]:
+            total = total + x
+        return total
+
+    def output_shape(self, *shapes):
+        return shapes[0]
+
+    def describe(self):
+        return " + ".join(self.inputs or ())
+
+
+class ScaledTanh(Layer):
+    """scale * tanh(x) + shift: the output layer of the fast-style transformer (150, 127.5)."""
+    kind = "scaled_tanh"
+
+    def __init__(self, name, scale, shift, inputs=None):
+        super().__init__(name, inputs)
+        self.scale, self.shift = scale, shift
+
+    def __call__(self, params, x, training=False):
+        return ops.tanh(x) * self.scale + self.shift
+
+    def describe(self):
+        return f"{self.scale:g} * tanh + {self.shift:g}"

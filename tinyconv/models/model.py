@@ -1,0 +1,276 @@
+"""Model: an ordered table of named layers, their parameters, and what the inputs should be.
+
+A network is a list of rows (tinyconv.models.layers), in an order where every row comes after the
+rows it reads, like chainer's VGG table. `forward(x, layers=[...])` walks the table once, keeps
+only the activations that later rows or the caller still need, and stops at the last requested
+row, so asking for conv1_1 of VGG19 costs one convolution. Parameters live in one flat dict keyed
+"<layer>.<param>" ("conv1_1.weight"), which is also the state-dict and the weight-file layout.
+"""
+from collections import OrderedDict
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor, no_grad
+from . import preprocessing as pre
+from .layers import INPUT_FIELD
+
+INPUT = "input"
+
+
+class Model:
+    """A network as a table of named layers. Build one with tinyconv.models.build or load_model.
+
+    arch: architecture name; layers: list of Layer rows in order; preprocessing: Preprocessing;
+    labels: class names or None; aliases: {short name: row name} (SqueezeNet's "fire2").
+    """
+
+    def __init__(self, arch, layers, preprocessing, labels=None, aliases=None, device=None,
+                 dtype="float32"):
+        self.arch = arch
+        self.layers = OrderedDict()
+        previous = INPUT
+        for layer in layers:
+            if layer.name in self.layers or layer.name == INPUT:
+                raise ValueError(f"{arch}: duplicate layer name {layer.name!r}")
+            if layer.inputs is None:
+                layer.inputs = (previous,)
+            for source in layer.inputs:
+                if source != INPUT and source not in self.layers:
+                    raise ValueError(f"{arch}: layer {layer.name!r} reads {source!r}, which is "
+                                     f"not an earlier layer")
+            self.layers[layer.name] = layer
+            previous = layer.name
+        self.aliases = dict(aliases or {})
+        self.preprocessing = preprocessing
+        self.labels = list(labels) if labels is not None else None
+        self.device = backend.check_device(device)
+        self.dtype = np.dtype(dtype)
+        self.training = False
+        self.params = OrderedDict()
+        xp = backend.xp_for(self.device)
+        for name, key, shape in self._param_specs():
+            self.params[key] = Tensor(xp.zeros(shape, dtype=self.dtype))
+
+    # ----- the table
+    @property
+    def layer_names(self):
+        """Row names in computation order."""
+        return list(self.layers)
+
+    @property
+    def output_name(self):
+        return next(reversed(self.layers))
+
+    def resolve(self, name):
+        """The row name for `name` (a row or an alias); KeyError listing valid names otherwise."""
+        name = self.aliases.get(name, name)
+        if name not in self.layers:
+            valid = ", ".join(self.layer_names + sorted(self.aliases))
+            raise KeyError(f"{self.arch} has no layer {name!r}; valid names: {valid}")
+        return name
+
+    def _param_specs(self):
+        for layer in self.layers.values():
+            for key, shape in layer.param_shapes().items():
+                yield layer.name, f"{layer.name}.{key}", tuple(shape)
+
+    def summary(self, input_size=None):
+        """Rows (name, description, output shape, parameter count) for a (1, 3, H, W) input."""
+        height, width = input_size or self.preprocessing.input_size or (224, 224)
+        shapes = self.output_shapes((1, 3, height, width))
+        rows = []
+        for name, layer in self.layers.items():
+            count = sum(int(np.prod(s)) for s in layer.param_shapes().values())
+            rows.append((name, layer.describe(), shapes[name], count))
+        return rows
+
+    def output_shapes(self, input_shape):
+        """{layer name: output shape} for an input of `input_shape`, computed without any data."""
+        shapes = {INPUT: tuple(input_shape)}
+        for name, layer in self.layers.items():
+            shapes[name] = tuple(layer.output_shape(*(shapes[s] for s in layer.inputs)))
+        del shapes[INPUT]
+        return shapes
+
+    def receptive_field(self, layer):
+        """(size, stride, offset) of `layer` in input pixels (see tinyconv.models.layers).
+
+        Raises ValueError for layers that see the whole image (fully connected, global pools).
+        """
+        name = self.resolve(layer)
+        field = self.receptive_fields(stop=name)[name]
+        if field is None:
+            raise ValueError(f"{self.arch} layer {name!r} sees the whole input image: it has no "
+                             f"finite receptive field")
+        return field
+
+    def receptive_fields(self, stop=None):
+        """{layer name: ReceptiveField or None (whole image)} for every layer up to `stop`."""
+        fields = {INPUT: INPUT_FIELD}
+        for name, layer in self.layers.items():
+            fields[name] = layer.receptive_field(*(fields[s] for s in layer.inputs))
+            if name == stop:
+                break
+        del fields[INPUT]
+        return fields
+
+    # ----- running it
+    def __call__(self, x):
+        """Final output (class scores (N, classes) for classifiers) of input x (N, 3, H, W)."""
+        return self.forward(x)[self.output_name]
+
+    def forward(self, x, layers=None, start=None):
+        """{name: activation Tensor} of the requested layers (default: the last one).
+
+        x: (N, 3, H, W) input Tensor, or with `start`, the input of layer `start` (the output of
+          the row before it); computation begins at `start` and stops as soon as every requested
+          activation exists.
+        """
+        requested = [self.output_name] if layers is None else \
+            ([layers] if isinstance(layers, str) else list(layers))
+        rows = [self.resolve(name) for name in requested]
+        names = self.layer_names
+        first = 0 if start is None else names.index(self.resolve(start))
+        last = max(names.index(r) for r in rows)
+        if last < first:
+            raise ValueError(f"requested layer(s) {requested} come before start={start!r}")
+        todo = names[first:last + 1]
+        source = self._check_start(todo) if start is not None else INPUT
+        last_use = {}
+        for i, name in enumerate(todo):
+            for s in self.layers[name].inputs:
+                last_use[s] = i
+        keep = set(rows)
+        acts = {source: x if isinstance(x, Tensor) else Tensor(x)}
+        for i, name in enumerate(todo):
+            layer = self.layers[name]
+            params = {key: self.params[f"{name}.{key}"] for key in layer.param_shapes()}
+            acts[name] = layer(params, *(acts[s] for s in layer.inputs), training=self.training)
+            for s in layer.inputs:
+                if last_use[s] == i and s not in keep:
+                    del acts[s]  # free activations nobody will read again
+        return {name: acts[row] for name, row in zip(requested, rows)}
+
+    def _check_start(self, todo):
+        """The name standing for the input when running only `todo`; checks nothing skips it."""
+        first = self.layers[todo[0]]
+        if len(first.inputs) != 1:
+            raise ValueError(f"cannot start at {todo[0]!r}: it reads several layers "
+                             f"{first.inputs}")
+        source = first.inputs[0]
+        inside = set(todo) | {source}
+        for name in todo[1:]:
+            outside = [s for s in self.layers[name].inputs if s not in inside]
+            if outside:
+                raise ValueError(f"cannot start at {todo[0]!r}: layer {name!r} also reads "
+                                 f"{outside}, which come before it")
+        return source
+
+    def predict(self, images, batch_size=32):
+        """Softmax probabilities (N, classes) as numpy for uint8 RGB images, in batches."""
+        from ..ops import softmax
+        if isinstance(images, np.ndarray) and images.ndim == 3:
+            images = [images]
+        out = []
+        with no_grad():
+            for i in range(0, len(images), batch_size):
+                x = self.preprocess(list(images[i:i + batch_size]))
+                out.append(softmax(self(x), axis=1).numpy())
+        return np.concatenate(out)
+
+    # ----- pixels in and out
+    def preprocess(self, images, resize=True):
+        """uint8 RGB (H, W, 3) image or list of them -> (N, 3, H, W) input Tensor for this model.
+
+        resize=True: short side to preprocessing.resize_size and centre crop to input_size (when
+        the model has one); resize=False keeps the images' size (fully convolutional use).
+        """
+        return pre.preprocess(self.preprocessing, images, self.device, self.dtype, resize)
+
+    def deprocess(self, x):
+        """Input-space Tensor (N, 3, H, W) -> uint8 RGB (N, H, W, 3) images (clipped)."""
+        return pre.deprocess(self.preprocessing, x)
+
+    # ----- parameters
+    def parameters(self):
+        return list(self.params.values())
+
+    def named_parameters(self):
+        return list(self.params.items())
+
+    def requires_grad_(self, flag=True):
+        """Make every parameter trainable (True) or frozen (False, the default). Returns self."""
+        for p in self.params.values():
+            p.requires_grad = bool(flag)
+        return self
+
+    def train(self, mode=True):
+        """Training mode (dropout active) or inference mode (mode=False). Returns self."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def state_dict(self):
+        """{"<layer>.<param>": numpy array} copies of every parameter."""
+        return OrderedDict((key, p.numpy().copy()) for key, p in self.params.items())
+
+    def load_state_dict(self, state, strict=True):
+        """Copy arrays into the parameters, checking every name and shape first.
+
+        strict=False allows missing entries (they keep their values); unknown names always fail.
+        """
+        unknown = sorted(set(state) - set(self.params))
+        missing = sorted(set(self.params) - set(state))
+        if unknown:
+            raise KeyError(f"{self.arch}: unknown parameter(s) {unknown}; this model has "
+                           f"{list(self.params)}")
+        if strict and missing:
+            raise KeyError(f"{self.arch}: missing parameter(s) {missing}")
+        for key, value in state.items():
+            expected = self.params[key].shape
+            if tuple(value.shape) != expected:
+                layer, _, param = key.rpartition(".")
+                raise ValueError(f"{self.arch} layer {layer!r} {param}: the weights have shape "
+                                 f"{tuple(value.shape)} but the model expects {expected}")
+        xp = backend.xp_for(self.device)
+        for key, value in state.items():
+            data = value.data if isinstance(value, Tensor) else value
+            self.params[key].data = xp.array(backend.to_numpy(data), dtype=self.dtype)
+        return self
+
+    def init_weights(self, seed=0):
+        """He-uniform weights, zero biases (unit scale for norms), from numpy seed `seed`."""
+        rng = np.random.default_rng(seed)
+        state = {}
+        for layer in self.layers.values():
+            for key, value in layer.init_params(rng, self.dtype.type).items():
+                state[f"{layer.name}.{key}"] = value
+        return self.load_state_dict(state)
+
+    def to(self, device):
+        """Move every parameter to `device` ("cpu" | "gpu"). Returns self."""
+        device = backend.check_device(device)
+        for p in self.params.values():
+            p.data = backend.to_device(p.data, device)
+            p.grad = None
+        self.device = device
+        return self
+
+    def truncated(self, last):
+        """A new Model with the rows up to `last` (inclusive), sharing parameter Tensors."""
+        last = self.resolve(last)
+        names = self.layer_names[:self.layer_names.index(last) + 1]
+        aliases = {a: t for a, t in self.aliases.items() if t in names}
+        model = Model(self.arch, [self.layers[n] for n in names], self.preprocessing,
+                      None, aliases, self.device, self.dtype)
+        for key in model.params:
+            model.params[key] = self.params[key]
+        return model
+
+    def __repr__(self):
+        n = sum(int(np.prod(p.shape)) for p in self.params.values())
+        return (f"Model({self.arch!r}, {len(self.layers)} layers, {n:,} parameters, "
+                f"device={self.device!r}, dtype={self.dtype})")

@@ -1,0 +1,116 @@
+"""What a network expects its input pixels to look like, and the two conversions that use it.
+
+Weights trained in different frameworks expect different pixels for the same picture: torchvision
+wants RGB in 0..1 normalized by ImageNet mean and std; Caffe and Keras VGG want BGR in 0..255 minus
+a per-channel mean; the ml5 fast-style networks want RGB in 0..255 unchanged. A Preprocessing value
+records that (it travels inside every tinyconv weight file), and `preprocess` / `deprocess` turn
+uint8 RGB images into the network's input and back.
+
+mean and std are in the network's channel order and value scale, as their authors publish them.
+"""
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .. import backend
+from ..image import center_crop, resize_short_side
+from ..tensor import Tensor
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    colour_order: str = "RGB"     # channel order of the network's input: "RGB" or "BGR"
+    scale: float = 1.0            # value of a white pixel before normalization: 1.0 or 255.0
+    mean: tuple = (0.0, 0.0, 0.0)  # subtracted per channel (network's channel order and scale)
+    std: tuple = (1.0, 1.0, 1.0)   # then divided by, per channel
+    input_size: tuple = None      # (H, W) the network was trained on; None: any size
+    resize_size: int = None       # short side before the centre crop to input_size (e.g. 256)
+    notes: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        if self.colour_order not in ("RGB", "BGR"):
+            raise ValueError(f"colour_order must be 'RGB' or 'BGR', got {self.colour_order!r}")
+        for key in ("mean", "std"):
+            value = tuple(float(v) for v in getattr(self, key))
+            if len(value) != 3:
+                raise ValueError(f"preprocessing {key} needs 3 values, got {value}")
+            object.__setattr__(self, key, value)
+        if self.input_size is not None:
+            object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
+        if min(self.std) <= 0:
+            raise ValueError(f"preprocessing std must be positive, got {self.std}")
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def prepare_image(self, image, resize=True):
+        """uint8 (H, W, 3) RGB -> the same picture at the network's input geometry (uint8).
+
+        resize=True with an input_size: short side to resize_size (or the input size), then a
+        centre crop to input_size. Otherwise the image is returned unchanged.
+        """
+        if not resize or self.input_size is None:
+            return image
+        short = self.resize_size or min(self.input_size)
+        if image.shape[:2] != self.input_size:
+            image = center_crop(resize_short_side(image, short), self.input_size)
+        return image
+
+    def to_input(self, images, device=None, dtype="float32"):
+        """uint8 (N, H, W, 3) RGB array -> (N, 3, H, W) network input array on `device`."""
+        xp = backend.xp_for(device)
+        x = xp.asarray(np.ascontiguousarray(images.transpose(0, 3, 1, 2)), dtype=dtype)
+        if self.colour_order == "BGR":
+            x = x[:, ::-1]
+        mean = xp.asarray(self.mean, dtype=dtype).reshape(1, 3, 1, 1)
+        std = xp.asarray(self.std, dtype=dtype).reshape(1, 3, 1, 1)
+        return (x * (self.scale / 255.0) - mean) / std
+
+    def to_images(self, x):
+        """(N, 3, H, W) network input array (numpy or CuPy) -> uint8 (N, H, W, 3) RGB numpy."""
+        x = backend.to_numpy(x).astype(np.float64)
+        x = x * np.reshape(self.std, (1, 3, 1, 1)) + np.reshape(self.mean, (1, 3, 1, 1))
+        if self.colour_order == "BGR":
+            x = x[:, ::-1]
+        x = x * (255.0 / self.scale)
+        return np.clip(np.rint(x), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+def preprocess(preprocessing, images, device=None, dtype="float32", resize=True):
+    """uint8 RGB image(s) -> (N, 3, H, W) input Tensor on `device` (see Model.preprocess)."""
+    if isinstance(images, np.ndarray) and images.ndim == 3:
+        images = [images]
+    prepared = []
+    for i, image in enumerate(images):
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"image {i}: expected uint8 (H, W, 3) RGB, got {image.dtype} "
+                             f"{image.shape} (tinyconv.image.load_image gives that)")
+        prepared.append(preprocessing.prepare_image(image, resize))
+    sizes = {im.shape for im in prepared}
+    if len(sizes) > 1:
+        raise ValueError(f"images of different sizes {sorted(sizes)} cannot form one batch; "
+                         f"resize them to one size first")
+    return Tensor(preprocessing.to_input(np.stack(prepared), device, dtype))
+
+
+def deprocess(preprocessing, x):
+    """Network input Tensor/array (N, 3, H, W) or (3, H, W) -> uint8 RGB (N, H, W, 3) / (H, W, 3)."""
+    data = x.data if isinstance(x, Tensor) else x
+    if data.ndim == 3:
+        return preprocessing.to_images(data[None])[0]
+    if data.ndim != 4 or data.shape[1] != 3:
+        raise ValueError(f"deprocess expects (N, 3, H, W) or (3, H, W), got {tuple(data.shape)}")
+    return preprocessing.to_images(data)
+
+
+TORCHVISION = Preprocessing("RGB", 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225),
+                            (224, 224), 256, notes="torchvision ImageNet models")
+CAFFE_VGG = Preprocessing("BGR", 255.0, (103.939, 116.779, 123.68), (1.0, 1.0, 1.0),
+                          (224, 224), 256, notes="Caffe / Keras VGG ('caffe' mode)")
+RAW_255 = Preprocessing("RGB", 255.0, notes="RGB 0..255, no normalization (ml5 fast style)")

@@ -1,0 +1,11 @@
+"""ArchSpec: what an architecture function returns, before any weights exist."""
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ArchSpec:
+    name: str
+    rows: list                  # Layer rows in computation order
+    preprocessing: object       # the Preprocessing its usual weights expect
+    aliases: dict = field(default_factory=dict)      # short name -> row name
+    torch_names: dict = field(default_factory=dict)  # row name -> torchvision module name

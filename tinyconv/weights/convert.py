@@ -1,0 +1,136 @@
+"""From any supported weight source to a WeightFile: format detection, name mapping, labels.
+
+    wf = convert("squeezenet1_1.pth", labels="imagenet_class_index.json")
+    write_weights("squeezenet1_1.h5", wf)
+
+Sources: torchvision state_dict .pth files (architecture found by matching key names and shapes),
+Keras 2 VGG .h5 weight files, ml5 fast-style checkpoint folders, and tinyconv's own .h5 files.
+"""
+import json
+from pathlib import Path
+
+from ..models import CLASSIFIERS, arch_spec
+from ..models.preprocessing import TORCHVISION
+from . import keras, ml5, pth
+from .format import WeightFile, is_tinyconv_file, read_weights, sha256_of
+
+
+def read_labels(path):
+    """Class names from imagenet_class_index.json ({"0": [wnid, name]}), synset_words.txt
+    ("n01440764 tench, Tinca tinca" -> "tench, Tinca tinca"), or a text file, one per line."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        data = json.loads(text)
+        if isinstance(data, dict):
+            items = sorted(data.items(), key=lambda kv: int(kv[0]))
+            return [v[-1] if isinstance(v, list) else str(v) for _, v in items]
+        return [str(v) for v in data]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if all(line[:1] == "n" and line[1:9].isdigit() and line[9:10] == " " for line in lines):
+        return [line[10:] for line in lines]
+    return lines
+
+
+def torchvision_key_map(arch, num_classes=None):
+    """{torchvision state_dict key: tinyconv parameter key} for a torchvision architecture."""
+    spec = arch_spec(arch, num_classes)
+    mapping = {}
+    for row in spec.rows:
+        for param in row.param_shapes():
+            mapping[f"{spec.torch_names[row.name]}.{param}"] = f"{row.name}.{param}"
+    return mapping
+
+
+def detect_torchvision_arch(state, path):
+    """The architecture whose torchvision keys match `state`; ValueError naming the nearest."""
+    best = None
+    for arch in CLASSIFIERS:
+        keys = torchvision_key_map(arch)
+        missing = sorted(set(keys) - set(state))
+        unexpected = sorted(set(state) - set(keys))
+        if not missing and not unexpected:
+            return arch
+        score = len(missing) + len(unexpected)
+        if best is None or score < best[0]:
+            best = (score, arch, missing, unexpected)
+    _, arch, missing, unexpected = best
+    raise ValueError(f"{path}: keys match no supported torchvision architecture "
+                     f"({', '.join(CLASSIFIERS)}); nearest is {arch}, with missing keys "
+                     f"{missing[:6]} and unexpected keys {unexpected[:6]}")
+
+
+def convert_torchvision(path, arch=None):
+    """(architecture, params, num_classes) from a torchvision .pth state_dict file."""
+    state = {k: v for k, v in pth.read_pth(path).items() if not k.endswith("num_batches_tracked")}
+    arch = arch or detect_torchvision_arch(state, path)
+    spec = arch_spec(arch)
+    final = [row for row in spec.rows if row.param_shapes()][-1]  # fc8, or conv10
+    num_classes = state[f"{spec.torch_names[final.name]}.bias"].shape[0]
+    mapping = torchvision_key_map(arch, num_classes)
+    missing = sorted(set(mapping) - set(state))
+    if missing:
+        raise KeyError(f"{path}: not a complete {arch} state_dict; missing {missing[:6]}")
+    params = {mapping[key]: value.astype("float32") for key, value in state.items()
+              if key in mapping}
+    unexpected = sorted(set(state) - set(mapping))
+    if unexpected:
+        raise KeyError(f"{path}: keys not in {arch}: {unexpected[:6]}")
+    return arch, params, num_classes
+
+
+def source_kind(path):
+    """"tinyconv", "keras", "pth" or "ml5" for a weight source, by content, not by name."""
+    path = Path(path)
+    if path.is_dir():
+        return "ml5"
+    if not path.exists():
+        raise FileNotFoundError(f"weight source not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head == b"\x89HDF\r\n\x1a\n":
+        return "tinyconv" if is_tinyconv_file(path) else "keras"
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        return "pth"
+    if path.suffix == ".h5":
+        return "keras"  # let the HDF5 reader explain what is wrong with it
+    raise ValueError(f"{path}: unknown weight format (expected a tinyconv or Keras .h5, a "
+                     f"PyTorch .pth, or an ml5 checkpoint folder)")
+
+
+def convert(source, arch=None, labels=None):
+    """A WeightFile (checked against its architecture) from any supported source.
+
+    arch: force an architecture (otherwise detected); labels: a labels file or a list of names.
+    """
+    kind = source_kind(source)
+    if kind == "tinyconv":
+        wf = read_weights(source)
+    else:
+        last_layer = None
+        if kind == "pth":
+            arch, params, num_classes = convert_torchvision(source, arch)
+            preprocessing = TORCHVISION
+        elif kind == "keras":
+            arch, params, preprocessing, last_layer, num_classes = keras.convert_keras(source,
+                                                                                       arch)
+        else:
+            arch, params, num_classes = "fast_style", ml5.convert_ml5(source), None
+            preprocessing = arch_spec(arch).preprocessing
+        wf = WeightFile(arch, params, preprocessing, num_classes=num_classes,
+                        last_layer=last_layer, source_file=Path(source).name,
+                        source_sha256=sha256_of(source))
+    if labels is not None:
+        wf.labels = read_labels(labels) if isinstance(labels, (str, Path)) else list(labels)
+    if wf.labels is not None and wf.num_classes is not None and len(wf.labels) != wf.num_classes:
+        raise ValueError(f"{len(wf.labels)} labels for a {wf.num_classes}-class model")
+    wf.check_against_model()
+    return wf
+
+
+def read_any(source, arch=None):
+    """WeightFile from a tinyconv file or, converted in memory, from any other source."""
+    wf = convert(source, arch)
+    if arch is not None and wf.architecture != arch:
+        raise ValueError(f"{source} holds {wf.architecture} weights, not {arch}")
+    return wf

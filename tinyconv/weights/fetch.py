@@ -1,0 +1,194 @@
+"""`tinyconv weights fetch NAME`: download official torchvision weights once, convert, cache.
+
+The cache (TINYCONV_CACHE, default ~/.cache/tinyconv) holds converted files `<name>.h5`; once one
+is there, fetching or loading that name needs no network. A download streams into a temporary
+file beside its destination while its SHA-256 is computed, is checked against the length the
+server announced and against the published digest, and only then is converted; the converted file
+is written to a temporary name and renamed into place. So the cache never holds a half-written or
+unverified file, whatever fails and whenever the process is killed.
+
+torchvision publishes, in each file name, the first hex digits of the file's SHA-256 (e.g.
+vgg16-397923af.pth) and torch.hub checks exactly that prefix; Source.sha256 holds a full digest
+or such a published prefix, and `verify_sha256` accepts a digest that starts with it.
+"""
+import hashlib
+import os
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .convert import convert
+from .format import is_tinyconv_file, write_weights
+
+CHUNK = 1 << 20
+TORCHVISION_URL = "https://download.pytorch.org/models/"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One downloadable weight file: registry name, architecture, URL, SHA-256 (or prefix)."""
+    name: str
+    arch: str
+    url: str
+    sha256: str
+
+    @property
+    def filename(self):
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+
+REGISTRY = {s.name: s for s in (
+    Source("alexnet", "alexnet", TORCHVISION_URL + "alexnet-owt-7be5be79.pth", "7be5be79"),
+    Source("vgg11", "vgg11", TORCHVISION_URL + "vgg11-8a719046.pth", "8a719046"),
+    Source("vgg13", "vgg13", TORCHVISION_URL + "vgg13-19584684.pth", "19584684"),
+    Source("vgg16", "vgg16", TORCHVISION_URL + "vgg16-397923af.pth", "397923af"),
+    Source("vgg19", "vgg19", TORCHVISION_URL + "vgg19-dcbb9e9d.pth", "dcbb9e9d"),
+    Source("squeezenet1_0", "squeezenet1_0", TORCHVISION_URL + "squeezenet1_0-b66bff10.pth",
+           "b66bff10"),
+    Source("squeezenet1_1", "squeezenet1_1", TORCHVISION_URL + "squeezenet1_1-b8a52dc0.pth",
+           "b8a52dc0"),
+)}
+
+
+class DownloadError(RuntimeError):
+    """A download failed, was incomplete, or did not match its published SHA-256."""
+
+
+def cache_dir():
+    """The weight cache folder: TINYCONV_CACHE, else ~/.cache/tinyconv."""
+    return Path(os.environ.get("TINYCONV_CACHE") or Path.home() / ".cache" / "tinyconv")
+
+
+def cached_path(name, cache=None):
+    return Path(cache or cache_dir()) / f"{name}.h5"
+
+
+def cached_weights(name, cache=None):
+    """Path of the converted weights of `name` in the cache, or None when absent."""
+    path = cached_path(name, cache)
+    return path if path.is_file() and is_tinyconv_file(path) else None
+
+
+def verify_sha256(digest, expected, what):
+    """Raise DownloadError unless hex `digest` equals `expected` or starts with that prefix."""
+    expected = expected.lower()
+    if len(expected) < 8 or not digest.startswith(expected):
+        raise DownloadError(f"SHA-256 mismatch for {what}: got {digest}, expected "
+                            f"{expected}{'...' if len(expected) < 64 else ''}; the file is "
+                            f"corrupt or not the published one, and was not kept")
+
+
+class Progress:
+    """A one-line progress bar on a stream: percentage, megabytes, speed."""
+
+    def __init__(self, label, total, stream=None, min_interval=0.1):
+        self.label, self.total = label, total
+        self.stream = stream or sys.stderr
+        self.start = self.last = time.monotonic()
+        self.min_interval = min_interval
+
+    def update(self, done, final=False):
+        now = time.monotonic()
+        if not final and now - self.last < self.min_interval:
+            return
+        self.last = now
+        speed = done / max(now - self.start, 1e-9) / 1e6
+        if self.total:
+            fill = int(30 * done / self.total)
+            bar = f"[{'#' * fill}{'.' * (30 - fill)}] {100 * done / self.total:5.1f}% " \
+                  f"{done / 1e6:.1f}/{self.total / 1e6:.1f} MB"
+        else:
+            bar = f"{done / 1e6:.1f} MB"
+        self.stream.write(f"\r{self.label} {bar} {speed:.1f} MB/s")
+        if final:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def download(url, dest, sha256, progress=None, timeout=60):
+    """Download `url` to `dest` atomically, checking length and SHA-256 (or published prefix).
+
+    progress: True / False, or None for "when stderr is a terminal". Returns dest.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    show = sys.stderr.isatty() if progress is None else progress
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        digest = hashlib.sha256()
+        done = 0
+        with os.fdopen(fd, "wb") as out:
+            try:
+                response = urllib.request.urlopen(url, timeout=timeout)
+            except (urllib.error.URLError, OSError) as e:
+                raise DownloadError(f"cannot download {url}: {getattr(e, 'reason', e)}") from None
+            with response:
+                total = int(response.headers.get("Content-Length") or 0)
+                bar = Progress(f"downloading {dest.name}", total) if show else None
+                while True:
+                    try:
+                        block = response.read(CHUNK)
+                    except (OSError, ValueError) as e:  # connection reset, IncompleteRead
+                        raise DownloadError(f"download of {url} broke off after {done} bytes "
+                                            f"({e})") from None
+                    if not block:
+                        break
+                    out.write(block)
+                    digest.update(block)
+                    done += len(block)
+                    if bar:
+                        bar.update(done)
+                if bar:
+                    bar.update(done, final=True)
+        if total and done != total:
+            raise DownloadError(f"download of {url} is truncated: {done} of {total} bytes")
+        verify_sha256(digest.hexdigest(), sha256, url)
+        os.replace(tmp, dest)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return dest
+
+
+def resolve_source(name_or_source, mirror=None):
+    """The Source for a registry name (or a Source), its URL moved to `mirror` when given."""
+    if isinstance(name_or_source, Source):
+        source = name_or_source
+    elif name_or_source in REGISTRY:
+        source = REGISTRY[name_or_source]
+    else:
+        raise KeyError(f"no downloadable weights named {name_or_source!r}; known: "
+                       f"{', '.join(REGISTRY)}")
+    mirror = mirror or os.environ.get("TINYCONV_MIRROR")
+    if mirror:
+        source = replace(source, url=mirror.rstrip("/") + "/" + source.filename)
+    return source
+
+
+def fetch(name_or_source, cache=None, labels=None, progress=None, force=False, mirror=None,
+          timeout=60):
+    """Path of the converted weights of `name_or_source`, downloading and converting once.
+
+    cache: cache folder (default cache_dir()); labels: a labels file stored with the weights;
+    force: download again even when cached; mirror: base URL replacing the official one
+    (also TINYCONV_MIRROR).
+    """
+    source = resolve_source(name_or_source, mirror)
+    cache = Path(cache or cache_dir())
+    target = cached_path(source.name, cache)
+    if not force and cached_weights(source.name, cache):
+        return target
+    download_dir = cache / "downloads"
+    raw = download(source.url, download_dir / source.filename, source.sha256, progress, timeout)
+    try:
+        wf = convert(raw, arch=source.arch, labels=labels)
+        wf.source_file = source.url
+        write_weights(target, wf)
+    finally:
+        raw.unlink()  # the converted file is what the cache keeps
+    return target
