@@ -205,3 +205,26 @@ def test_backward_skips_inputs_that_need_no_gradient(xp):
     out = a @ b
     grads = out._ctx.backward(xp.ones((2, 4)))
     assert grads[0] is not None and grads[1] is None
+
+
+def test_astype_inside_a_graph_stays_differentiable(xp):
+    x = tc.Tensor(rand(xp, 2, 3), requires_grad=True)
+    y = (x * 2.0).astype(np.float32)  # a non-leaf: the cast is recorded
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert x.grad.dtype == np.float64
+    assert_close(x.grad, np.full((2, 3), 2.0))
+
+
+def test_sibling_leaves_do_not_share_gradient_arrays(xp):
+    a = tc.Tensor(rand(xp, 3), requires_grad=True)
+    b = tc.Tensor(rand(xp, 3, seed=1), requires_grad=True)
+    (a + b).sum().backward()  # add's backward hands the same array to both inputs
+    a.grad[0] = 5.0
+    assert_close(b.grad, np.ones(3))
+
+
+def test_broadcast_error_names_the_op_and_both_shapes(xp):
+    a = tc.Tensor(rand(xp, 3, 4))
+    with pytest.raises(ValueError, match=r"mul: shapes \(3, 4\) and \(2,\)"):
+        a * tc.Tensor(rand(xp, 2))

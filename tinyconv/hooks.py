@@ -21,7 +21,7 @@ _active = []  # stack of {op name: backward override}
 
 @contextlib.contextmanager
 def override(mapping):
-    """Replace the backward of the ops named in `mapping` ({name: fn(ctx, dout)}) inside the block."""
+    """Replace the backward of the ops named in `mapping` ({name: fn(ctx, dout)}) in the block."""
     for name, fn in mapping.items():
         if not callable(fn):
             raise TypeError(f"override for {name!r} must be callable, got {type(fn).__name__}")

@@ -3,9 +3,9 @@
 A Tensor wraps one numpy or CuPy array. Every differentiable operation is a Function subclass whose
 `forward` runs on raw arrays and saves what `backward` needs; `Function.apply` runs the forward and,
 when gradients are wanted, records the Function as the output's `_ctx`, so the graph is the chain of
-`_ctx.parents`. `Tensor.backward` walks that graph in reverse topological order (iteratively, so deep
-graphs never hit Python's recursion limit), asks each Function for the gradients of its inputs, and
-accumulates them. A Function's backward may be swapped by op name inside `tinyconv.override(...)`
+`_ctx.parents`. `Tensor.backward` walks that graph in reverse topological order (iteratively, so
+deep graphs never hit Python's recursion limit), asks each Function for the gradients of its
+inputs, and accumulates them. A Function's backward may be swapped by op name inside `tinyconv.override(...)`
 (see hooks.py): that is how guided backprop and deconvnet change the ReLU backward without touching
 a model.
 """
@@ -111,21 +111,28 @@ class Tensor:
 
     def item(self):
         if self.size != 1:
-            raise ValueError(f"item() needs a tensor with one element; this one has shape {self.shape}")
+            raise ValueError(f"item() needs a tensor with one element; this one has shape "
+                             f"{self.shape}")
         return float(self.data.reshape(()))
 
     def to(self, device):
-        """This tensor on `device` ("cpu" | "gpu"); a leaf copy keeps requires_grad."""
+        """This tensor on `device` ("cpu" | "gpu"). A leaf gives a new leaf (same requires_grad);
+        a tensor inside a graph gives a differentiable copy."""
         if backend.check_device(device) == self.device:
             return self
-        return Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad)
+        if self.is_leaf:
+            return Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad)
+        return _shape.to_device(self, device)
 
     def detach(self):
         """A leaf sharing this tensor's data, cut from the graph."""
         return Tensor(self.data)
 
     def astype(self, dtype):
-        return Tensor(self.data.astype(dtype), requires_grad=self.requires_grad)
+        """This tensor converted to a floating `dtype`; leaf -> new leaf, else differentiable."""
+        if self.is_leaf:
+            return Tensor(self.data.astype(dtype), requires_grad=self.requires_grad)
+        return _shape.cast(self, dtype)
 
     def retain_grad(self):
         """Keep this non-leaf tensor's gradient in `.grad` after backward (Grad-CAM needs it)."""
@@ -148,7 +155,8 @@ class Tensor:
         xp = self.xp
         if grad is None:
             if self.size != 1:
-                raise RuntimeError(f"backward() without a seed gradient needs a one-element tensor; "
+                raise RuntimeError(f"backward() without a seed gradient needs a one-element "
+                                   f"tensor; "
                                    f"this one has shape {self.shape}: pass grad= of that shape")
             grad = xp.ones_like(self.data)
         else:
@@ -162,16 +170,15 @@ class Tensor:
             if g is None:
                 continue
             if node._ctx is None or node._retain_grad:
-                # a reduction's gradient can be a read-only broadcast view: store a real array
-                # (ascontiguousarray makes 0-d arrays 1-d, hence the reshape)
-                stored = xp.ascontiguousarray(g).reshape(g.shape)
-                node.grad = stored if node.grad is None else node.grad + g
+                # a copy: g can be a read-only broadcast view, or the same array as a sibling's
+                node.grad = xp.array(g, copy=True) if node.grad is None else node.grad + g
             fn = node._ctx
             if fn is None:
                 continue
             if fn.saved is None:
                 raise RuntimeError(f"backward through {type(fn).__name__} a second time: its saved "
-                                   f"arrays were freed; call backward(retain_graph=True) the first time")
+                                   f"arrays were freed; call backward(retain_graph=True) the "
+                                   f"first time")
             backward_fn = hooks.backward_for(fn)
             parent_grads = backward_fn(fn, g)
             if not isinstance(parent_grads, tuple):

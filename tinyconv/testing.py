@@ -46,10 +46,11 @@ def check_grad(f, *arrays, rtol=1e-5, atol=1e-7, eps=1e-6, seed=0):
     input and the worst element otherwise.
     """
     xp = get_array_module(arrays[0])
-    arrays = [a.copy() for a in arrays]
+    arrays = [xp.array(a, copy=True) for a in arrays]  # numpy scalars become 0-d arrays
     for a in arrays:
         if a.dtype != np.float64:
-            raise TypeError(f"check_grad needs float64 inputs for reliable differences, got {a.dtype}")
+            raise TypeError(f"check_grad needs float64 inputs for reliable differences, "
+                            f"got {a.dtype}")
     out = f(*[Tensor(a) for a in arrays])
     rng = np.random.default_rng(seed)
     seed_grad = xp.asarray(rng.standard_normal(out.shape))

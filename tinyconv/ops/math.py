@@ -3,12 +3,14 @@
 Backward rules read like a table: each Function's backward returns d(loss)/d(input) for each input,
 summed back over broadcast axes by `unbroadcast`.
 """
+import numpy as np
+
 from ..backend import get_array_module
 from ..tensor import Function
 
 
 def unbroadcast(grad, shape):
-    """Sum `grad` over the axes along which an input of `shape` was broadcast -> array of `shape`."""
+    """Sum `grad` over the axes along which an input of `shape` was broadcast -> `shape`."""
     if grad.shape == tuple(shape):
         return grad
     lead = grad.ndim - len(shape)
@@ -17,10 +19,20 @@ def unbroadcast(grad, shape):
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
+def check_broadcast(op, a, b):
+    """Raise a ValueError naming the op and both shapes when a and b do not broadcast."""
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast "
+                         f"together") from None
+
+
 class Add(Function):
     name = "add"
 
     def forward(self, a, b):
+        check_broadcast("add", a, b)
         self.shapes = a.shape, b.shape
         return a + b
 
@@ -32,6 +44,7 @@ class Sub(Function):
     name = "sub"
 
     def forward(self, a, b):
+        check_broadcast("sub", a, b)
         self.shapes = a.shape, b.shape
         return a - b
 
@@ -43,6 +56,7 @@ class Mul(Function):
     name = "mul"
 
     def forward(self, a, b):
+        check_broadcast("mul", a, b)
         self.save_for_backward(a, b)
         return a * b
 
@@ -57,6 +71,7 @@ class Div(Function):
     name = "div"
 
     def forward(self, a, b):
+        check_broadcast("div", a, b)
         self.save_for_backward(a, b)
         return a / b
 
@@ -72,6 +87,7 @@ class Pow(Function):
     name = "pow"
 
     def forward(self, a, b):
+        check_broadcast("pow", a, b)
         out = a ** b
         self.save_for_backward(a, b, out)
         return out

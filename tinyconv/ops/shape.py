@@ -1,4 +1,7 @@
 """Shape operations: reshape, transpose, indexing, concatenation, padding, flatten."""
+import numpy as np
+
+from .. import backend
 from ..backend import get_array_module
 from ..tensor import Function
 
@@ -11,7 +14,8 @@ class Reshape(Function):
         try:
             return a.reshape(shape)
         except ValueError:
-            raise ValueError(f"cannot reshape a tensor of shape {a.shape} to {tuple(shape)}") from None
+            raise ValueError(f"cannot reshape a tensor of shape {a.shape} to "
+                             f"{tuple(shape)}") from None
 
     def backward(self, dout):
         return dout.reshape(self.shape)
@@ -31,6 +35,30 @@ class Transpose(Function):
     def backward(self, dout):
         xp = get_array_module(dout)
         return dout.transpose(tuple(int(i) for i in xp.argsort(xp.asarray(self.axes)).tolist()))
+
+
+class Cast(Function):
+    """Change the floating dtype; the gradient is cast back."""
+    name = "cast"
+
+    def forward(self, a, dtype):
+        self.dtype = a.dtype
+        return a.astype(dtype)
+
+    def backward(self, dout):
+        return dout.astype(self.dtype)
+
+
+class ToDevice(Function):
+    """Copy to another device ("cpu" | "gpu"); the gradient is copied back."""
+    name = "to_device"
+
+    def forward(self, a, device):
+        self.device = backend.device_of(a)
+        return backend.to_device(a, device)
+
+    def backward(self, dout):
+        return backend.to_device(dout, self.device)
 
 
 def _is_advanced(index):
@@ -57,7 +85,8 @@ class GetItem(Function):
         try:
             return a[self.index]
         except IndexError as e:
-            raise IndexError(f"index {index!r} does not fit a tensor of shape {a.shape}: {e}") from None
+            raise IndexError(f"index {index!r} does not fit a tensor of shape {a.shape}: "
+                             f"{e}") from None
 
     def backward(self, dout):
         xp = get_array_module(dout)
@@ -86,11 +115,12 @@ class Concat(Function):
             return xp.concatenate(arrays, axis=axis)
         except ValueError:
             shapes = ", ".join(str(a.shape) for a in arrays)
-            raise ValueError(f"concat along axis {axis} needs equal other sizes; got {shapes}") from None
+            raise ValueError(f"concat along axis {axis} needs equal other sizes; "
+                             f"got {shapes}") from None
 
     def backward(self, dout):
         xp = get_array_module(dout)
-        bounds = list(xp.cumsum(xp.asarray(self.sizes[:-1])).tolist()) if len(self.sizes) > 1 else []
+        bounds = np.cumsum(self.sizes[:-1]).tolist()  # split points along the axis
         return tuple(xp.split(dout, bounds, axis=self.axis))
 
 
@@ -151,6 +181,14 @@ def _slice_add(a, axis, start, stop, values):
     index = [slice(None)] * a.ndim
     index[axis] = slice(start, stop)
     a[tuple(index)] += values
+
+
+def cast(a, dtype):
+    return Cast.apply(a, dtype=dtype)
+
+
+def to_device(a, device):
+    return ToDevice.apply(a, device=device)
 
 
 def reshape(a, shape):
