@@ -1,0 +1,135 @@
+"""Objectives: what a method differentiates or ascends, as a function of a model's activations.
+
+An Objective names the layers it reads (so the forward pass stops as soon as they are computed) and
+maps their activations to one score per example, a Tensor of shape (N,). Objectives compose with
++, - and scalar * as in lucid, so "class score minus an L2 penalty" or "two channels at once" are
+one expression. Gradients of a per-example score with respect to a batch of images are independent
+per example (the models run in inference mode), so one backward serves the whole batch.
+"""
+from .. import ops
+
+
+class Objective:
+    """layers: the activation names read; fn(acts: {name: Tensor}) -> (N,) Tensor."""
+
+    def __init__(self, layers, fn, description):
+        self.layers = list(dict.fromkeys(layers))
+        self.fn = fn
+        self.description = description
+
+    def __call__(self, model, x):
+        """Per-example scores (N,) of image batch x (N, 3, H, W) under `model`."""
+        return self.fn(model.forward(x, layers=self.layers))
+
+    def __add__(self, other):
+        return Objective(self.layers + other.layers, lambda a: self.fn(a) + other.fn(a),
+                         f"{self.description} + {other.description}")
+
+    def __sub__(self, other):
+        return self + (-1.0) * other
+
+    def __rmul__(self, k):
+        return Objective(self.layers, lambda a: self.fn(a) * float(k), f"{k} * {self.description}")
+
+    __mul__ = __rmul__
+
+    def __neg__(self):
+        return (-1.0) * self
+
+    def __repr__(self):
+        return f"Objective({self.description})"
+
+
+def class_score(model, index):
+    """The raw (pre-softmax) score of class `index` (int or class name) per example."""
+    index = class_index(model, index)
+    last = model.output_name
+    return Objective([last], lambda a: a[last][:, index], f"score of class {index}")
+
+
+def class_log_probability(model, index):
+    """log softmax of class `index` per example (pushes the other classes down too)."""
+    index = class_index(model, index)
+    last = model.output_name
+    return Objective([last], lambda a: ops.log_softmax(a[last], axis=1)[:, index],
+                     f"log p(class {index})")
+
+
+def channel(model, layer, channel_index):
+    """Mean activation of one channel of a layer per example."""
+    check_channel(model, layer, channel_index)
+
+    def fn(acts):
+        act = acts[layer][:, channel_index]  # (N, H, W) or (N,) for a fully connected layer
+        return act.mean(axis=tuple(range(1, act.ndim))) if act.ndim > 1 else act
+
+    return Objective([layer], fn, f"{layer} channel {channel_index} mean")
+
+
+def neuron(model, layer, channel_index, y=None, x=None):
+    """One unit (channel, y, x) of a layer per example; y, x default to the centre."""
+    check_channel(model, layer, channel_index)
+
+    def fn(acts):
+        act = acts[layer]
+        if act.ndim == 2:
+            return act[:, channel_index]
+        h, w = act.shape[2:]
+        yy = h // 2 if y is None else y
+        xx = w // 2 if x is None else x
+        if not (0 <= yy < h and 0 <= xx < w):
+            raise ValueError(f"neuron position ({yy}, {xx}) is outside the {h}x{w} map of {layer}")
+        return act[:, channel_index, yy, xx]
+
+    return Objective([layer], fn, f"{layer} unit ({channel_index}, {y}, {x})")
+
+
+def layer_energy(model, layer):
+    """sum(a^2) / 2 over a layer per example: its gradient is the activation (DeepDream)."""
+    check_layer(model, layer)
+
+    def fn(acts):
+        act = acts[layer]
+        return (act * act).sum(axis=tuple(range(1, act.ndim))) * 0.5
+
+    return Objective([layer], fn, f"energy of {layer}")
+
+
+def check_layer(model, layer):
+    """Raise a KeyError listing the valid layer names when `layer` is not one of them."""
+    model.resolve(layer)
+
+
+def output_shape(model, layer):
+    """The output shape of `layer` for one image of the model's input size (224 if it has none)."""
+    height, width = model.preprocessing.input_size or (224, 224)
+    return model.output_shapes((1, 3, height, width))[model.resolve(layer)]
+
+
+def check_channel(model, layer, channel_index):
+    channels = output_shape(model, layer)[1]
+    if not 0 <= channel_index < channels:
+        raise ValueError(f"channel {channel_index} is out of range for {layer}, which has "
+                         f"{channels} channels (0..{channels - 1})")
+
+
+def class_index(model, index):
+    """An int class index from an int or a class name (case-insensitive), checked against labels."""
+    labels = model.labels
+    n = output_shape(model, model.output_name)[1]
+    if isinstance(index, str):
+        if index.strip().lstrip("-").isdigit():
+            index = int(index)
+        else:
+            names = [str(name).lower() for name in (labels or [])]
+            wanted = index.strip().lower().replace("_", " ")
+            matches = [i for i, name in enumerate(names) if name.replace("_", " ") == wanted]
+            if not matches:
+                close = [labels[i] for i, name in enumerate(names) if wanted in name.replace("_", " ")]
+                hint = f"; similar: {', '.join(close[:10])}" if close else ""
+                raise KeyError(f"unknown class name {index!r}{hint} (give a name from the model's "
+                               f"labels or an index 0..{n - 1})")
+            return matches[0]
+    if not 0 <= int(index) < n:
+        raise ValueError(f"class index {index} is out of range 0..{n - 1}")
+    return int(index)

@@ -1,0 +1,131 @@
+"""The one optimization loop behind every synthesis method.
+
+Class and neuron visualization, fooling images, DeepDream, feature inversion, texture synthesis and
+style transfer all optimize an image through a frozen network. They differ only in the objective,
+the transforms and regularizers, the step rule and the schedule; this loop does the rest: gradient,
+step, regularizers, progress lines, snapshots every k steps, reproducibility from a seed, and
+keeping the last image when interrupted.
+
+    result = optimize(loss, x0, steps=200, lr=1.0, step_rule="adam", maximize=False)
+
+`loss(x: Tensor) -> (scalar Tensor, {term name: float})`.
+"""
+import sys
+import time
+
+from ..backend import get_array_module, to_numpy
+from ..tensor import Tensor
+from ..optim import Adam, lbfgs
+
+STEP_RULES = ("adam", "sgd", "normalized_l2", "normalized_mean_abs", "lbfgs")
+
+
+class Result:
+    """image: the final (N, C, H, W) array; history: one {term: value} dict per step;
+    interrupted: True when a KeyboardInterrupt stopped the run early; seconds: wall time."""
+
+    def __init__(self, image, history, interrupted, seconds):
+        self.image, self.history, self.interrupted, self.seconds = image, history, interrupted, seconds
+
+    @property
+    def steps(self):
+        return len(self.history)
+
+
+def print_progress(step, steps, terms, elapsed, stream=sys.stderr):
+    """One progress line: step, every loss term, elapsed seconds."""
+    shown = "  ".join(f"{k} {v:.4g}" for k, v in terms.items())
+    print(f"step {step:>4}/{steps}  {shown}  {elapsed:.1f}s", file=stream, flush=True)
+
+
+def optimize(loss, x0, steps, lr, step_rule="adam", maximize=False, transforms=(), regularizers=(),
+             progress=print_progress, progress_every=10, save_every=0, on_snapshot=None,
+             stop=None, bounds=None, gradient_holder=None):
+    """Optimize image x from x0 (N, C, H, W array) for `steps` steps.
+
+    step_rule: "adam" (lr = Adam step), "sgd" (x += lr * g), "normalized_l2" (x += lr * g / ||g||,
+      CS231n class visualization and fooling), "normalized_mean_abs" (x += lr * g / mean|g|,
+      DeepDream), "lbfgs" (scipy L-BFGS-B; lr is ignored, `bounds` = (low, high) arrays or None).
+    maximize: ascend the loss instead of descending it.
+    transforms: differentiable Tensor -> Tensor functions applied before `loss` (e.g. jitter).
+    regularizers: functions (x array, step) editing x in place after each step (blur, clamp...).
+    save_every / on_snapshot(step, x array): snapshots every k steps, at the end, and on interrupt.
+    stop(step, x array, terms) -> bool: end early when it returns True (e.g. fooled).
+    gradient_holder: a dict that receives the last gradient as "grad" (for contribution clipping).
+    Returns a Result.
+    """
+    if step_rule not in STEP_RULES:
+        raise ValueError(f"step_rule must be one of {STEP_RULES}, got {step_rule!r}")
+    if int(steps) < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    if lr <= 0 and step_rule != "lbfgs":
+        raise ValueError(f"learning rate must be > 0, got {lr}")
+    xp = get_array_module(x0)
+    x = Tensor(xp.array(x0, copy=True), requires_grad=True)
+    sign = -1.0 if maximize else 1.0
+    history, started = [], time.perf_counter()
+
+    def signed_loss(image, record):
+        """The loss to minimize at `image` (a scalar Tensor); its terms go into record["terms"]."""
+        inp = image
+        for transform in transforms:
+            inp = transform(inp)
+        value, terms = loss(inp)
+        record["terms"] = dict(terms, loss=float(value.item()))
+        return value * sign
+
+    def after_step(step, terms):
+        history.append(terms)
+        for regularize in regularizers:
+            regularize(x.data, step)
+        if progress and (step % progress_every == 0 or step == steps - 1):
+            progress(step + 1, steps, terms, time.perf_counter() - started)
+        if on_snapshot and save_every and (step + 1) % save_every == 0:
+            on_snapshot(step + 1, to_numpy(x.data))
+        return bool(stop and stop(step + 1, x.data, terms))
+
+    interrupted = False
+    try:
+        if step_rule == "lbfgs":
+            record = {}
+
+            def callback(iteration, _):
+                if after_step(iteration - 1, record["terms"]):
+                    raise StopIteration
+
+            lbfgs(lambda image: signed_loss(image, record), x, max_iter=int(steps), bounds=bounds,
+                  callback=callback)
+        else:
+            adam = Adam([x], lr=lr) if step_rule == "adam" else None
+            record = {}
+            for step in range(int(steps)):
+                x.grad = None
+                signed_loss(x, record).backward()
+                if gradient_holder is not None:
+                    gradient_holder["grad"] = x.grad
+                if adam:
+                    adam.step()
+                else:
+                    x.data -= _scaled_step(x.grad, lr, step_rule, xp)
+                if after_step(step, record["terms"]):
+                    break
+    except KeyboardInterrupt:
+        interrupted = True
+    image = to_numpy(x.data)
+    if on_snapshot:
+        on_snapshot(len(history), image)
+    return Result(image, history, interrupted, time.perf_counter() - started)
+
+
+def _scaled_step(grad, lr, step_rule, xp):
+    """The descent step for the plain and normalized rules (per example for normalized ones)."""
+    if step_rule == "sgd":
+        return lr * grad
+    n = len(grad)
+    flat = grad.reshape(n, -1)
+    if step_rule == "normalized_l2":
+        scale = xp.sqrt((flat * flat).sum(axis=1))
+    else:
+        scale = xp.abs(flat).mean(axis=1)
+    return lr * grad / (scale.reshape((n,) + (1,) * (grad.ndim - 1)) + 1e-12)
+
