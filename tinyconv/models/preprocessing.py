@@ -48,6 +48,16 @@ class Preprocessing:
         known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
+    def input_range(self):
+        """(low, high): float64 arrays (3,) of the values black (0) and white (255) pixels take in
+        the network's input, per input channel (the valid range for clamping a synthesized image)."""
+        mean, std = np.asarray(self.mean), np.asarray(self.std)
+        return -mean / std, (self.scale - mean) / std
+
+    def pixel_size(self):
+        """float64 (3,): one 0..255 pixel step in the network's input units, per input channel."""
+        return self.scale / 255.0 / np.asarray(self.std)
+
     def prepare_image(self, image, resize=True):
         """uint8 (H, W, 3) RGB -> the same picture at the network's input geometry (uint8).
 
