@@ -10,7 +10,6 @@ Unreadable files and images too large to decode sensibly raise ValueError with t
 and the reason; the pixel limit is checked from the header, before any pixel is decoded.
 """
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,22 +28,29 @@ def load_image(path, size=None, max_pixels=MAX_PIXELS):
     """
     path = Path(path)
     try:
-        # Pillow warns (and past 2x its own limit, raises) about huge images; the check below
-        # replaces both with one clear error, so its warning is silenced here
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                _check_pixel_count(path, im.size, max_pixels)
-                im = ImageOps.exif_transpose(im)
-                rgb = _to_rgb(im)
+        with _open_without_pillow_limit(path) as im:
+            _check_pixel_count(path, im.size, max_pixels)
+            im = ImageOps.exif_transpose(im)
+            rgb = _to_rgb(im)
     except FileNotFoundError:
         raise FileNotFoundError(f"image file not found: {path}") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as e:
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ValueError(f"cannot read image {path}: not a readable image file ({e})") from None
     image = np.asarray(rgb, dtype=np.uint8)
     if size is not None:
         image = resize_short_side(image, size) if np.isscalar(size) else resize(image, size)
     return image
+
+
+def _open_without_pillow_limit(path):
+    """Image.open with Pillow's own size limit (a warning, and an error past twice it) off:
+    `max_pixels` replaces it with one clear error, checked from the header before decoding."""
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        return Image.open(path)
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
 
 
 def _check_pixel_count(path, size, max_pixels):
@@ -71,7 +77,7 @@ def _to_rgb(im):
 
 
 def list_images(paths):
-    """Image files named by `paths` (files, or folders searched one level deep), sorted per folder."""
+    """Image files named by `paths`: files as given, folders searched one level deep (sorted)."""
     found = []
     for path in map(Path, paths):
         if path.is_dir():
@@ -91,7 +97,7 @@ def resize(image, size, resample=Image.BILINEAR):
 
 
 def resize_short_side(image, size, resample=Image.BILINEAR):
-    """Resize so the shorter side is `size`, keeping the aspect ratio (torchvision's Resize(int))."""
+    """Resize so the shorter side is `size`, keeping the aspect ratio (torchvision's Resize)."""
     height, width = image.shape[:2]
     if height <= width:
         new = (size, int(size * width / height))

@@ -55,7 +55,8 @@ def run_info(args):
     wf = read_weights(args.file)
     p = wf.preprocessing
     count = sum(v.size for v in wf.params.values())
-    print(f"architecture: {wf.architecture}" + (f" (up to {wf.last_layer})" if wf.last_layer else ""))
+    cut = f" (up to {wf.last_layer})" if wf.last_layer else ""
+    print(f"architecture: {wf.architecture}{cut}")
     print(f"parameters:   {count:,} in {len(wf.params)} arrays")
     print(f"classes:      {wf.num_classes or '-'}; labels: {len(wf.labels or [])}")
     print(f"input:        {p.colour_order}, white = {p.scale:g}, mean {p.mean}, std {p.std}, "

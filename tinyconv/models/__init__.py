@@ -43,6 +43,7 @@ def _rows_up_to(spec, last_layer):
     """The rows of `spec`, cut after row `last_layer` (all of them when None)."""
     if last_layer is None:
         return spec.rows
+    last_layer = spec.aliases.get(last_layer, last_layer)
     names = [row.name for row in spec.rows]
     if last_layer not in names:
         raise KeyError(f"{spec.name} has no layer {last_layer!r} to stop at; layers: "

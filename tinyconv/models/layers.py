@@ -129,9 +129,10 @@ class Conv2d(Layer):
         if field is None:
             return None
         # "same" padding depends on the input size; its "before" part is at most (k - 1) / 2
-        pad = self.padding if self.padding != "same" else (self.kernel_size - 1) * self.dilation // 2
-        return ReceptiveField(field.size + (self.kernel_size - 1) * self.dilation * field.stride,
-                              field.stride * self.stride, field.offset - pad * field.stride)
+        span = (self.kernel_size - 1) * self.dilation
+        pad = self.padding if self.padding != "same" else span // 2
+        return ReceptiveField(field.size + span * field.stride, field.stride * self.stride,
+                              field.offset - pad * field.stride)
 
     def describe(self):
         pad = f"pad {self.padding}" if self.padding != "same" else "pad same"
@@ -226,7 +227,8 @@ class MaxPool2d(Layer):
         if field is None:
             return None
         return ReceptiveField(field.size + (self.kernel_size - 1) * field.stride,
-                              field.stride * self.stride, field.offset - self.padding * field.stride)
+                              field.stride * self.stride,
+                              field.offset - self.padding * field.stride)
 
     def describe(self):
         ceil = ", ceil" if self.ceil_mode else ""

@@ -49,8 +49,9 @@ class Preprocessing:
         return cls(**known)
 
     def input_range(self):
-        """(low, high): float64 arrays (3,) of the values black (0) and white (255) pixels take in
-        the network's input, per input channel (the valid range for clamping a synthesized image)."""
+        """(low, high): float64 arrays (3,) of the values black (0) and white (255) pixels take
+        in the network's input, per input channel (the valid range for clamping a synthesized
+        image)."""
         mean, std = np.asarray(self.mean), np.asarray(self.std)
         return -mean / std, (self.scale - mean) / std
 
@@ -110,7 +111,8 @@ def preprocess(preprocessing, images, device=None, dtype="float32", resize=True)
 
 
 def deprocess(preprocessing, x):
-    """Network input Tensor/array (N, 3, H, W) or (3, H, W) -> uint8 RGB (N, H, W, 3) / (H, W, 3)."""
+    """Network input (N, 3, H, W) or (3, H, W), Tensor or array -> uint8 RGB (N, H, W, 3) or
+    (H, W, 3)."""
     data = x.data if isinstance(x, Tensor) else x
     if data.ndim == 3:
         return preprocessing.to_images(data[None])[0]

@@ -23,8 +23,11 @@ LAYOUTS = {
 }
 
 
+FIRE_CONVS = ("squeeze", "expand1x1", "expand3x3")  # also the torchvision sub-module names
+
+
 def fire(k, in_channels, squeeze, expand):
-    """Rows of Fire module k and the torchvision sub-module names of its convolutions."""
+    """Rows of Fire module k."""
     p = f"fire{k}/"
     rows = [
         L.Conv2d(p + "squeeze", in_channels, squeeze, 1), L.ReLU(p + "squeeze_relu"),
@@ -34,7 +37,7 @@ def fire(k, in_channels, squeeze, expand):
         L.ReLU(p + "expand3x3_relu"),
         L.Concat(p + "concat", inputs=[p + "expand1x1_relu", p + "expand3x3_relu"]),
     ]
-    return rows, ("squeeze", "expand1x1", "expand3x3")
+    return rows
 
 
 def squeezenet(name, num_classes=1000):
@@ -50,9 +53,8 @@ def squeezenet(name, num_classes=1000):
             rows.append(L.MaxPool2d(f"pool{previous}", 3, 2, ceil_mode=True))
         else:
             k = item[0]
-            fire_rows, convs = fire(*item)
-            rows += fire_rows
-            torch_names.update({f"fire{k}/{c}": f"features.{index}.{c}" for c in convs})
+            rows += fire(*item)
+            torch_names.update({f"fire{k}/{c}": f"features.{index}.{c}" for c in FIRE_CONVS})
             aliases[f"fire{k}"] = f"fire{k}/concat"
             previous = k
         index += 1

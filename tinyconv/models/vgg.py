@@ -25,7 +25,8 @@ def vgg(name, num_classes=1000):
     for block, (count, channels) in enumerate(zip(BLOCKS[name], CHANNELS), start=1):
         for i in range(1, count + 1):
             conv = f"conv{block}_{i}"
-            rows += [L.Conv2d(conv, in_channels, channels, 3, padding=1), L.ReLU(f"relu{block}_{i}")]
+            rows += [L.Conv2d(conv, in_channels, channels, 3, padding=1),
+                     L.ReLU(f"relu{block}_{i}")]
             torch_names[conv] = f"features.{index}"
             index += 2
             in_channels = channels

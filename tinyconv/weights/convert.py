@@ -9,6 +9,8 @@ Keras 2 VGG .h5 weight files, ml5 fast-style checkpoint folders, and tinyconv's 
 import json
 from pathlib import Path
 
+import numpy as np
+
 from ..models import CLASSIFIERS, arch_spec
 from ..models.preprocessing import TORCHVISION
 from . import keras, ml5, pth
@@ -71,7 +73,7 @@ def convert_torchvision(path, arch=None):
     missing = sorted(set(mapping) - set(state))
     if missing:
         raise KeyError(f"{path}: not a complete {arch} state_dict; missing {missing[:6]}")
-    params = {mapping[key]: value.astype("float32") for key, value in state.items()
+    params = {mapping[key]: value.astype(np.float32, copy=False) for key, value in state.items()
               if key in mapping}
     unexpected = sorted(set(state) - set(mapping))
     if unexpected:

@@ -65,6 +65,8 @@ class LazyTensor:
         item = flat.itemsize
         view = np.lib.stride_tricks.as_strided(flat[self.offset:], self.size,
                                                tuple(s * item for s in self.stride))
+        if view.flags.c_contiguous and view.size == flat.size:
+            return flat.reshape(self.size)  # the usual case: the tensor is its whole storage
         return np.array(view)  # a copy that owns its memory
 
 
@@ -156,8 +158,8 @@ def _read_zip(path):
             storages = {}
             state = RestrictedUnpickler(io.BytesIO(z.read(pkl[0])), storages, path).load()
             for key, ref in storages.items():
-                raw = z.read(f"{prefix}data/{key}")
-                ref.array = _storage_array(ref, raw, big_endian, path)
+                with z.open(f"{prefix}data/{key}") as f:
+                    ref.array = _read_storage(ref, f, big_endian, path)
     except (zipfile.BadZipFile, EOFError, KeyError, struct.error) as e:
         raise ValueError(f"cannot read {path}: damaged or truncated PyTorch zip file ({e})") \
             from None
@@ -177,12 +179,10 @@ def _read_legacy(f, path):
         for key in keys:
             ref = storages[str(key)]
             (numel,) = struct.unpack("<q", f.read(8))
-            itemsize = np.dtype(STORAGE_DTYPES[ref.kind]).itemsize
-            raw = f.read(numel * itemsize)
-            if len(raw) != numel * itemsize:
-                raise ValueError(f"{path} is truncated: storage {key} has {len(raw)} of "
-                                 f"{numel * itemsize} bytes")
-            ref.array = _storage_array(ref, raw, False, path)
+            if numel != ref.numel:
+                raise ValueError(f"{path}: storage {key} holds {numel} elements, its tensors "
+                                 f"say {ref.numel}")
+            ref.array = _read_storage(ref, f, False, path)
     except (EOFError, struct.error, KeyError, pickle.UnpicklingError) as e:
         if isinstance(e, UnsafePickleError):
             raise
@@ -197,14 +197,16 @@ def _starts_like_pickle(f):
     return len(head) == 2 and head[0] == 0x80
 
 
-def _storage_array(ref, raw, big_endian, path):
+def _read_storage(ref, f, big_endian, path):
+    """The ref.numel elements of storage `ref` read from file object `f` into a new array."""
     dtype = np.dtype(STORAGE_DTYPES[ref.kind])
     if big_endian:
         dtype = dtype.newbyteorder(">")
-    if len(raw) < ref.numel * dtype.itemsize:
-        raise ValueError(f"{path}: storage {ref.key} has {len(raw)} bytes, needs "
-                         f"{ref.numel * dtype.itemsize}")
-    array = np.frombuffer(raw, dtype=dtype, count=ref.numel)
+    array = np.empty(ref.numel, dtype=dtype)
+    got = f.readinto(memoryview(array).cast("B")) if array.nbytes else 0
+    if got != array.nbytes:
+        raise ValueError(f"{path} is truncated: storage {ref.key} has {got} of "
+                         f"{array.nbytes} bytes")
     array = array.astype(dtype.newbyteorder("="), copy=False)
     if ref.kind == "BFloat16Storage":  # bfloat16 = the top half of a float32
         array = (array.astype(np.uint32) << 16).view(np.float32)
@@ -238,7 +240,8 @@ def write_pth(path, state, name="archive"):
         z.writestr(f"{name}/byteorder", "little")
         z.writestr(f"{name}/version", "3\n")
         for i, array in enumerate(arrays.values()):
-            z.writestr(f"{name}/data/{i}", array.astype(array.dtype.newbyteorder("<")).tobytes())
+            with z.open(f"{name}/data/{i}", "w", force_zip64=True) as f:
+                f.write(memoryview(array.astype(array.dtype.newbyteorder("<"), copy=False)))
     return path
 
 
@@ -258,7 +261,8 @@ def _state_pickle(arrays):
         out += _unicode(key) + _global("torch._utils", "_rebuild_tensor_v2")
         out += b"(" + b"(" + _unicode("storage") + _global("torch", storage)
         out += _unicode(str(i)) + _unicode("cpu") + _int(array.size) + b"tQ"  # BINPERSID
-        out += _int(0) + _tuple(array.shape) + _tuple(strides) + b"\x89"  # offset, size, stride, False
+        # storage offset, size, stride, requires_grad=False
+        out += _int(0) + _tuple(array.shape) + _tuple(strides) + b"\x89"
         out += _global("collections", "OrderedDict") + b")R"  # backward_hooks
         out += b"tR"
     out += b"u."  # SETITEMS, STOP
