@@ -1,13 +1,13 @@
 """conv2d and conv_transpose2d: forward against explicit loops, backward against check_grad.
 
-Every case runs through the dispatcher (the fast CPU kernel where it applies) and through the
-generic im2col kernels, so both paths are held to the same references.
+Every case runs through the generic im2col kernels and through both strategies of the fast CPU
+kernels, so every path is held to the same references.
 """
 import numpy as np
 import pytest
 
 from tinyconv import Tensor
-from tinyconv.ops import conv, conv2d, conv_transpose2d, im2col
+from tinyconv.ops import conv, conv2d, conv_cpu, conv_transpose2d, im2col
 from tinyconv.testing import check_grad
 
 
@@ -72,11 +72,19 @@ CONV_CASES = [
 ]
 
 
-@pytest.fixture(params=["dispatch", "generic"])
-def kernels(request, monkeypatch):
-    """'dispatch': conv2d chooses its kernel (the fast CPU one on numpy); 'generic': im2col."""
+@pytest.fixture(params=["generic", "cpu_shifted", "cpu_im2col"])
+def kernels(request, monkeypatch, xp):
+    """Which kernels conv2d uses: the generic im2col ones (any device), or on numpy the fast CPU
+    kernels with their shifted-GEMM strategy forced wherever it can run (stride 1), or never."""
     if request.param == "generic":
         monkeypatch.setattr(conv, "select_kernels", lambda x, geom: im2col)
+    elif xp is not np:
+        pytest.skip("the CPU kernels take numpy arrays only")
+    elif request.param == "cpu_shifted":
+        monkeypatch.setattr(conv_cpu, "SHIFTED_MIN_CHANNELS", 1)
+        monkeypatch.setattr(conv_cpu, "SHIFTED_MIN_ROWS_PER_CHANNEL", 0)
+    else:
+        monkeypatch.setattr(conv_cpu, "SHIFTED_MIN_CHANNELS", 10 ** 9)
     return request.param
 
 

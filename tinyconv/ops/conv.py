@@ -1,11 +1,12 @@
 """2-D convolution and transposed convolution, PyTorch semantics (weights OIHW, activations NCHW).
 
-The arithmetic lives in kernel modules with the same three primitives (see im2col.py):
+The arithmetic lives in kernel modules with the same four primitives (see im2col.py):
 im2col.py, written once over numpy/CuPy, and conv_cpu.py, a faster numpy path for the common
 stride-1 case. `select_kernels` is the one place that chooses between them, so both ops below
 read the same on every device. The transposed convolution is the input gradient of a
 convolution, so it reuses the same primitives with forward and backward swapped.
 """
+from ..backend import get_array_module
 from ..tensor import Function
 from . import im2col
 from .im2col import ConvGeometry, conv_output_size, pair
@@ -13,6 +14,10 @@ from .im2col import ConvGeometry, conv_output_size, pair
 
 def select_kernels(x, geom):
     """The kernel module for this input and geometry: the fast CPU one where it applies."""
+    if get_array_module(x).__name__ == "numpy":
+        from . import conv_cpu  # numpy/scipy only
+        if conv_cpu.applies(x, geom):
+            return conv_cpu
     return im2col
 
 
@@ -104,8 +109,9 @@ class Conv2d(Function):
         self.geom = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups)
         _check_bias("conv2d", b, w.shape[0])
         self.kernels = select_kernels(x, self.geom)
-        self.save_for_backward(x, w)
-        return self.kernels.conv_forward(x, w, self.geom, b)
+        wk = self.kernels.prepare_weight(w, self.geom)
+        self.save_for_backward(x, wk)
+        return self.kernels.conv_forward(x, wk, self.geom, b)
 
     def backward(self, dout):
         x, w = self.saved
@@ -130,8 +136,9 @@ class ConvTranspose2d(Function):
         _check_bias("conv_transpose2d", b, self.geom.x_shape[1])
         # the convolution being transposed reads the output; its kernels follow that array's module
         self.kernels = select_kernels(x, self.geom)
-        self.save_for_backward(x, w)
-        y = self.kernels.conv_backward_input(x, w, self.geom)
+        wk = self.kernels.prepare_weight(w, self.geom)
+        self.save_for_backward(x, wk)
+        y = self.kernels.conv_backward_input(x, wk, self.geom)
         return y if b is None else y + b.reshape(1, -1, 1, 1)
 
     def backward(self, dout):

@@ -6,10 +6,11 @@ convolution is one matmul per group; col2im adds the taps back, which is also ho
 windows accumulate their gradient. tinyconv/ops/conv.py picks these kernels, or the faster CPU
 ones in conv_cpu.py, through one dispatcher. Every kernel here takes and returns plain arrays.
 
-The three primitives, shared by conv2d and conv_transpose2d (the transpose of a convolution is
+The four primitives, shared by conv2d and conv_transpose2d (the transpose of a convolution is
 its input gradient):
-    conv_forward(x, w, geom, b)           (N, C, H, W), (O, C/G, kh, kw) -> (N, O, OH, OW)
-    conv_backward_input(dout, w, geom)    (N, O, OH, OW) -> (N, C, H, W)
+    prepare_weight(w, geom)               w (O, C/G, kh, kw) in the layout the kernels read
+    conv_forward(x, wk, geom, b)          (N, C, H, W) -> (N, O, OH, OW), plus bias b (O,)
+    conv_backward_input(dout, wk, geom)   (N, O, OH, OW) -> (N, C, H, W)
     conv_backward_weight(dout, x, geom)   -> (O, C/G, kh, kw)
 """
 from dataclasses import dataclass
@@ -83,6 +84,11 @@ def col2im(cols, geom):
         for j in range(kw):
             xpad[tap_slices(i, j, geom.out_hw, geom.stride, geom.dilation)] += cols[:, :, i, j]
     return xpad[:, :, ph:ph + h, pw:pw + w]
+
+
+def prepare_weight(w, geom):
+    """These kernels read the OIHW weight as it is."""
+    return w
 
 
 def _grouped_cols(cols, groups):

@@ -10,7 +10,7 @@ window must start inside the input or the left padding, else it is dropped.
 """
 from ..backend import get_array_module
 from ..tensor import Function, is_grad_enabled
-from .im2col import pair, tap_slices
+from .im2col import pair
 
 
 def pool_output_size(size, kernel, stride, padding, ceil_mode):
@@ -22,26 +22,23 @@ def pool_output_size(size, kernel, stride, padding, ceil_mode):
 
 
 def is_channels_last(a):
-    """True when (N, C, H, W) array `a` is stored as (N, H, W, C), as conv2d's CPU kernel
-    returns it."""
+    """True when (N, C, H, W) array `a` is stored as (N, H, W, C), as conv2d's CPU kernels
+    return it."""
     return a.strides[1] < a.strides[3]
-
-
-def zeros(xp, shape, dtype, channels_last):
-    """Zero (N, C, H, W) array, stored channels-last when asked (so gradients keep the layout)."""
-    if not channels_last:
-        return xp.zeros(shape, dtype=dtype)
-    n, c, h, w = shape
-    return xp.zeros((n, h, w, c), dtype=dtype).transpose(0, 3, 1, 2)
 
 
 class PoolGeometry:
     """Window size, stride, padding as (y, x) pairs, output size, and the padding after the input
-    that the last window needs (more than `padding` when ceil_mode lets it run past the border)."""
+    that the last window needs (more than `padding` when ceil_mode lets it run past the border).
 
-    def __init__(self, name, x_shape, kernel_size, stride, padding, ceil_mode):
-        if len(x_shape) != 4:
-            raise ValueError(f"{name}: input must be 4-D (N, C, H, W), got shape {x_shape}")
+    The pools compute on a "spatial view" of their input: (N, C, H, W) itself, or (N, H, W, C)
+    when the input is stored channels-last, so every tap is a view whose innermost axis is
+    contiguous, and outputs and gradients come out in the input's memory order.
+    """
+
+    def __init__(self, name, x, kernel_size, stride, padding, ceil_mode):
+        if x.ndim != 4:
+            raise ValueError(f"{name}: input must be 4-D (N, C, H, W), got shape {x.shape}")
         self.kernel = pair(kernel_size, "kernel_size")
         self.stride = self.kernel if stride is None else pair(stride, "stride")
         self.padding = pair(padding, "padding")
@@ -51,34 +48,53 @@ class PoolGeometry:
         if any(2 * p > k for p, k in zip(self.padding, self.kernel)):
             raise ValueError(f"{name}: padding {self.padding} must be at most half the kernel "
                              f"size {self.kernel}")
-        self.x_shape = tuple(x_shape)
-        hw = x_shape[2:]
+        self.x_shape = tuple(x.shape)
+        self.channels_last = is_channels_last(x)
+        hw = x.shape[2:]
         self.out_hw = tuple(pool_output_size(*args, ceil_mode) for args in
                             zip(hw, self.kernel, self.stride, self.padding))
         if min(self.out_hw) < 1:
             raise ValueError(f"{name}: kernel {self.kernel} is larger than the padded input "
                              f"{tuple(s + 2 * p for s, p in zip(hw, self.padding))} (input shape "
-                             f"{x_shape})")
+                             f"{x.shape})")
         self.pad_after = tuple(max(p, (o - 1) * s + k - size - p) for size, o, s, k, p in
                                zip(hw, self.out_hw, self.stride, self.kernel, self.padding))
+        # windows that tile the padded input exactly: every input pixel is in one window
+        self.tiles = self.stride == self.kernel and all(
+            o * k == size + p + a for o, k, size, p, a in
+            zip(self.out_hw, self.kernel, hw, self.padding, self.pad_after))
+
+    def spatial_view(self, a):
+        """(N, C, H, W) array -> the view the pools compute on (see the class doc)."""
+        return a.transpose(0, 2, 3, 1) if self.channels_last else a
+
+    def nchw(self, v):
+        """Inverse of spatial_view."""
+        return v.transpose(0, 3, 1, 2) if self.channels_last else v
 
     def taps(self):
-        """Index of every tap (i, j) into the padded input."""
-        kh, kw = self.kernel
-        return [tap_slices(i, j, self.out_hw, self.stride, (1, 1))
+        """Index of every tap (i, j) into the padded spatial view."""
+        (kh, kw), (oh, ow), (sh, sw) = self.kernel, self.out_hw, self.stride
+        lead = (slice(None),) if self.channels_last else (slice(None), slice(None))
+        return [lead + (slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw))
                 for i in range(kh) for j in range(kw)]
 
-    def pad(self, x, value):
-        """x with `padding` before and `pad_after` after each spatial axis, filled with value."""
-        (ph, pw), (ah, aw) = self.padding, self.pad_after
-        if not (ph or pw or ah or aw):
-            return x
-        xp = get_array_module(x)
-        return xp.pad(x, ((0, 0), (0, 0), (ph, ah), (pw, aw)), constant_values=value)
+    def _pad_width(self, before, after):
+        spatial = tuple(zip(before, after))
+        return ((0, 0),) + spatial + ((0, 0),) if self.channels_last else ((0, 0),) * 2 + spatial
 
-    def unpad(self, xpad):
+    def pad(self, v, value):
+        """Spatial view with `padding` before and `pad_after` after each spatial axis."""
+        if not (any(self.padding) or any(self.pad_after)):
+            return v
+        xp = get_array_module(v)
+        return xp.pad(v, self._pad_width(self.padding, self.pad_after), constant_values=value)
+
+    def unpad(self, vpad):
+        """The input's part of a padded spatial view, as (N, C, H, W)."""
         (ph, pw), (h, w) = self.padding, self.x_shape[2:]
-        return xpad[:, :, ph:ph + h, pw:pw + w]
+        lead = (slice(None),) * (1 if self.channels_last else 2)
+        return self.nchw(vpad[lead + (slice(ph, ph + h), slice(pw, pw + w))])
 
 
 class MaxPool2d(Function):
@@ -87,29 +103,38 @@ class MaxPool2d(Function):
 
     def forward(self, x, kernel_size, stride=None, padding=0, ceil_mode=False):
         xp = get_array_module(x)
-        self.geom = geom = PoolGeometry("max_pool2d", x.shape, kernel_size, stride, padding,
-                                        ceil_mode)
-        xpad = geom.pad(x, -xp.inf)
+        self.geom = geom = PoolGeometry("max_pool2d", x, kernel_size, stride, padding, ceil_mode)
+        v = geom.spatial_view(x)
+        vpad = geom.pad(v, -xp.inf)
         taps = geom.taps()
-        y = xpad[taps[0]].copy(order="K")
+        y = vpad[taps[0]].copy()
         want_argmax = self.needs_input_grad[0] and is_grad_enabled()
-        argmax = xp.zeros(y.shape, dtype=xp.uint16) if want_argmax else None
+        argmax = None
+        if want_argmax:
+            argmax = xp.zeros(y.shape, dtype=xp.uint8 if len(taps) < 256 else xp.uint16)
         for t, tap in enumerate(taps[1:], start=1):
-            window = xpad[tap]
-            if want_argmax:
-                xp.copyto(argmax, t, where=window > y)  # strictly greater: the first max wins
+            window = vpad[tap]
+            if want_argmax:  # strictly greater: the first max wins. Arithmetic, not a masked
+                argmax += (t - argmax) * (window > y)  # write: branch-free, several times faster
             xp.maximum(y, window, out=y)
         self.save_for_backward(argmax)
-        self.padded = (xpad.shape, xpad.dtype, is_channels_last(xpad))
-        return y
+        self.padded_shape = vpad.shape
+        return geom.nchw(y)
 
     def backward(self, dout):
         (argmax,) = self.saved
         xp = get_array_module(dout)
-        dxpad = zeros(xp, *self.padded)
-        for t, tap in enumerate(self.geom.taps()):
-            dxpad[tap] += xp.where(argmax == t, dout, 0)
-        return self.geom.unpad(dxpad)
+        geom = self.geom
+        dv = geom.spatial_view(dout)
+        if geom.tiles:  # every padded pixel is written exactly once below
+            dvpad = xp.empty(self.padded_shape, dtype=dout.dtype)
+            for t, tap in enumerate(geom.taps()):
+                xp.multiply(dv, argmax == t, out=dvpad[tap])
+        else:
+            dvpad = xp.zeros(self.padded_shape, dtype=dout.dtype)
+            for t, tap in enumerate(geom.taps()):
+                dvpad[tap] += dv * (argmax == t)
+        return geom.unpad(dvpad)
 
 
 class AvgPool2d(Function):
@@ -119,33 +144,35 @@ class AvgPool2d(Function):
 
     def forward(self, x, kernel_size, stride=None, padding=0, ceil_mode=False):
         xp = get_array_module(x)
-        self.geom = geom = PoolGeometry("avg_pool2d", x.shape, kernel_size, stride, padding,
-                                        ceil_mode)
-        xpad = geom.pad(x, 0)
+        self.geom = geom = PoolGeometry("avg_pool2d", x, kernel_size, stride, padding, ceil_mode)
+        vpad = geom.pad(geom.spatial_view(x), 0)
         taps = geom.taps()
-        total = xpad[taps[0]].copy(order="K")
+        total = vpad[taps[0]].copy()
         for tap in taps[1:]:
-            total += xpad[tap]
+            total += vpad[tap]
         self.divisor = self._divisor(xp, x.dtype)
-        self.padded = (xpad.shape, xpad.dtype, is_channels_last(xpad))
-        return total / self.divisor
+        self.padded_shape = vpad.shape
+        return geom.nchw(total / self.divisor)
 
     def _divisor(self, xp, dtype):
-        """(OH, OW) window sizes: window start s*o - p to min(start + k, size + p)."""
+        """Window sizes, (OH, OW) in the spatial view's axes: start s*o - p to
+        min(start + k, size + p)."""
+        geom = self.geom
         counts = []
-        for size, o, s, k, p in zip(self.geom.x_shape[2:], self.geom.out_hw, self.geom.stride,
-                                    self.geom.kernel, self.geom.padding):
+        for size, o, s, k, p in zip(geom.x_shape[2:], geom.out_hw, geom.stride, geom.kernel,
+                                    geom.padding):
             start = xp.arange(o) * s - p
             counts.append(xp.minimum(start + k, size + p) - start)
-        return (counts[0][:, None] * counts[1][None, :]).astype(dtype)
+        divisor = (counts[0][:, None] * counts[1][None, :]).astype(dtype)
+        return divisor[:, :, None] if geom.channels_last else divisor
 
     def backward(self, dout):
         xp = get_array_module(dout)
-        share = dout / self.divisor
-        dxpad = zeros(xp, *self.padded)
+        share = self.geom.spatial_view(dout) / self.divisor
+        dvpad = xp.zeros(self.padded_shape, dtype=dout.dtype)
         for tap in self.geom.taps():
-            dxpad[tap] += share
-        return self.geom.unpad(dxpad)
+            dvpad[tap] += share
+        return self.geom.unpad(dvpad)
 
 
 def _adaptive_matrix(xp, size, out, dtype):
