@@ -73,7 +73,8 @@ class Preprocessing:
         return image
 
     def to_input(self, images, device=None, dtype="float32"):
-        """uint8 (N, H, W, 3) RGB array -> (N, 3, H, W) network input array on `device`."""
+        """uint8 (N, H, W, 3) RGB array (or floats in 0..255) -> (N, 3, H, W) network input array
+        on `device`."""
         xp = backend.xp_for(device)
         x = xp.asarray(np.ascontiguousarray(images.transpose(0, 3, 1, 2)), dtype=dtype)
         if self.colour_order == "BGR":
@@ -82,14 +83,18 @@ class Preprocessing:
         std = xp.asarray(self.std, dtype=dtype).reshape(1, 3, 1, 1)
         return (x * (self.scale / 255.0) - mean) / std
 
-    def to_images(self, x):
-        """(N, 3, H, W) network input array (numpy or CuPy) -> uint8 (N, H, W, 3) RGB numpy."""
+    def to_rgb(self, x):
+        """(N, 3, H, W) network input array (numpy or CuPy) -> float64 (N, 3, H, W) RGB numpy in
+        0..255 units, neither rounded nor clipped (to measure changes in pixel units)."""
         x = backend.to_numpy(x).astype(np.float64)
         x = x * np.reshape(self.std, (1, 3, 1, 1)) + np.reshape(self.mean, (1, 3, 1, 1))
         if self.colour_order == "BGR":
             x = x[:, ::-1]
-        x = x * (255.0 / self.scale)
-        return np.clip(np.rint(x), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+        return x * (255.0 / self.scale)
+
+    def to_images(self, x):
+        """(N, 3, H, W) network input array (numpy or CuPy) -> uint8 (N, H, W, 3) RGB numpy."""
+        return np.clip(np.rint(self.to_rgb(x)), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
 def preprocess(preprocessing, images, device=None, dtype="float32", resize=True):
