@@ -11,6 +11,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import backend
+from ..ops import softmax
 from ..tensor import Tensor, no_grad
 from . import preprocessing as pre
 from .layers import INPUT_FIELD
@@ -169,7 +170,6 @@ class Model:
 
     def predict(self, images, batch_size=32):
         """Softmax probabilities (N, classes) as numpy for uint8 RGB images, in batches."""
-        from ..ops import softmax
         if isinstance(images, np.ndarray) and images.ndim == 3:
             images = [images]
         out = []
