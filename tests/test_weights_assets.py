@@ -7,7 +7,7 @@ import numpy as np
 
 import tinyconv
 from tinyconv import image
-from tinyconv.render import filter_grid
+from tinyconv.methods.grids import filter_grid
 from tinyconv.weights import convert, write_weights
 from tinyconv.weights.keras import read_keras_layers
 
@@ -60,9 +60,11 @@ def test_keras_vgg19_relu3_1_matches_naive_float64(assets, tmp_path):
 
 def test_keras_vgg19_conv1_1_filters_render_in_colour(assets):
     model = tinyconv.load_model(assets / "weights" / VGG19_KERAS)
-    grid = filter_grid(model.params["conv1_1.weight"], model.preprocessing.colour_order, zoom=4)
-    assert grid.shape == (8 * 14 + 2, 8 * 14 + 2, 3) and grid.dtype == np.uint8
-    tiles = grid[2:-2, 2:-2].astype(float)
+    weights = model.params["conv1_1.weight"].numpy()[:, ::-1]  # the Keras/Caffe BGR -> RGB
+    assert model.preprocessing.colour_order == "BGR"
+    grid = filter_grid(weights, zoom=4)
+    assert grid.shape == (8 * 12 + 7, 8 * 12 + 7, 3) and grid.dtype == np.uint8
+    tiles = grid.astype(float)
     chroma = np.abs(tiles - tiles.mean(axis=2, keepdims=True)).mean()
     assert chroma > 10  # coloured, not grey: the first layer responds to colour blobs
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from tinyconv import load_model
 from tinyconv.image import load_image, save_image
-from tinyconv.render import filter_grid, image_grid
+from tinyconv.methods.grids import filter_grid, tile_images
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -21,7 +21,10 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 def main(assets):
     weights = assets / "weights"
     vgg = load_model(weights / "vgg19_weights_tf_dim_ordering_tf_kernels_notop_blocks1-3.h5")
-    grid = filter_grid(vgg.params["conv1_1.weight"], vgg.preprocessing.colour_order, zoom=12)
+    filters = vgg.params["conv1_1.weight"].numpy()
+    if vgg.preprocessing.colour_order == "BGR":  # Keras' VGG came from Caffe: BGR filters
+        filters = filters[:, ::-1]
+    grid = filter_grid(filters, zoom=12, padding=2, pad_value=255)
     print("wrote", save_image(DOCS / "vgg19_conv1_1_filters.png", grid))
 
     content = load_image(assets / "images" / "content" / "chicago.jpg", size=240)
@@ -29,7 +32,7 @@ def main(assets):
     for style in ("wave", "udnie", "scream"):
         net = load_model(weights / "fast_style_ml5" / style)
         tiles.append(net.deprocess(net(net.preprocess(content)))[0])
-    picture = image_grid(np.stack(tiles), cols=2, padding=4)
+    picture = tile_images(np.stack(tiles), cols=2, padding=4, pad_value=255)
     print("wrote", save_image(DOCS / "fast_style_chicago.png", picture))
 
 
