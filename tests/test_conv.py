@@ -1,6 +1,6 @@
 """conv2d and conv_transpose2d: forward against explicit loops, backward against check_grad.
 
-Every case runs through the generic im2col kernels and through both strategies of the fast CPU
+Every case runs through the generic im2col kernels and through each strategy of the fast CPU
 kernels, so every path is held to the same references.
 """
 import numpy as np
@@ -69,22 +69,31 @@ CONV_CASES = [
     ((2, 3, 5, 6), (5, 1, 1), 1, 0, 1, 1),           # 1x1
     ((1, 2, 11, 10), (3, 5, 5), 3, 2, 1, 1),         # AlexNet-like large kernel and stride
     ((2, 3, 4, 5), (2, 2, 3), 1, (0, 2), (1, 2), 1),  # uneven padding and dilation
+    ((2, 3, 7, 6), (4, 3, 3), 1, 0, 1, 1),           # no padding, odd output (Winograd tiles)
+    ((1, 2, 5, 8), (3, 3, 3), 1, (2, 0), 1, 1),       # padding 2 and 0
 ]
 
 
-@pytest.fixture(params=["generic", "cpu_shifted", "cpu_im2col"])
+CPU_STRATEGIES = {  # thresholds that force one strategy of conv_cpu wherever it can run
+    "cpu_winograd": dict(WINOGRAD_MIN_CHANNELS=1, WINOGRAD_MIN_OUT_CHANNELS=1,
+                         WINOGRAD_MIN_TILES_PER_CHANNEL=0),
+    "cpu_shifted": dict(WINOGRAD_MIN_CHANNELS=10 ** 9, SHIFTED_MIN_CHANNELS=1,
+                        SHIFTED_MIN_ROWS_PER_CHANNEL=0),
+    "cpu_im2col": dict(WINOGRAD_MIN_CHANNELS=10 ** 9, SHIFTED_MIN_CHANNELS=10 ** 9),
+}
+
+
+@pytest.fixture(params=["generic", *CPU_STRATEGIES])
 def kernels(request, monkeypatch, xp):
     """Which kernels conv2d uses: the generic im2col ones (any device), or on numpy the fast CPU
-    kernels with their shifted-GEMM strategy forced wherever it can run (stride 1), or never."""
+    kernels with one strategy (Winograd, shifted GEMMs, im2col) forced wherever it applies."""
     if request.param == "generic":
         monkeypatch.setattr(conv, "select_kernels", lambda x, geom: im2col)
     elif xp is not np:
         pytest.skip("the CPU kernels take numpy arrays only")
-    elif request.param == "cpu_shifted":
-        monkeypatch.setattr(conv_cpu, "SHIFTED_MIN_CHANNELS", 1)
-        monkeypatch.setattr(conv_cpu, "SHIFTED_MIN_ROWS_PER_CHANNEL", 0)
     else:
-        monkeypatch.setattr(conv_cpu, "SHIFTED_MIN_CHANNELS", 10 ** 9)
+        for name, value in CPU_STRATEGIES[request.param].items():
+            monkeypatch.setattr(conv_cpu, name, value)
     return request.param
 
 
@@ -185,3 +194,12 @@ def test_conv2d_errors_name_the_problem():
     with pytest.raises(ValueError, match="output_padding"):
         conv_transpose2d(x, Tensor(np.zeros((3, 2, 3, 3), np.float32)), output_padding=1)
 
+
+
+def test_dispatch_picks_the_cpu_kernels_for_numpy_and_returns_channels_last():
+    x = np.zeros((1, 16, 8, 8), np.float32)
+    assert conv.select_kernels(x, conv.conv_geometry(x.shape, (4, 16, 3, 3), 1, 1, 1, 1)) \
+        is conv_cpu
+    assert conv.select_kernels(x, conv.conv_geometry(x.shape, (4, 8, 3, 3), 1, 1, 1, 2)) is im2col
+    y = conv2d(Tensor(x), Tensor(np.zeros((4, 16, 3, 3), np.float32)), padding=1)
+    assert y.shape == (1, 4, 8, 8) and y.data.strides[1] == 4  # (N, H, W, C) in memory

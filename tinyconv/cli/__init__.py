@@ -10,6 +10,18 @@ SUBCOMMANDS = [
     "convert",
     "classify",
     "weights",
+    "bench",
+    "filters",
+    "activations",
+    "neighbors",
+    "embed",
+    "patches",
+    "occlusion",
+    "saliency",
+    "guided",
+    "gradcam",
+    "smoothgrad",
+    "intgrad",
 ]
 
 

@@ -8,7 +8,8 @@ bordered (N * Hp * Wp, C) buffer (Hp, Wp: padded height and width). Outputs come
 (N, O, OH, OW) views of (N, OH, OW, O) memory, like PyTorch's channels_last; numpy's elementwise
 ops keep that order, so the next layer's copy into its buffer is a plain block copy.
 
-Two strategies, chosen per layer by `shifted_gemms_apply`:
+Three strategies, chosen per layer by `strategy`:
+- Winograd F(2x2, 3x3) (winograd_cpu.py) for 3x3 stride-1 layers with many channels.
 - shifted GEMMs (stride 1, many rows): in the row buffer, kernel tap (i, j) of every output
   position is the same buffer shifted by i*dh*Wp + j*dw rows, a contiguous block. The output
   is the sum over taps of block @ W_ij, nine GEMMs accumulating in place (beta=1) into an output
@@ -20,12 +21,18 @@ Two strategies, chosen per layer by `shifted_gemms_apply`:
 """
 import numpy as np
 
-from . import blas_cpu
+from . import blas_cpu, winograd_cpu
+from .channels_last import as_nchw, channels_last_rows, embed
 
 # Shifted GEMMs need each tap's (O, C) weight as a contiguous block; the rearranged copy of the
 # weight costs about as much as an im2col copy of this many input rows per output channel.
 SHIFTED_MIN_ROWS_PER_CHANNEL = 0.5
 SHIFTED_MIN_CHANNELS = 16  # with fewer input channels, nine GEMMs of depth C are too thin
+# Winograd pays for its input and output transforms when the GEMMs are wide (many channels in
+# and out) and for its weight transform when there are enough 2x2 output tiles per out channel.
+WINOGRAD_MIN_CHANNELS = 128
+WINOGRAD_MIN_OUT_CHANNELS = 256
+WINOGRAD_MIN_TILES_PER_CHANNEL = 0.25
 # Output rows per block of shifted GEMMs: a block's output stays in cache over all its taps
 BLOCK_ELEMENTS = 2 ** 18
 MIN_BLOCK_ROWS = 1024
@@ -36,40 +43,22 @@ def applies(x, geom):
     return x.dtype in (np.float32, np.float64) and geom.groups == 1
 
 
-def shifted_gemms_apply(geom):
-    """True when the shifted-GEMM strategy is the faster one for this layer (see module doc)."""
+def strategy(geom):
+    """"winograd", "shifted" or "im2col": the fastest kernel for this layer (module doc)."""
     n, c, h, w = geom.x_shape
-    (ph, pw) = geom.padding
-    grid_rows = n * (h + 2 * ph) * (w + 2 * pw)
-    return (geom.stride == (1, 1) and c >= SHIFTED_MIN_CHANNELS
-            and grid_rows >= SHIFTED_MIN_ROWS_PER_CHANNEL * geom.w_shape[0])
-
-
-def channels_last_rows(a):
-    """(N, C, H, W) -> its (N * H * W, C) channels-last matrix (a view when memory allows)."""
-    n, c, h, w = a.shape
-    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).reshape(n * h * w, c)
-
-
-def as_nchw(rows, n, h, w):
-    """(N * H * W, C) channels-last matrix -> (N, C, H, W) view."""
-    return rows.reshape(n, h, w, -1).transpose(0, 3, 1, 2)
-
-
-def embed(a, grid_hw, top_left, front=0):
-    """Zero (front + N * Hp * Wp, C) buffer with (N, C, H, W) array `a` placed at `top_left` of
-    each image's (Hp, Wp) grid; only the part outside `a` is zero-filled."""
-    n, c, h, w = a.shape
-    (hp, wp), (top, left) = grid_hw, top_left
-    buf = np.empty((front + n * hp * wp, c), dtype=a.dtype)
-    buf[:front] = 0
-    grid = buf[front:].reshape(n, hp, wp, c)
-    grid[:, :top] = 0
-    grid[:, top + h:] = 0
-    grid[:, top:top + h, :left] = 0
-    grid[:, top:top + h, left + w:] = 0
-    grid[:, top:top + h, left:left + w] = a.transpose(0, 2, 3, 1)
-    return buf
+    o = geom.w_shape[0]
+    (ph, pw), (oh, ow) = geom.padding, geom.out_hw
+    if geom.stride != (1, 1):
+        return "im2col"
+    tiles = n * ((oh + 1) // 2) * ((ow + 1) // 2)
+    if (geom.w_shape[2:] == (3, 3) and geom.dilation == (1, 1) and max(ph, pw) <= 2
+            and min(c, o) >= WINOGRAD_MIN_CHANNELS and o >= WINOGRAD_MIN_OUT_CHANNELS
+            and tiles >= WINOGRAD_MIN_TILES_PER_CHANNEL * o):
+        return "winograd"
+    if c >= SHIFTED_MIN_CHANNELS and n * (h + 2 * ph) * (w + 2 * pw) >= \
+            SHIFTED_MIN_ROWS_PER_CHANNEL * o:
+        return "shifted"
+    return "im2col"
 
 
 def _grid(geom):
@@ -96,13 +85,19 @@ def taps_first(w, chunk=16384):
 
 
 class PreparedWeight:
-    """The weight in the layout the chosen strategy reads: per-tap blocks (kh*kw, O, C) for
-    shifted GEMMs, the OIHW matrix (O, C * kh * kw) for im2col."""
+    """The weight in the layout the layer's strategy reads: per-tap blocks (kh*kw, O, C) for
+    shifted GEMMs, Winograd-transformed blocks (16, O, C), or the OIHW matrix (O, C*kh*kw) for
+    im2col. The Winograd weights of the backward (flipped kernel) are made when first needed."""
 
     def __init__(self, w, geom):
-        self.shifted = shifted_gemms_apply(geom)
-        self.taps = taps_first(w) if self.shifted else None
-        self.matrix = None if self.shifted else w.reshape(w.shape[0], -1)
+        self.strategy = strategy(geom)
+        self.w = w
+        if self.strategy == "shifted":
+            self.taps = taps_first(w)
+        elif self.strategy == "winograd":
+            self.winograd = winograd_cpu.transform_weights(w)
+        else:
+            self.matrix = w.reshape(w.shape[0], -1)
 
 
 def prepare_weight(w, geom):
@@ -111,21 +106,28 @@ def prepare_weight(w, geom):
 
 def conv_forward(x, wk, geom, b=None):
     """x (N, C, H, W) -> (N, O, OH, OW) as a view of channels-last memory."""
-    if wk.shifted:
+    if wk.strategy == "winograd":
+        u = wk.winograd.transpose(0, 2, 1)                              # (16, C, O)
+        return winograd_cpu.conv3x3(x, u, geom.padding, geom.w_shape[0], b)
+    if wk.strategy == "shifted":
         return _shifted_forward(x, wk.taps, geom, b)
     return _im2col_forward(x, wk.matrix, geom, b)
 
 
 def conv_backward_input(dout, wk, geom):
     """dout (N, O, OH, OW) -> dx (N, C, H, W), a view of channels-last memory."""
-    if wk.shifted:
+    if wk.strategy == "winograd":  # the correlation of dout with the flipped, transposed kernel
+        u = winograd_cpu.transform_weights(wk.w, flipped=True)          # (16, O, C)
+        padding = (2 - geom.padding[0], 2 - geom.padding[1])
+        return winograd_cpu.conv3x3(dout, u, padding, geom.x_shape[1])
+    if wk.strategy == "shifted":
         return _shifted_backward_input(dout, wk.taps, geom)
     return _im2col_backward_input(dout, wk.matrix, geom)
 
 
 def conv_backward_weight(dout, x, geom):
     """dout (N, O, OH, OW), x (N, C, H, W) -> dw (O, C, kh, kw)."""
-    if shifted_gemms_apply(geom):
+    if geom.stride == (1, 1):
         return _shifted_backward_weight(dout, x, geom)
     return _im2col_backward_weight(dout, x, geom)
 

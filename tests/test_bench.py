@@ -1,0 +1,29 @@
+"""The benchmark's arithmetic and measuring helpers (the timed runs themselves are not tests)."""
+import pytest
+
+from tinyconv import bench
+
+
+def test_vgg16_flop_count_matches_the_published_figure():
+    forward = next(c for c in bench.CASES if c.name == "vgg16_forward_b1")
+    backward = next(c for c in bench.CASES if c.name == "vgg16_forward_backward_b1")
+    # VGG16 at 224x224 is 15.47 G multiply-adds
+    assert bench.case_gflop(forward) == pytest.approx(2 * 15.47, rel=0.01)
+    assert bench.case_gflop(backward) == pytest.approx(2 * bench.case_gflop(forward))
+
+
+def test_summarize_reports_median_and_throughput():
+    record = bench.summarize([30.0, 10.0, 20.0], gflop=2.0, peak_mb=5.0)
+    assert record["median_ms"] == 20.0 and record["min_ms"] == 10.0
+    assert record["gflop_per_s"] == 100.0 and record["peak_mb"] == 5.0
+
+
+def test_time_runs_counts_warmup_apart():
+    calls = []
+    times = bench.time_runs(lambda: calls.append(1), warmup=2, repeats=3)
+    assert len(times) == 3 and len(calls) == 5
+
+
+def test_unknown_case_is_named():
+    with pytest.raises(ValueError, match="no_such_case"):
+        bench.run(["no_such_case"])

@@ -1,0 +1,43 @@
+"""`tinyconv bench`: time VGG16, VGG19 (to relu5_1) and AlexNet forward and backward, as JSON."""
+import argparse
+import json
+
+from .. import bench
+
+EXAMPLE = """examples:
+  tinyconv bench                                   # every case on the default device
+  tinyconv bench --compare torch --rounds 3        # PyTorch NCHW and channels_last, same run
+  tinyconv bench --cases vgg16_forward_backward_b1 --repeats 11 -o bench.json
+
+cases: """ + ", ".join(bench.CASE_NAMES) + """
+
+Each case runs in its own process (peak memory = peak RSS above the RSS after imports); times are
+medians after warm-up. --compare torch needs PyTorch and tools/bench_torch.py (a source checkout);
+tinyconv itself never imports torch. Progress goes to stderr, the JSON report to stdout."""
+
+
+def register(subparsers):
+    p = subparsers.add_parser("bench", help="benchmark standard networks, JSON report",
+                              description=bench.__doc__.split("\n\n")[0], epilog=EXAMPLE,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cases", nargs="+", metavar="CASE", help="cases to run [all]")
+    p.add_argument("--device", choices=("cpu", "gpu"), default=None,
+                   help="default: TINYCONV_DEVICE or auto")
+    p.add_argument("--warmup", type=int, default=2, help="untimed runs per process [2]")
+    p.add_argument("--repeats", type=int, default=7, help="timed runs per process [7]")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="processes per case and framework, run in turn [1]")
+    p.add_argument("--compare", choices=("torch",), help="also time the same networks in PyTorch")
+    p.add_argument("-o", "--output", help="also write the JSON report to this file")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from ..backend import check_device
+    report = bench.run(args.cases, check_device(args.device), args.warmup, args.repeats,
+                       args.compare, args.rounds)
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text + "\n")

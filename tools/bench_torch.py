@@ -1,0 +1,89 @@
+"""The PyTorch side of tinyconv's benchmark: one case per process, the same protocol as tinyconv.
+
+Run by `tinyconv bench --compare torch` (or tools/bench.py --compare torch) as
+`python tools/bench_torch.py --child JSON --memory-format nchw|channels_last`; prints one JSON
+record. The networks are torchvision's layouts from tools/torch_reference.py, built on the meta
+device and materialised only up to the case's last layer, so memory counts only what runs.
+"""
+import json
+import math
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tinyconv from this checkout
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from tinyconv.bench import CLASS_INDEX, Case, case_gflop, current_rss_mb, measure, summarize  # noqa
+from torch_reference import VGG, VGG_CFG, AlexNet  # noqa: E402
+
+VGG19_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+             512, 512, 512, 512, "M"]
+RELU5_1_OF_VGG19 = 30  # modules of vgg19.features up to and including relu5_1
+
+
+def build(case):
+    """The case's network (eval mode, frozen He-normal weights), cut where tinyconv cuts it."""
+    with torch.device("meta"):
+        if case.model == "vgg16":
+            net = VGG(VGG_CFG["vgg16"])
+        elif case.model == "vgg19" and case.last_layer == "relu5_1":
+            net = VGG(VGG19_CFG).features[:RELU5_1_OF_VGG19]
+        elif case.model == "alexnet":
+            net = AlexNet()
+        else:
+            raise ValueError(f"no PyTorch network for case {case.name}")
+    net = net.to_empty(device="cpu").eval()
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                fan_in = module.weight[0].numel()
+                module.weight.normal_(0, math.sqrt(2 / fan_in))
+                module.bias.zero_()
+    net.requires_grad_(False)
+    return net
+
+
+def make_step(net, case, x):
+    if case.mode == "forward":
+        def step():
+            with torch.no_grad():
+                net(x)
+        return step
+
+    def step():
+        x.grad = None
+        out = net(x)
+        objective = out[:, CLASS_INDEX].sum() if case.last_layer is None else out.sum()
+        objective.backward()
+        return x.grad
+    return step
+
+
+def run_case(case, memory_format, warmup, repeats):
+    baseline = current_rss_mb()
+    net = build(case)
+    x = torch.randn(case.batch, 3, case.size, case.size, generator=torch.Generator().manual_seed(0))
+    if memory_format == "channels_last":
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    if case.mode == "forward_backward":
+        x.requires_grad_(True)
+    times, peak = measure(make_step(net, case, x), warmup, repeats, baseline)
+    record = summarize(times, case_gflop(case), peak)
+    record["framework_version"] = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    return record
+
+
+def main(argv):
+    payload = json.loads(argv[argv.index("--child") + 1])
+    memory_format = argv[argv.index("--memory-format") + 1]
+    if memory_format not in ("nchw", "channels_last"):
+        raise SystemExit(f"--memory-format must be nchw or channels_last, got {memory_format}")
+    print(json.dumps(run_case(Case(**payload["case"]), memory_format, payload["warmup"],
+                              payload["repeats"])))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
