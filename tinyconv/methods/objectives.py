@@ -6,6 +6,8 @@ maps their activations to one score per example, a Tensor of shape (N,). Objecti
 one expression. Gradients of a per-example score with respect to a batch of images are independent
 per example (the models run in inference mode), so one backward serves the whole batch.
 """
+import difflib
+
 from .. import ops
 
 
@@ -125,7 +127,11 @@ def class_index(model, index):
             wanted = index.strip().lower().replace("_", " ")
             matches = [i for i, name in enumerate(names) if name.replace("_", " ") == wanted]
             if not matches:
-                close = [labels[i] for i, name in enumerate(names) if wanted in name.replace("_", " ")]
+                spaced = [name.replace("_", " ") for name in names]
+                close = [labels[i] for i, name in enumerate(spaced) if wanted in name]
+                close += [labels[spaced.index(name)]
+                          for name in difflib.get_close_matches(wanted, spaced, n=5, cutoff=0.6)]
+                close = list(dict.fromkeys(close))
                 hint = f"; similar: {', '.join(close[:10])}" if close else ""
                 raise KeyError(f"unknown class name {index!r}{hint} (give a name from the model's "
                                f"labels or an index 0..{n - 1})")
