@@ -1,0 +1,214 @@
+"""Features of one layer over a folder of images, computed once and cached on disk.
+
+Nearest neighbours, embeddings and maximally activating patches all start from the same thing: one
+vector per image from a named layer. A spatial layer (N, C, h, w) is pooled to (N, C) by a global
+average or a global max; the max also records where each channel peaked, which is what the patch
+finder needs. Running a network over a folder is the slow part, so the result goes to an .npz file
+whose name is a SHA-256 of everything that determines it: the model's weights (their bytes), the
+layer, the pooling, the input geometry, and every file's path, size and modification time. Change
+any of these and the features are computed again.
+"""
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .backend import to_numpy
+from .image import IMAGE_EXTENSIONS, list_images, load_image, resize
+from .tensor import no_grad
+
+POOLINGS = ("avg", "max", "none")
+CACHE_VERSION = 1
+
+
+@dataclass
+class Features:
+    """values (N, D) float32, one row per file of `paths`; positions (N, C) int64, only for
+    pooling="max" on a spatial layer: the flat index (y * w + x) of each channel's maximum;
+    map_shape: the layer's (C, h, w) (or (D,)) for one image; from_cache: read from disk."""
+    values: np.ndarray
+    paths: list
+    layer: str
+    pooling: str
+    map_shape: tuple
+    positions: np.ndarray = None
+    from_cache: bool = False
+
+
+def find_images(folders):
+    """Image files in `folders` (files or folders, one level deep); FileNotFoundError if none,
+    naming the accepted extensions and any subfolders that could be meant instead."""
+    folders = [folders] if isinstance(folders, (str, os.PathLike)) else list(folders)
+    missing = [str(f) for f in folders if not Path(f).exists()]
+    if missing:
+        raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
+    paths = list_images(folders)
+    if not paths:
+        subfolders = sorted(p.name for f in folders if Path(f).is_dir()
+                            for p in Path(f).iterdir() if p.is_dir())
+        hint = (f"; it has subfolders ({', '.join(subfolders[:20])}): name one of them, or pass "
+                f"the folder to a command that reads labelled subfolders") if subfolders else ""
+        raise FileNotFoundError(f"no images in {', '.join(map(str, folders))} (looked for "
+                                f"{', '.join(IMAGE_EXTENSIONS)}){hint}")
+    return paths
+
+
+def labelled_images(folder, per_class=None):
+    """Images of a folder with one subfolder per class (CIFAR-10 style), sorted.
+
+    Returns (paths, labels (N,) int64, class_names); a folder holding images directly is one
+    unnamed class. per_class keeps the first n files of each class.
+    """
+    folder = Path(folder)
+    classes = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    if not classes:
+        paths = find_images([folder])[:per_class]
+        return paths, np.zeros(len(paths), dtype=np.int64), [folder.name]
+    paths, labels, names = [], [], []
+    for sub in classes:
+        found = list_images([sub])[:per_class]
+        if found:
+            labels += [len(names)] * len(found)
+            names.append(sub.name)
+            paths += found
+    if not paths:
+        find_images([sub for sub in classes])  # raises the empty-folder error
+    return paths, np.array(labels, dtype=np.int64), names
+
+
+def model_images(model, paths, image_size=None, thumbnail=None):
+    """Images as the model sees them -> uint8 (N, H, W, 3).
+
+    image_size None: the model's own geometry (short-side resize and centre crop to its input
+    size); an int s or (H, W): every image resized to exactly that (CIFAR-10 upsampled to 224).
+    thumbnail: an int t shrinks each result to (t, t) afterwards (pixel space, picture grids).
+    """
+    images = []
+    for path in paths:
+        image = load_image(path)
+        if image_size is not None:
+            image = resize(image, _pair(image_size))
+        else:
+            image = model.preprocessing.prepare_image(image)
+        images.append(resize(image, _pair(thumbnail)) if thumbnail else image)
+    sizes = sorted({image.shape for image in images})
+    if len(sizes) > 1:
+        raise ValueError(f"{model.arch} takes images of any size, and these differ ({sizes[:3]}"
+                         f"...); pass an image size to resize them all to")
+    return np.stack(images)
+
+
+def _pair(size):
+    return (size, size) if np.isscalar(size) else tuple(size)
+
+
+def image_features(model, paths, layer, pooling="avg", image_size=None, batch_size=32,
+                   cache_dir=None, progress=None):
+    """Features of `layer` for every image file of `paths` -> Features.
+
+    pooling: "avg" or "max" over the spatial positions of a (N, C, h, w) layer, or "none"
+    (flattened C * h * w); layers without positions are taken as they are. image_size: see
+    model_images. cache_dir: folder of the .npz cache (None: TINYCONV_CACHE or ~/.cache/tinyconv,
+    under features/; False: no cache). progress(done, total) is called after every batch.
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    layer = model.resolve(layer)
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise FileNotFoundError("no image files given to compute features of")
+    cache_file = None
+    if cache_dir is not False:
+        key = _cache_key(model, paths, layer, pooling, image_size)
+        folder = Path(cache_dir) if cache_dir else _default_cache_dir()
+        cache_file = folder / f"{model.arch}_{layer.replace('/', '-')}_{pooling}_{key[:24]}.npz"
+        cached = _read_cache(cache_file, paths)
+        if cached is not None:
+            return Features(layer=layer, pooling=pooling, from_cache=True, **cached)
+    values, positions, map_shape = [], [], None
+    for start in range(0, len(paths), batch_size):
+        batch = paths[start:start + batch_size]
+        x = model.preprocess(list(model_images(model, batch, image_size)), resize=False)
+        with no_grad():
+            act = model.forward(x, layers=[layer])[layer].data  # (B, C, h, w) or (B, D)
+        map_shape = tuple(act.shape[1:])
+        pooled, where = pool_features(act, pooling)
+        values.append(pooled)
+        if where is not None:
+            positions.append(where)
+        if progress:
+            progress(start + len(batch), len(paths))
+    features = Features(np.concatenate(values), paths, layer, pooling, map_shape,
+                        np.concatenate(positions) if positions else None)
+    if cache_file is not None:
+        _write_cache(cache_file, features)
+    return features
+
+
+def pool_features(act, pooling):
+    """Pool activations (N, C, h, w) (numpy or CuPy) -> (values (N, D) float32 numpy,
+    positions (N, C) int64 of the max for pooling="max", else None). 2-D input passes through."""
+    if act.ndim == 2 or pooling == "none":
+        return to_numpy(act.reshape(act.shape[0], -1)).astype(np.float32), None
+    flat = act.reshape(act.shape[0], act.shape[1], -1)  # (N, C, h * w)
+    if pooling == "avg":
+        return to_numpy(flat.mean(axis=2)).astype(np.float32), None
+    where = flat.argmax(axis=2)  # (N, C)
+    values = flat.max(axis=2)
+    return to_numpy(values).astype(np.float32), to_numpy(where).astype(np.int64)
+
+
+def model_digest(model):
+    """SHA-256 (hex) of a model's architecture name, parameter names, shapes, dtypes and bytes."""
+    digest = hashlib.sha256(model.arch.encode())
+    for key, param in model.params.items():
+        data = np.ascontiguousarray(to_numpy(param.data))
+        digest.update(f"{key}{data.shape}{data.dtype}".encode())
+        digest.update(data.tobytes())
+    return digest.hexdigest()
+
+
+def _default_cache_dir():
+    from .weights.fetch import cache_dir
+    return cache_dir() / "features"
+
+
+def _cache_key(model, paths, layer, pooling, image_size):
+    files = []
+    for path in paths:
+        stat = path.stat()
+        files.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
+    description = dict(version=CACHE_VERSION, weights=model_digest(model), layer=layer,
+                       pooling=pooling, image_size=image_size, dtype=str(model.dtype),
+                       preprocessing=model.preprocessing.to_dict(), files=files)
+    text = json.dumps(description, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_cache(path, paths):
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if [str(p) for p in paths] != list(data["paths"]):
+                return None
+            positions = data["positions"] if data["positions"].size else None
+            return dict(values=data["values"], paths=paths, positions=positions,
+                        map_shape=tuple(int(v) for v in data["map_shape"]))
+    except (OSError, KeyError, ValueError):
+        return None  # a damaged cache file is recomputed and overwritten
+
+
+def _write_cache(path, features):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    positions = features.positions if features.positions is not None else np.zeros(0, np.int64)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+    os.close(handle)
+    np.savez(temporary, values=features.values, positions=positions,
+             paths=np.array([str(p) for p in features.paths]),
+             map_shape=np.array(features.map_shape, dtype=np.int64))
+    os.replace(temporary, path)  # readers never see a half-written file
