@@ -27,3 +27,22 @@ def assets():
     if not ASSETS.is_dir():
         pytest.skip(f"shared assets not found at {ASSETS} (set TINYCONV_ASSETS)")
     return ASSETS
+
+
+@pytest.fixture(scope="session")
+def squeezenet_file(tmp_path_factory):
+    """The real SqueezeNet 1.1 from the shared assets, converted once per session (with labels)
+    into a temporary tinyconv .h5 file; skips when the assets are absent."""
+    source = ASSETS / "weights" / "squeezenet1_1.pth"
+    if not source.is_file():
+        pytest.skip(f"real SqueezeNet weights not found at {source} (set TINYCONV_ASSETS)")
+    from tinyconv.weights import convert, write_weights
+    wf = convert(source, labels=ASSETS / "labels" / "imagenet_class_index.json")
+    return write_weights(tmp_path_factory.mktemp("weights") / "squeezenet1_1.h5", wf)
+
+
+@pytest.fixture(scope="session")
+def squeezenet_real(squeezenet_file):
+    """The real SqueezeNet 1.1 as a float32 Model on the CPU (shared: do not modify it)."""
+    from tinyconv import load_model
+    return load_model(squeezenet_file, device="cpu")
