@@ -1,0 +1,214 @@
+"""What every method subcommand shares: model and target arguments, loading, progress, output.
+
+A method subcommand is a parser built with `add_parser`, the argument groups it needs
+(`add_model_args`, `add_target_args`, `add_output_args`), and a `run(args)` that calls
+`load_model_from_args`, `resolve_target` and the `save_*` functions, so that --weights, --class,
+--layer, --channel, --device, --seed and --out read the same everywhere.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import models
+from ..backend import to_numpy
+from ..features import model_images
+from ..image import save_image
+from ..methods import objectives
+from ..methods.grids import tile_images
+from ..ops import softmax
+from ..tensor import Tensor, no_grad
+
+
+def add_parser(subparsers, name, summary, doc, example):
+    """A subcommand parser: `summary` in the command list, `doc` as description, `example` as
+    the epilog of --help."""
+    return subparsers.add_parser(name, help=summary, description=doc, epilog=example,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_model_args(parser):
+    """--weights / --model, --labels, --device, --seed."""
+    group = parser.add_argument_group("model")
+    source = group.add_mutually_exclusive_group()
+    source.add_argument("--weights", help="tinyconv .h5 weight file (or any file `tinyconv "
+                                          "convert` reads)")
+    source.add_argument("--model", choices=sorted(models.ARCHITECTURES),
+                        help="architecture with random weights (seeded by --seed)")
+    group.add_argument("--labels", help="class names (imagenet_class_index.json, "
+                                        "synset_words.txt, one per line) when the weights "
+                                        "carry none")
+    group.add_argument("--device", choices=("cpu", "gpu"),
+                       help="default: TINYCONV_DEVICE, else the GPU when there is one")
+    group.add_argument("--seed", type=int, default=0,
+                       help="seed of random weights and of any random sampling [0]")
+
+
+def load_model_from_args(args):
+    """The Model named by --weights or --model (random weights), with --labels attached."""
+    if args.weights:
+        model = models.load_model(args.weights, device=args.device)
+    elif args.model:
+        model = models.build(args.model, device=args.device, seed=args.seed)
+    else:
+        raise ValueError("give --weights FILE (a tinyconv .h5 file) or --model NAME (random "
+                         f"weights; one of {', '.join(sorted(models.ARCHITECTURES))})")
+    if args.labels:
+        from ..weights.convert import read_labels
+        model.labels = read_labels(args.labels)
+    return model
+
+
+def add_target_args(parser, units=True):
+    """--class, and with units=True also --layer, --channel and --unit Y X."""
+    group = parser.add_argument_group("target")
+    group.add_argument("--class", dest="target_class", metavar="CLASS",
+                       help="class index or name (default: the predicted class)")
+    if units:
+        group.add_argument("--layer", help="layer of the --channel target (e.g. fire5, conv3)")
+        group.add_argument("--channel", type=int,
+                           help="target the mean activation of this channel of --layer")
+        group.add_argument("--unit", type=int, nargs=2, metavar=("Y", "X"),
+                           help="with --channel: target the single unit at (Y, X) instead")
+
+
+def resolve_target(model, args, x=None):
+    """The Objective the arguments name: a channel (or unit) of --layer, else the score of
+    --class, else the score of the class the model predicts for image batch x (its first one)."""
+    channel = getattr(args, "channel", None)
+    if channel is not None:
+        if not args.layer:
+            raise ValueError("--channel needs --layer")
+        layer = model.resolve(args.layer)
+        if args.unit:
+            return objectives.neuron(model, layer, channel, *args.unit)
+        return objectives.channel(model, layer, channel)
+    if getattr(args, "unit", None):
+        raise ValueError("--unit needs --layer and --channel")
+    target = args.target_class
+    if target is None:
+        if x is None:
+            raise ValueError("give --class (index or name)")
+        target = predicted_class(model, x)
+    return objectives.class_score(model, target)
+
+
+def probabilities(model, x):
+    """Softmax class probabilities (N, classes) numpy of input batch x (N, 3, H, W)."""
+    with no_grad():
+        return to_numpy(softmax(model(Tensor(x)), axis=1).data)
+
+
+def predicted_class(model, x):
+    """Index of the top class for the first image of input batch x."""
+    return int(np.argmax(probabilities(model, x[:1])[0]))
+
+
+def class_name(model, index):
+    return model.labels[index] if model.labels else f"class {index}"
+
+
+def describe(model, objective):
+    """A line naming the target, with the class name when there is one."""
+    index = target_class_of(objective)
+    if index is None:
+        return objective.description
+    return f"{objective.description} ({class_name(model, index)})"
+
+
+def target_class_of(objective):
+    """The class index of a class-score Objective (from resolve_target), else None."""
+    prefix = "score of class "
+    text = objective.description
+    return int(text[len(prefix):]) if text.startswith(prefix) else None
+
+
+def target_tag(args, objective):
+    """A short file-name tag for the target: "c243", or "fire5-c3" / "fire5-c3-y6x7"."""
+    index = target_class_of(objective)
+    if index is not None:
+        return f"c{index}"
+    tag = f"{args.layer.replace('/', '-')}-c{args.channel}"
+    return tag + (f"-y{args.unit[0]}x{args.unit[1]}" if args.unit else "")
+
+
+def default_layer(model, spatial=True):
+    """A sensible feature layer: relu7 when not `spatial` and present, else the deepest layer with
+    a spatial map that is not class scores (SqueezeNet: fire9/concat; VGG16: pool5)."""
+    if not spatial and "relu7" in model.layers:
+        return "relu7"
+    size = model.preprocessing.input_size or (224, 224)
+    shapes = model.output_shapes((1, 3) + tuple(size))
+    classes = len(model.labels) if model.labels else None
+    for name in reversed(model.layer_names):
+        shape = shapes[name]
+        if model.layers[name].kind == "dropout" or len(shape) != 4 or shape[2] * shape[3] == 1:
+            continue
+        if classes is None or shape[1] != classes:
+            return name
+    raise ValueError(f"{model.arch} has no layer with a spatial map; pass --layer")
+
+
+def add_image_arg(parser):
+    """The positional IMAGE and --image-size."""
+    parser.add_argument("image", help="image file (resized and centre-cropped as the model "
+                                      "expects)")
+    parser.add_argument("--image-size", type=int, metavar="S",
+                        help="resize the image to SxS instead (fully convolutional models)")
+
+
+def image_stem(args):
+    return Path(args.image).stem
+
+
+def load_input(model, args):
+    """(uint8 (H, W, 3) image as the model sees it, (1, 3, H, W) input array on its device)
+    for IMAGE and --image-size."""
+    image = model_images(model, [args.image], args.image_size)[0]
+    return image, model.preprocess(image, resize=False).data
+
+
+def add_output_args(parser):
+    group = parser.add_argument_group("output")
+    group.add_argument("--out", default="tinyconv-out",
+                       help="folder for the pictures [tinyconv-out]")
+    group.add_argument("--save-npy", action="store_true",
+                       help="also save the raw arrays as .npy files")
+
+
+def save_picture(args, name, image):
+    """Write uint8 image `image` to --out/name.png and print the path."""
+    path = save_image(Path(args.out) / f"{name}.png", image)
+    print(f"wrote {path}")
+    return path
+
+
+def save_array(args, name, array):
+    """With --save-npy, write `array` to --out/name.npy and print the path."""
+    if not args.save_npy:
+        return None
+    path = Path(args.out) / f"{name}.npy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.asarray(array))
+    print(f"wrote {path}")
+    return path
+
+
+def panel(*pictures, gap=4):
+    """Pictures of one size, (H, W, 3) or (H, W) uint8, side by side on white."""
+    tiles = [np.repeat(p[:, :, None], 3, axis=2) if p.ndim == 2 else p for p in pictures]
+    return tile_images(np.stack(tiles), rows=1, padding=gap, pad_value=255)
+
+
+def progress_printer(what, stream=None):
+    """A progress(done, total) callback that rewrites one line on `stream` (default stderr)."""
+    start = time.perf_counter()
+
+    def report(done, total):
+        end = "\n" if done >= total else ""
+        print(f"\r{what}: {done}/{total} ({time.perf_counter() - start:.0f} s)", end=end,
+              file=stream or sys.stderr, flush=True)
+
+    return report

@@ -1,0 +1,48 @@
+"""`tinyconv filters --layer L`: the weights of a convolutional layer as pictures: a first layer
+as one colour tile per filter, a higher layer as one grayscale tile per (filter, input channel)."""
+from ..methods.grids import filter_grid
+from .common import (add_model_args, add_output_args, add_parser, load_model_from_args,
+                     save_array, save_picture)
+
+EXAMPLE = """examples:
+  tinyconv filters --weights squeezenet1_1.h5
+  tinyconv filters --weights vgg19_blocks1-3.h5 --layer conv1_1
+  tinyconv filters --weights squeezenet1_1.h5 --layer fire2/expand3x3 --max-filters 16
+
+Writes filters_LAYER.png: each tile min-max scaled on its own, small kernels enlarged. --layer
+defaults to the first convolution."""
+
+
+def register(subparsers):
+    p = add_parser(subparsers, "filters", "convolution weights as a grid of tiles", __doc__,
+                   EXAMPLE)
+    add_model_args(p)
+    add_output_args(p)
+    p.add_argument("--layer", help="convolutional layer (default: the first)")
+    p.add_argument("--max-filters", type=int, default=64, help="filters (rows) shown [64]")
+    p.add_argument("--max-channels", type=int, default=32,
+                   help="input channels (columns) shown for higher layers [32]")
+    p.add_argument("--zoom", type=int, help="pixels per weight (default: tiles of ~24 px)")
+    p.set_defaults(func=run)
+
+
+def conv_layers(model):
+    return [name for name, layer in model.layers.items() if layer.kind == "conv"]
+
+
+def run(args):
+    model = load_model_from_args(args)
+    convs = conv_layers(model)
+    layer = model.resolve(args.layer) if args.layer else convs[0]
+    if layer not in convs:
+        raise ValueError(f"{layer} is not a convolution; convolutional layers: {', '.join(convs)}")
+    weight = model.params[f"{layer}.weight"].numpy()  # (O, I, k, k)
+    if weight.shape[1] == 3 and model.preprocessing.colour_order == "BGR":
+        weight = weight[:, ::-1]  # show BGR-trained first-layer filters in RGB
+    zoom = args.zoom or max(1, 24 // weight.shape[2])
+    print(f"{layer}: {weight.shape[0]} filters of {weight.shape[1]}x{weight.shape[2]}x"
+          f"{weight.shape[3]}")
+    grid = filter_grid(weight, max_filters=args.max_filters, max_channels=args.max_channels,
+                       zoom=zoom, pad_value=255)
+    save_picture(args, f"filters_{layer.replace('/', '-')}", grid)
+    save_array(args, f"filters_{layer.replace('/', '-')}", weight)

@@ -1,0 +1,46 @@
+"""`tinyconv gradcam IMAGE`: Grad-CAM (Selvaraju et al. 2017) of a class at a convolutional layer,
+and guided Grad-CAM (guided backprop times the Grad-CAM map)."""
+from ..methods.attribution import grad_cam, guided_backprop
+from ..methods.display import gradient_image
+from ..methods.grids import apply_colormap, overlay
+from .common import (add_image_arg, add_model_args, add_output_args, add_parser, add_target_args,
+                     default_layer, describe, image_stem, load_input, load_model_from_args,
+                     panel, resolve_target, save_array, save_picture, target_tag)
+
+EXAMPLE = """examples:
+  tinyconv gradcam --weights squeezenet1_1.h5 --class 243 cat_dog.png
+  tinyconv gradcam --weights squeezenet1_1.h5 --class "tiger cat" --layer fire7 cat_dog.png
+
+Writes IMAGE_gradcam_TARGET.png (the map over the image), ..._guided.png (guided Grad-CAM) and
+..._panel.png (image | map | overlay | guided Grad-CAM). --layer defaults to the deepest
+convolutional map (SqueezeNet: fire9)."""
+
+
+def register(subparsers):
+    p = add_parser(subparsers, "gradcam", "Grad-CAM and guided Grad-CAM of a class", __doc__,
+                   EXAMPLE)
+    add_image_arg(p)
+    add_model_args(p)
+    add_target_args(p, units=False)
+    add_output_args(p)
+    p.add_argument("--layer", help="convolutional layer of the map (default: the deepest)")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    model = load_model_from_args(args)
+    image, x = load_input(model, args)
+    layer = model.resolve(args.layer or default_layer(model))
+    objective = resolve_target(model, args, x)
+    print(f"target: {describe(model, objective)}; Grad-CAM at {layer}")
+    cam = grad_cam(model, x, layer, objective)[0]  # (H, W)
+    guided = guided_backprop(model, x, objective)[0] * cam  # (3, H, W)
+    name = f"{image_stem(args)}_gradcam_{target_tag(args, objective)}"
+    on_image = overlay(image, cam)
+    guided_picture = gradient_image(guided)
+    save_picture(args, name, on_image)
+    save_picture(args, f"{name}_guided", guided_picture)
+    heat = apply_colormap(cam / max(float(cam.max()), 1e-20))
+    save_picture(args, f"{name}_panel", panel(image, heat, on_image, guided_picture))
+    save_array(args, name, cam)
+    save_array(args, f"{name}_guided", guided)
