@@ -1,4 +1,7 @@
 """The benchmark's arithmetic and measuring helpers (the timed runs themselves are not tests)."""
+import io
+import json
+
 import pytest
 
 from tinyconv import bench
@@ -18,10 +21,13 @@ def test_summarize_reports_median_and_throughput():
     assert record["gflop_per_s"] == 100.0 and record["peak_mb"] == 5.0
 
 
-def test_time_runs_counts_warmup_apart():
+def test_child_protocol_warms_up_times_and_reports_memory(monkeypatch, capsys):
     calls = []
-    times = bench.time_runs(lambda: calls.append(1), warmup=2, repeats=3)
-    assert len(times) == 3 and len(calls) == 5
+    monkeypatch.setattr("sys.stdin", io.StringIO("warmup\ntime\ntime\nfinish\n"))
+    bench.serve(lambda: calls.append(1), baseline_mb=0.0, info={"version": "test"})
+    replies = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert replies[0] == {"ready": True, "version": "test"} and len(calls) == 3
+    assert [set(r) for r in replies[1:]] == [{"ok"}, {"ms"}, {"ms"}, {"peak_mb"}]
 
 
 def test_unknown_case_is_named():

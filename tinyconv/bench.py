@@ -5,11 +5,14 @@
 
 Cases: VGG16 (torchvision layout, random frozen weights, 224x224) forward and forward+backward to
 the input of one class score at batch 1 and 8; VGG19 up to relu5_1 forward+backward at 512x512;
-AlexNet forward+backward. Each case runs in a child process of its own, so its peak memory is its
-own: the peak resident set size while the network runs (counted from after its construction),
-above the RSS right after imports, so weights, activations and workspace, the same measure for
-every framework. Times are the median of repeated runs after
-warm-up; GFLOP/s counts the multiply-adds of convolutions and fully connected layers (x2), from
+AlexNet forward+backward.
+
+Each framework runs a case in a child process of its own, all alive at once; the parent asks
+them for one timed run each in turn, so load from other processes on a shared machine falls on
+every framework alike. Times are the median of those runs after warm-up. Peak memory is the
+peak resident set size while the network runs (counted from after its construction) above the
+RSS right after imports: weights, activations and workspace, the same measure for every
+framework. GFLOP/s counts the multiply-adds of convolutions and fully connected layers (x2) from
 the layer shapes, forward once and backward once more (the input gradient; weights are frozen).
 
 PyTorch is never imported by the tinyconv package: `--compare torch` runs the children with
@@ -24,6 +27,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -97,29 +101,6 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def measure(step, warmup, repeats, baseline_mb, synchronize=None):
-    """(times in ms, peak MiB above baseline_mb) of running step; the peak counts from now."""
-    release_memory()
-    reset_peak_rss()
-    times = time_runs(step, warmup, repeats, synchronize)
-    return times, peak_rss_mb() - baseline_mb
-
-
-def time_runs(step, warmup, repeats, synchronize=None):
-    """Wall times (ms) of `repeats` calls of step() after `warmup` untimed ones."""
-    sync = synchronize or (lambda: None)
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        step()
-        sync()
-        times.append((time.perf_counter() - start) * 1e3)
-    return times
-
-
 def summarize(times, gflop, peak_mb):
     """The JSON record of one framework on one case."""
     median = statistics.median(times)
@@ -173,8 +154,40 @@ def _tinyconv_step(model, case, x):
     return step
 
 
-def run_tinyconv_case(case, device, warmup, repeats):
-    """Child process body: time one case in tinyconv, return its JSON record."""
+def serve(step, baseline_mb, synchronize=None, peak_mb=None, info=None):
+    """The child's side of the protocol: answer the parent's commands on stdin with one JSON
+    line each. "warmup" runs step untimed, "time" runs it timed -> {"ms"}, "finish" ->
+    {"peak_mb"}: the peak RSS since serving began above baseline_mb (or peak_mb() if given)."""
+    sync = synchronize or (lambda: None)
+    release_memory()
+    reset_peak_rss()
+
+    def reply(message):
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+    reply({"ready": True, **(info or {})})
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "warmup":
+            sync()
+            step()
+            sync()
+            reply({"ok": True})
+        elif command == "time":
+            sync()
+            start = time.perf_counter()
+            step()
+            sync()
+            reply({"ms": (time.perf_counter() - start) * 1e3})
+        elif command == "finish":
+            reply({"peak_mb": peak_mb() if peak_mb else peak_rss_mb() - baseline_mb})
+            return
+        else:
+            raise ValueError(f"unknown benchmark command {command!r}")
+
+
+def serve_tinyconv_case(case, device):
+    """Child process body for tinyconv: build the case's network, then serve()."""
     from . import backend
     device = backend.check_device(device)
     if device == "cpu":
@@ -184,30 +197,55 @@ def run_tinyconv_case(case, device, warmup, repeats):
     xp = backend.xp_for(device)
     rng = np.random.default_rng(0)
     x = xp.asarray(rng.standard_normal((case.batch, 3, case.size, case.size), dtype=np.float32))
-    sync = backend.cp.cuda.Device().synchronize if device == "gpu" else None
-    times, peak = measure(_tinyconv_step(model, case, x), warmup, repeats, baseline, sync)
-    if device == "gpu":  # the memory pool holds what the runs needed at most
-        peak = backend.cp.get_default_memory_pool().total_bytes() / 2 ** 20
-    return summarize(times, case_gflop(case), peak)
+    sync = peak = None
+    if device == "gpu":
+        sync = backend.cp.cuda.Device().synchronize
+        pool = backend.cp.get_default_memory_pool()
+        peak = lambda: pool.total_bytes() / 2 ** 20  # noqa: E731  (what the runs needed)
+    from . import __version__
+    serve(_tinyconv_step(model, case, x), baseline, sync, peak,
+          {"version": f"tinyconv {__version__}, numpy {np.__version__}"})
 
 
-# ----- the parent: one child per case and framework
+# ----- the parent: one child process per framework, driven one run at a time in turn
 
-def _run_child(command):
-    # the children import this same tinyconv, installed or not
-    package_parent = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)}
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        raise RuntimeError(f"benchmark child {' '.join(command[:4])} ... failed:\n"
-                           f"{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+class Child:
+    """A benchmark child process speaking serve()'s protocol."""
+
+    def __init__(self, command):
+        # the children import this same tinyconv, installed or not
+        package_parent = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)}
+        self.command = command
+        self.stderr = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=self.stderr, text=True, env=env)
+        self.info = self._read()
+
+    def _read(self):
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait()
+            self.stderr.seek(0)
+            raise RuntimeError(f"benchmark child {' '.join(self.command[:4])} ... failed:\n"
+                               f"{self.stderr.read()[-2000:]}")
+        return json.loads(line)
+
+    def ask(self, command):
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def finish(self):
+        peak = self.ask("finish")["peak_mb"]
+        self.process.wait()
+        self.stderr.close()
+        return peak
 
 
-def _child_command(runner, case, device, warmup, repeats, extra=()):
-    payload = json.dumps({"case": asdict(case), "device": device, "warmup": warmup,
-                          "repeats": repeats})
+def _child_command(runner, case, device, extra=()):
+    payload = json.dumps({"case": asdict(case), "device": device})
     head = [sys.executable, "-m", "tinyconv.bench"] if runner is None else \
         [sys.executable, str(runner)]
     return head + ["--child", payload, *extra]
@@ -227,13 +265,12 @@ def machine_info():
             "date": time.strftime("%Y-%m-%d %H:%M %Z")}
 
 
-def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, rounds=1,
-        log=sys.stderr):
+def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sys.stderr):
     """Run the cases (all by default) and return the report dict.
 
     compare: None or "torch" (NCHW and channels_last, needs tools/bench_torch.py and torch).
-    rounds: run every framework's child this many times in turn (ours, torch, ours, ...) and
-    pool their times, which evens out background load on a shared machine.
+    Every framework runs in its own process, all alive at once, and the parent asks them for one
+    timed run each in turn, so background load on a shared machine falls on all of them alike.
     """
     cases = [c for c in CASES if case_names is None or c.name in case_names]
     unknown = set(case_names or ()) - set(CASE_NAMES)
@@ -249,20 +286,22 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, rounds
     elif compare is not None:
         raise ValueError(f"--compare supports 'torch' only, got {compare!r}")
     report = {"machine": machine_info(), "device": device, "warmup": warmup,
-              "repeats": repeats, "rounds": rounds, "cases": []}
+              "repeats": repeats, "cases": []}
     for case in cases:
+        print(f"bench: {case.name}: starting {', '.join(sides)}", file=log, flush=True)
         record = {**asdict(case), "gflop": round(case_gflop(case), 2)}
-        runs = {side: [] for side in sides}
-        for _ in range(rounds):
-            for side, (runner, extra) in sides.items():
-                print(f"bench: {case.name} {side}", file=log, flush=True)
-                runs[side].append(_run_child(_child_command(runner, case, device, warmup,
-                                                            repeats, extra)))
-        for side, results in runs.items():
-            times = [t for r in results for t in r["times_ms"]]
-            record[side] = summarize(times, record["gflop"], max(r["peak_mb"] for r in results))
-            if "framework_version" in results[0]:
-                record[side]["version"] = results[0]["framework_version"]
+        children = {side: Child(_child_command(runner, case, device, extra))
+                    for side, (runner, extra) in sides.items()}
+        for child in children.values():
+            for _ in range(warmup):
+                child.ask("warmup")
+        times = {side: [] for side in sides}
+        for _ in range(repeats):
+            for side, child in children.items():
+                times[side].append(child.ask("time")["ms"])
+        for side, child in children.items():
+            record[side] = summarize(times[side], record["gflop"], child.finish())
+            record[side]["version"] = child.info.get("version")
         ours = record["tinyconv"]
         for side in sides:
             if side != "tinyconv":
@@ -270,16 +309,16 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, rounds
                                                         record[side]["median_ms"], 3)
                 record[f"memory_ratio_vs_{side}"] = round(ours["peak_mb"] /
                                                           record[side]["peak_mb"], 3)
+        print(f"bench: {case.name}: " + ", ".join(f"{side} {record[side]['median_ms']:.0f} ms"
+                                                 for side in sides), file=log, flush=True)
         report["cases"].append(record)
     return report
 
 
 def child_main(argv):
-    """`python -m tinyconv.bench --child JSON`: time one case, print its record as JSON."""
+    """`python -m tinyconv.bench --child JSON`: serve one case to the parent (see serve)."""
     payload = json.loads(argv[argv.index("--child") + 1])
-    case = Case(**payload["case"])
-    print(json.dumps(run_tinyconv_case(case, payload["device"], payload["warmup"],
-                                       payload["repeats"])))
+    serve_tinyconv_case(Case(**payload["case"]), payload["device"])
 
 
 if __name__ == "__main__":

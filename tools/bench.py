@@ -2,7 +2,7 @@
 
 The same tool as `tinyconv bench`, runnable from a source checkout without installing:
 
-    python tools/bench.py --compare torch --rounds 3 -o bench.json
+    python tools/bench.py --compare torch --repeats 15 -o bench.json
 """
 import sys
 from pathlib import Path

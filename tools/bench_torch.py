@@ -1,8 +1,8 @@
 """The PyTorch side of tinyconv's benchmark: one case per process, the same protocol as tinyconv.
 
 Run by `tinyconv bench --compare torch` (or tools/bench.py --compare torch) as
-`python tools/bench_torch.py --child JSON --memory-format nchw|channels_last`; prints one JSON
-record. The networks are torchvision's layouts from tools/torch_reference.py, built on the meta
+`python tools/bench_torch.py --child JSON --memory-format nchw|channels_last`, which then
+answers the parent's commands (tinyconv.bench.serve). The networks are torchvision's layouts from tools/torch_reference.py, built on the meta
 device and materialised only up to the case's last layer, so memory counts only what runs.
 """
 import json
@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tinyconv from
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from tinyconv.bench import CLASS_INDEX, Case, case_gflop, current_rss_mb, measure, summarize  # noqa
+from tinyconv.bench import CLASS_INDEX, Case, current_rss_mb, serve  # noqa: E402
 from torch_reference import VGG, VGG_CFG, AlexNet  # noqa: E402
 
 VGG19_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
@@ -61,7 +61,7 @@ def make_step(net, case, x):
     return step
 
 
-def run_case(case, memory_format, warmup, repeats):
+def serve_case(case, memory_format):
     baseline = current_rss_mb()
     net = build(case)
     x = torch.randn(case.batch, 3, case.size, case.size, generator=torch.Generator().manual_seed(0))
@@ -70,10 +70,8 @@ def run_case(case, memory_format, warmup, repeats):
         x = x.contiguous(memory_format=torch.channels_last)
     if case.mode == "forward_backward":
         x.requires_grad_(True)
-    times, peak = measure(make_step(net, case, x), warmup, repeats, baseline)
-    record = summarize(times, case_gflop(case), peak)
-    record["framework_version"] = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
-    return record
+    serve(make_step(net, case, x), baseline, info={
+        "version": f"torch {torch.__version__}, {torch.get_num_threads()} threads, {memory_format}"})
 
 
 def main(argv):
@@ -81,8 +79,7 @@ def main(argv):
     memory_format = argv[argv.index("--memory-format") + 1]
     if memory_format not in ("nchw", "channels_last"):
         raise SystemExit(f"--memory-format must be nchw or channels_last, got {memory_format}")
-    print(json.dumps(run_case(Case(**payload["case"]), memory_format, payload["warmup"],
-                              payload["repeats"])))
+    serve_case(Case(**payload["case"]), memory_format)
 
 
 if __name__ == "__main__":

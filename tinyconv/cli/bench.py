@@ -6,13 +6,13 @@ from .. import bench
 
 EXAMPLE = """examples:
   tinyconv bench                                   # every case on the default device
-  tinyconv bench --compare torch --rounds 3        # PyTorch NCHW and channels_last, same run
+  tinyconv bench --compare torch --repeats 15      # PyTorch NCHW and channels_last, same run
   tinyconv bench --cases vgg16_forward_backward_b1 --repeats 11 -o bench.json
 
 cases: """ + ", ".join(bench.CASE_NAMES) + """
 
-Each case runs in its own process (peak memory = peak RSS above the RSS after imports); times are
-medians after warm-up. --compare torch needs PyTorch and tools/bench_torch.py (a source checkout);
+Each framework runs in its own process (peak memory = peak RSS while running, above the RSS after
+imports); the frameworks take turns run by run; times are medians after warm-up. --compare torch needs PyTorch and tools/bench_torch.py (a source checkout);
 tinyconv itself never imports torch. Progress goes to stderr, the JSON report to stdout."""
 
 
@@ -23,10 +23,9 @@ def register(subparsers):
     p.add_argument("--cases", nargs="+", metavar="CASE", help="cases to run [all]")
     p.add_argument("--device", choices=("cpu", "gpu"), default=None,
                    help="default: TINYCONV_DEVICE or auto")
-    p.add_argument("--warmup", type=int, default=2, help="untimed runs per process [2]")
-    p.add_argument("--repeats", type=int, default=7, help="timed runs per process [7]")
-    p.add_argument("--rounds", type=int, default=1,
-                   help="processes per case and framework, run in turn [1]")
+    p.add_argument("--warmup", type=int, default=2, help="untimed runs per framework [2]")
+    p.add_argument("--repeats", type=int, default=7,
+                   help="timed runs per framework, the frameworks taking turns [7]")
     p.add_argument("--compare", choices=("torch",), help="also time the same networks in PyTorch")
     p.add_argument("-o", "--output", help="also write the JSON report to this file")
     p.set_defaults(func=run)
@@ -35,7 +34,7 @@ def register(subparsers):
 def run(args):
     from ..backend import check_device
     report = bench.run(args.cases, check_device(args.device), args.warmup, args.repeats,
-                       args.compare, args.rounds)
+                       args.compare)
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:

@@ -6,6 +6,8 @@ on a larger zero-bordered grid (its padding), the one copy each CPU convolution 
 """
 import numpy as np
 
+from .parallel_cpu import for_each_part
+
 
 def channels_last_rows(a):
     """(N, C, H, W) -> its (N * H * W, C) channels-last matrix (a view when memory allows)."""
@@ -30,5 +32,9 @@ def embed(a, grid_hw, top_left, front=0):
     grid[:, top + h:] = 0
     grid[:, top:top + h, :left] = 0
     grid[:, top:top + h, left + w:] = 0
-    grid[:, top:top + h, left:left + w] = a.transpose(0, 2, 3, 1)
+    pixels = a.transpose(0, 2, 3, 1)
+
+    def copy_rows(start, stop):
+        grid[:, top + start:top + stop, left:left + w] = pixels[:, start:stop]
+    for_each_part(copy_rows, h, a.size)
     return buf

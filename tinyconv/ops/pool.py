@@ -72,12 +72,19 @@ class PoolGeometry:
         """Inverse of spatial_view."""
         return v.transpose(0, 3, 1, 2) if self.channels_last else v
 
-    def taps(self):
-        """Index of every tap (i, j) into the padded spatial view."""
+    def taps(self, start=0, stop=None):
+        """Index of every tap (i, j) into the padded spatial view, for output rows start:stop."""
         (kh, kw), (oh, ow), (sh, sw) = self.kernel, self.out_hw, self.stride
+        stop = oh if stop is None else stop
         lead = (slice(None),) if self.channels_last else (slice(None), slice(None))
-        return [lead + (slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw))
+        return [lead + (slice(i + sh * start, i + sh * (stop - 1) + 1, sh),
+                        slice(j, j + sw * (ow - 1) + 1, sw))
                 for i in range(kh) for j in range(kw)]
+
+    def rows(self, start, stop):
+        """Index of output rows start:stop in the spatial view."""
+        lead = (slice(None),) if self.channels_last else (slice(None), slice(None))
+        return lead + (slice(start, stop),)
 
     def _pad_width(self, before, after):
         spatial = tuple(zip(before, after))
@@ -97,6 +104,16 @@ class PoolGeometry:
         return self.nchw(vpad[lead + (slice(ph, ph + h), slice(pw, pw + w))])
 
 
+def split_over_cores(xp, job, length, elements):
+    """job(start, stop) over range(length): in parallel threads for numpy (parallel_cpu), in one
+    call for CuPy, whose kernels are parallel already."""
+    if xp.__name__ == "numpy":
+        from .parallel_cpu import for_each_part
+        for_each_part(job, length, elements)
+    else:
+        job(0, length)
+
+
 class MaxPool2d(Function):
     """Maximum over each window; the gradient goes to the first maximum in scan order."""
     name = "max_pool2d"
@@ -104,19 +121,25 @@ class MaxPool2d(Function):
     def forward(self, x, kernel_size, stride=None, padding=0, ceil_mode=False):
         xp = get_array_module(x)
         self.geom = geom = PoolGeometry("max_pool2d", x, kernel_size, stride, padding, ceil_mode)
-        v = geom.spatial_view(x)
-        vpad = geom.pad(v, -xp.inf)
+        vpad = geom.pad(geom.spatial_view(x), -xp.inf)
         taps = geom.taps()
-        y = vpad[taps[0]].copy()
-        want_argmax = self.needs_input_grad[0] and is_grad_enabled()
+        y = xp.empty(vpad[taps[0]].shape, dtype=x.dtype)
         argmax = None
-        if want_argmax:
+        if self.needs_input_grad[0] and is_grad_enabled():
             argmax = xp.zeros(y.shape, dtype=xp.uint8 if len(taps) < 256 else xp.uint16)
-        for t, tap in enumerate(taps[1:], start=1):
-            window = vpad[tap]
-            if want_argmax:  # strictly greater: the first max wins. Arithmetic, not a masked
-                argmax += (t - argmax) * (window > y)  # write: branch-free, several times faster
-            xp.maximum(y, window, out=y)
+
+        def pool_rows(start, stop):
+            taps = geom.taps(start, stop)
+            y_part = y[geom.rows(start, stop)]
+            y_part[...] = vpad[taps[0]]
+            for t, tap in enumerate(taps[1:], start=1):
+                window = vpad[tap]
+                if argmax is not None:  # strictly greater: the first max wins. Arithmetic, not
+                    # a masked write (copyto/where): branch-free, ten times faster on random data
+                    a = argmax[geom.rows(start, stop)]
+                    a += (a.dtype.type(t) - a) * (window > y_part)
+                xp.maximum(y_part, window, out=y_part)
+        split_over_cores(xp, pool_rows, geom.out_hw[0], y.size * len(taps))
         self.save_for_backward(argmax)
         self.padded_shape = vpad.shape
         return geom.nchw(y)
@@ -126,14 +149,18 @@ class MaxPool2d(Function):
         xp = get_array_module(dout)
         geom = self.geom
         dv = geom.spatial_view(dout)
-        if geom.tiles:  # every padded pixel is written exactly once below
-            dvpad = xp.empty(self.padded_shape, dtype=dout.dtype)
-            for t, tap in enumerate(geom.taps()):
-                xp.multiply(dv, argmax == t, out=dvpad[tap])
-        else:
+        if not geom.tiles:  # overlapping windows: accumulate, one thread
             dvpad = xp.zeros(self.padded_shape, dtype=dout.dtype)
             for t, tap in enumerate(geom.taps()):
                 dvpad[tap] += dv * (argmax == t)
+            return geom.unpad(dvpad)
+        dvpad = xp.empty(self.padded_shape, dtype=dout.dtype)  # every pixel written once below
+
+        def unpool_rows(start, stop):
+            part = geom.rows(start, stop)
+            for t, tap in enumerate(geom.taps(start, stop)):
+                xp.multiply(dv[part], argmax[part] == t, out=dvpad[tap])
+        split_over_cores(xp, unpool_rows, geom.out_hw[0], dvpad.size)
         return geom.unpad(dvpad)
 
 

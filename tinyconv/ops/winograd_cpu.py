@@ -15,6 +15,7 @@ import numpy as np
 
 from . import blas_cpu
 from .channels_last import embed
+from .parallel_cpu import for_each_part
 
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 # (16, 9): row 4k + l maps the 9 kernel taps (3i + j) to transformed weight (k, l), G g G^T
@@ -37,12 +38,16 @@ def _input_tiles(x, padding, tiles_hw):
     th, tw = tiles_hw
     hq, wq = 2 * th + 2, 2 * tw + 2  # the padded input that the tiles cover
     xp = embed(x, (hq, wq), padding).reshape(n, hq, wq, c)
-    rows = [xp[:, a:a + 2 * th - 1:2] for a in range(4)]            # d rows 0..3 of each tile
-    r = np.empty((4, n, th, wq, c), dtype=x.dtype)
-    _transform_bt(rows, r)
     v = np.empty((4, 4, n, th, tw, c), dtype=x.dtype)
-    for k in range(4):
-        _transform_bt([r[k][:, :, b:b + 2 * tw - 1:2] for b in range(4)], v[k])
+
+    def transform_tile_rows(start, stop):
+        rows = [xp[:, 2 * start + a:2 * stop + a - 1:2] for a in range(4)]  # d rows 0..3
+        r = np.empty((4, n, stop - start, wq, c), dtype=x.dtype)
+        _transform_bt(rows, r)
+        for k in range(4):
+            _transform_bt([r[k][:, :, b:b + 2 * tw - 1:2] for b in range(4)],
+                          v[k][:, :, start:stop])
+    for_each_part(transform_tile_rows, th, v.size)
     return v.reshape(16, n * th * tw, c)
 
 
@@ -73,13 +78,15 @@ def conv3x3(x, u, padding, out_channels, bias=None):
     for kl in range(16):
         blas_cpu.gemm(v[kl], u[kl], out=m[kl])
     m = m.reshape(4, 4, n, th, tw, out_channels)
-    s = np.empty((2, 4, n, th, tw, out_channels), dtype=x.dtype)
-    for l in range(4):
-        _transform_at(m[:, l], s[0, l], s[1, l])
     y = np.empty((n, th, 2, tw, 2, out_channels), dtype=x.dtype)   # (N, 2TH, 2TW, O) in tiles
-    for a in range(2):
-        _transform_at(s[a], y[:, :, a, :, 0], y[:, :, a, :, 1])
-    y = y.reshape(n, 2 * th, 2 * tw, out_channels)[:, :oh, :ow]
-    if bias is not None:
-        y += bias
-    return y.transpose(0, 3, 1, 2)
+
+    def transform_tile_rows(start, stop):
+        s = np.empty((2, 4, n, stop - start, tw, out_channels), dtype=x.dtype)
+        for l in range(4):
+            _transform_at(m[:, l, :, start:stop], s[0, l], s[1, l])
+        for a in range(2):
+            _transform_at(s[a], y[:, start:stop, a, :, 0], y[:, start:stop, a, :, 1])
+            if bias is not None:
+                y[:, start:stop, a] += bias
+    for_each_part(transform_tile_rows, th, m.size)
+    return y.reshape(n, 2 * th, 2 * tw, out_channels)[:, :oh, :ow].transpose(0, 3, 1, 2)

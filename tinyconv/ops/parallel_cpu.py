@@ -1,0 +1,30 @@
+"""Elementwise numpy work of the CPU kernels spread over all cores.
+
+BLAS runs its GEMMs on every core, but numpy's elementwise loops (copies into padded buffers,
+Winograd transforms, pooling) run on one, and on a 2-core machine that single-threaded share
+decides the speed. numpy releases the GIL inside its loops, so independent slices of one job run
+truly in parallel in threads; `for_each_part` splits a job along one axis and does that.
+"""
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+WORKERS = os.cpu_count() or 1
+MIN_ELEMENTS_PER_PART = 1 << 16  # below this a thread hop (tens of microseconds) costs more
+_pool = None
+
+
+def for_each_part(job, length, elements):
+    """Call job(start, stop) on contiguous parts covering range(length), in parallel threads when
+    the whole job touches `elements` array elements or more. Parts must write disjoint memory."""
+    global _pool
+    parts = min(WORKERS, length, max(1, elements // MIN_ELEMENTS_PER_PART))
+    if parts <= 1:
+        job(0, length)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(WORKERS - 1, thread_name_prefix="tinyconv-cpu")
+    bounds = [length * i // parts for i in range(parts + 1)]
+    futures = [_pool.submit(job, start, stop) for start, stop in zip(bounds[1:-1], bounds[2:])]
+    job(bounds[0], bounds[1])  # the calling thread does the first part
+    for future in futures:
+        future.result()
