@@ -26,8 +26,9 @@ def grabcut(image, fg_seeds, bg_seeds, n_iter=5, n_components=5, gamma=50.0, con
     """Foreground mask (H, W) bool of an image (H, W, 3) (uint8, or float: any consistent scale).
 
     fg_seeds, bg_seeds: (H, W) bool masks of pixels known to be foreground / background (both
-    non-empty, disjoint); they keep their labels. n_iter rounds of GMM fitting (n_components
-    Gaussians per side) and min-cut; gamma weighs smoothness against colour fit; connectivity 4 or 8.
+    non-empty, disjoint); they keep their labels. n_iter rounds (fewer when the mask stops
+    changing) of GMM fitting (n_components Gaussians per side) and min-cut; gamma weighs
+    smoothness against colour fit; connectivity 4 or 8. About 1 s per round at 224 x 224.
     """
     image = np.asarray(image)
     fg_seeds, bg_seeds = np.asarray(fg_seeds, bool), np.asarray(bg_seeds, bool)
@@ -44,11 +45,16 @@ def grabcut(image, fg_seeds, bg_seeds, n_iter=5, n_components=5, gamma=50.0, con
                          "background seeds")
     if connectivity not in (4, 8):
         raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
+    if n_iter < 1 or n_components < 1:
+        raise ValueError(f"grabcut needs n_iter >= 1 and n_components >= 1, got {n_iter} and "
+                         f"{n_components}")
     H, W = fg_seeds.shape
     colours = image.reshape(-1, 3).astype(np.float64)
     edges, smoothness = _neighbour_edges(image.astype(np.float64), gamma, connectivity)
     # a hard constraint outweighs every n-link of its pixel
-    hard = 1.0 + np.bincount(edges[0], weights=smoothness, minlength=H * W).max()
+    link_sums = (np.bincount(edges[0], weights=smoothness, minlength=H * W)
+                 + np.bincount(edges[1], weights=smoothness, minlength=H * W))
+    hard = 1.0 + link_sums.max()
     fg, bg = fg_seeds.ravel(), bg_seeds.ravel()
     mask = fg.copy()
     rng = np.random.default_rng(seed)  # one stream for every GMM fit
@@ -84,6 +90,9 @@ def saliency_grabcut(image, saliency, fg_fraction=0.05, bg_fraction=0.30, blur_s
     low = np.quantile(saliency, bg_fraction)
     fg_seeds = saliency >= high
     bg_seeds = (saliency <= low) & ~fg_seeds
+    if not bg_seeds.any():
+        raise ValueError("the saliency map is (nearly) constant: its most and least salient "
+                         "pixels cannot be told apart")
     return grabcut(image, fg_seeds, bg_seeds, **kwargs)
 
 

@@ -29,8 +29,8 @@ def tile_images(images, rows=None, cols=None, padding=1, scale=None, pad_value=0
     """Tile N images (N, H, W, C) or (N, H, W) into one uint8 grid, row by row.
 
     scale: None takes the images as they are (uint8, or floats in 0..1 or 0..255, see
-    `tinyconv.image.to_uint8`); "each" min-max scales every tile to 0..255 on its own; "all" uses one
-    min-max over all tiles. rows/cols: None gives a near-square layout. `padding` pixels of
+    `tinyconv.image.to_uint8`); "each" min-max scales every tile to 0..255 on its own; "all" uses
+    one min-max over all tiles. rows/cols: None gives a near-square layout. `padding` pixels of
     `pad_value` separate the tiles (none around the border); zoom > 1 enlarges every tile by pixel
     repetition (for 3x3 filters). Returns (rows*H*zoom + (rows-1)*padding, cols*W*zoom + ...) with
     the input's channel axis, if it had one.
@@ -82,7 +82,8 @@ def filter_grid(weights, max_filters=64, max_channels=64, colour=True, padding=1
     """
     weights = np.asarray(weights, dtype=np.float64)
     if weights.ndim != 4:
-        raise ValueError(f"filter_grid expects weights of shape (O, I, kh, kw), got {weights.shape}")
+        raise ValueError(f"filter_grid expects weights of shape (O, I, kh, kw), "
+                         f"got {weights.shape}")
     O, I = weights.shape[:2]
     if colour and I == 3:
         return tile_images(weights[:max_filters].transpose(0, 2, 3, 1), padding=padding,
@@ -245,8 +246,8 @@ def scatter_plot(points, labels=None, size=800, class_names=None, radius=3, marg
     font = _font(font_size)
     legend_width = 0
     if class_names is not None:
-        legend_width = max(draw.textlength(str(name), font=font) for name in class_names[:n_classes])
-        legend_width = int(legend_width) + 4 * radius + 3 * margin // 2
+        text_width = max(draw.textlength(str(name), font=font) for name in class_names[:n_classes])
+        legend_width = int(text_width) + 4 * radius + 3 * margin // 2
     plot_width = max(width - legend_width, 2 * margin + 1)
     span = np.maximum(points.max(0) - points.min(0), 1e-12)
     unit = (points - points.min(0)) / span

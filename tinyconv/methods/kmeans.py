@@ -10,8 +10,8 @@ def kmeans(X, k, n_init=4, n_iter=100, seed=0, tol=1e-6):
     """Cluster the rows of X (N, D) into k groups; the best of `n_init` k-means++ runs.
 
     Returns (centres (k, D) float64, labels (N,) int64). Lloyd iterations stop when no centre moves
-    by more than `tol` times the data's mean variance. An emptied cluster is re-seeded with the point
-    farthest from its centre.
+    by more than `tol` times the data's mean variance. An emptied cluster is re-seeded with the
+    point farthest from its centre.
     """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
