@@ -2,8 +2,9 @@
 
 Run by `tinyconv bench --compare torch` (or tools/bench.py --compare torch) as
 `python tools/bench_torch.py --child JSON --memory-format nchw|channels_last`, which then
-answers the parent's commands (tinyconv.bench.serve). The networks are torchvision's layouts from tools/torch_reference.py, built on the meta
-device and materialised only up to the case's last layer, so memory counts only what runs.
+answers the parent's commands (tinyconv.bench.serve). The networks are torchvision's layouts
+from tools/torch_reference.py, built on the meta device and materialised only up to the case's
+last layer, so memory counts only what runs.
 """
 import json
 import math
@@ -70,8 +71,8 @@ def serve_case(case, memory_format):
         x = x.contiguous(memory_format=torch.channels_last)
     if case.mode == "forward_backward":
         x.requires_grad_(True)
-    serve(make_step(net, case, x), baseline, info={
-        "version": f"torch {torch.__version__}, {torch.get_num_threads()} threads, {memory_format}"})
+    version = f"torch {torch.__version__}, {torch.get_num_threads()} threads, {memory_format}"
+    serve(make_step(net, case, x), baseline, info={"version": version})
 
 
 def main(argv):

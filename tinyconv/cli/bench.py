@@ -12,8 +12,10 @@ EXAMPLE = """examples:
 cases: """ + ", ".join(bench.CASE_NAMES) + """
 
 Each framework runs in its own process (peak memory = peak RSS while running, above the RSS after
-imports); the frameworks take turns run by run; times are medians after warm-up. --compare torch needs PyTorch and tools/bench_torch.py (a source checkout);
-tinyconv itself never imports torch. Progress goes to stderr, the JSON report to stdout."""
+imports); the frameworks take turns run by run; times are medians after warm-up.
+--compare torch needs PyTorch and tools/bench_torch.py (a source checkout); tinyconv itself never
+imports torch. Progress goes to stderr, the JSON report to stdout. On a machine shared with other
+work, run it at real-time priority (chrt -f 10 tinyconv bench ...) for steadier figures."""
 
 
 def register(subparsers):

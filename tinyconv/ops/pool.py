@@ -203,7 +203,8 @@ class AvgPool2d(Function):
 
 
 def _adaptive_matrix(xp, size, out, dtype):
-    """(out, size) averaging matrix: row i averages input [floor(i*size/out), ceil((i+1)*size/out))."""
+    """(out, size) averaging matrix: row i averages inputs floor(i*size/out) to
+    ceil((i+1)*size/out) - 1, PyTorch's bins."""
     m = xp.zeros((out, size), dtype=dtype)
     for i in range(out):
         start, end = (i * size) // out, -((-(i + 1) * size) // out)
