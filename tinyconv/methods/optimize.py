@@ -22,10 +22,12 @@ STEP_RULES = ("adam", "sgd", "normalized_l2", "normalized_mean_abs", "lbfgs")
 
 class Result:
     """image: the final (N, C, H, W) array; history: one {term: value} dict per step;
-    interrupted: True when a KeyboardInterrupt stopped the run early; seconds: wall time."""
+    interrupted: True when a KeyboardInterrupt stopped the run early; seconds: wall time;
+    initial: the {term: value} dict of the first evaluation, at x0 (None when there was none)."""
 
-    def __init__(self, image, history, interrupted, seconds):
-        self.image, self.history, self.interrupted, self.seconds = image, history, interrupted, seconds
+    def __init__(self, image, history, interrupted, seconds, initial=None):
+        self.image, self.history, self.interrupted = image, history, interrupted
+        self.seconds, self.initial = seconds, initial
 
     @property
     def steps(self):
@@ -63,7 +65,7 @@ def optimize(loss, x0, steps, lr, step_rule="adam", maximize=False, transforms=(
     xp = get_array_module(x0)
     x = Tensor(xp.array(x0, copy=True), requires_grad=True)
     sign = -1.0 if maximize else 1.0
-    history, started = [], time.perf_counter()
+    history, first, started = [], {}, time.perf_counter()
 
     def signed_loss(image, record):
         """The loss to minimize at `image` (a scalar Tensor); its terms go into record["terms"]."""
@@ -72,6 +74,7 @@ def optimize(loss, x0, steps, lr, step_rule="adam", maximize=False, transforms=(
             inp = transform(inp)
         value, terms = loss(inp)
         record["terms"] = dict(terms, loss=float(value.item()))
+        first.setdefault("terms", record["terms"])
         return value * sign
 
     def after_step(step, terms):
@@ -114,7 +117,7 @@ def optimize(loss, x0, steps, lr, step_rule="adam", maximize=False, transforms=(
     image = to_numpy(x.data)
     if on_snapshot:
         on_snapshot(len(history), image)
-    return Result(image, history, interrupted, time.perf_counter() - started)
+    return Result(image, history, interrupted, time.perf_counter() - started, first.get("terms"))
 
 
 def _scaled_step(grad, lr, step_rule, xp):
