@@ -1,4 +1,5 @@
-"""Image transforms and regularizers for the optimization loop (lucid's "transformation robustness").
+"""Image transforms and regularizers for the optimization loop (lucid's "transformation
+robustness").
 
 Two kinds:
 - differentiable transforms, Tensor -> Tensor, applied to the image before the objective inside the
@@ -10,6 +11,7 @@ from scipy import ndimage
 
 from .. import ops
 from ..backend import get_array_module, to_numpy
+from ..tensor import Tensor
 
 
 def roll2d(x, dy, dx):
@@ -76,3 +78,37 @@ def clip_small_contribution(percentile, gradient_holder):
         threshold = xp.percentile(contribution.reshape(len(x), -1), percentile, axis=1)
         x *= contribution >= threshold.reshape(-1, 1, 1, 1)
     return regularize
+
+
+def centre_bias(x0, start, steps):
+    """Update only a centred window whose side grows linearly from `start` (a fraction of the
+    image side) to the whole image over the first half of `steps`; pixels outside it keep their
+    values (the centre-biased regularization of Nguyen et al. 2016: one object in the middle).
+
+    x0: the start image (N, C, H, W), whose border pixels are kept at first.
+    """
+    previous = [x0.copy()]
+
+    def regularize(x, step):
+        h, w = x.shape[2:]
+        side = min(1.0, start + (1.0 - start) * step / max(1.0, steps / 2))
+        if side < 1:
+            top, left = int(round(h * (1 - side) / 2)), int(round(w * (1 - side) / 2))
+            window = x[:, :, top:h - top, left:w - left].copy()
+            x[...] = previous[0]
+            x[:, :, top:h - top, left:w - left] = window
+            previous[0] = x.copy()
+    return regularize
+
+
+def snap_to_pixels(preprocessing):
+    """A transform whose forward value is the image rounded to the nearest 8-bit picture (what a
+    saved PNG holds) and whose gradient passes straight through (Tensor -> Tensor)."""
+    def transform(x):
+        xp = x.xp
+        mean = xp.asarray(preprocessing.mean, dtype=x.dtype).reshape(1, 3, 1, 1)
+        std = xp.asarray(preprocessing.std, dtype=x.dtype).reshape(1, 3, 1, 1)
+        units = 255.0 / preprocessing.scale
+        pixels = xp.clip(xp.rint((x.data * std + mean) * units), 0, 255)  # (N, 3, H, W) 0..255
+        return x + Tensor((pixels / units - mean) / std - x.data)
+    return transform
