@@ -97,6 +97,30 @@ def layer_energy(model, layer):
     return Objective([layer], fn, f"energy of {layer}")
 
 
+def guided_energy(model, layer, guide_features):
+    """DeepDream with a guide image (Mordvintsev et al.): sum over positions i of the layer of
+    max_j <a_i, g_j>, g_j the guide's feature vectors; its gradient at each position is the
+    best-matching guide feature, so the image grows what the guide shows.
+
+    guide_features: the guide image's activation of `layer`, (1, C, h, w) array or Tensor.
+    """
+    check_layer(model, layer)
+    guide = guide_features.data if hasattr(guide_features, "data") else guide_features
+    channels = guide.shape[1]
+    guide = guide.reshape(channels, -1)  # (C, M)
+
+    def fn(acts):
+        act = acts[layer]
+        n = act.shape[0]
+        if act.shape[1] != channels:
+            raise ValueError(f"the guide has {channels} channels at {layer}, the image "
+                             f"{act.shape[1]}")
+        features = act.reshape(n, channels, -1).transpose(0, 2, 1)  # (N, H*W, C)
+        return (features @ guide).max(axis=2).sum(axis=1)  # (N, H*W, M) -> (N,)
+
+    return Objective([layer], fn, f"guided energy of {layer}")
+
+
 def check_layer(model, layer):
     """Raise a KeyError listing the valid layer names when `layer` is not one of them."""
     model.resolve(layer)
