@@ -116,7 +116,9 @@ def guided_energy(model, layer, guide_features):
             raise ValueError(f"the guide has {channels} channels at {layer}, the image "
                              f"{act.shape[1]}")
         features = act.reshape(n, channels, -1).transpose(0, 2, 1)  # (N, H*W, C)
-        return (features @ guide).max(axis=2).sum(axis=1)  # (N, H*W, M) -> (N,)
+        positions = features.shape[1]
+        dots = (features.reshape(n * positions, channels) @ guide).reshape(n, positions, -1)
+        return dots.max(axis=2).sum(axis=1)  # (N, H*W, M) -> (N,)
 
     return Objective([layer], fn, f"guided energy of {layer}")
 
