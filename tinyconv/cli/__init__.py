@@ -22,6 +22,15 @@ SUBCOMMANDS = [
     "gradcam",
     "smoothgrad",
     "intgrad",
+    "visualize",
+    "multifaceted",
+    "fool",
+    "fgsm",
+    "deepdream",
+    "invert",
+    "texture",
+    "style",
+    "efros_leung",
 ]
 
 

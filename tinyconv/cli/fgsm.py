@@ -1,0 +1,80 @@
+"""`tinyconv fgsm --epsilon 2 IMAGES...`: fast gradient sign adversarial examples (Goodfellow et al.
+2015), untargeted or towards a --target class, for one or several epsilons in 0..255 pixel units."""
+import argparse
+
+import numpy as np
+
+from ..features import model_images
+from ..image import list_images
+from ..methods.adversarial import difference_panel, fgsm, pixel_change
+from ..methods.objectives import class_index
+from .common import (add_model_args, add_output_args, add_parser, class_name,
+                     load_model_from_args, probabilities, save_picture)
+from .synthesis import stem
+
+EXAMPLE = """examples:
+  tinyconv fgsm --weights squeezenet1_1.h5 --epsilon 1,2,8 dog.png
+  tinyconv fgsm --weights squeezenet1_1.h5 --epsilon 8 --target stingray dog.png
+  tinyconv fgsm --weights squeezenet1_1.h5 --epsilon 1,2,8 --no-pictures imagenet_samples/
+
+Untargeted: one step of EPSILON per pixel along the sign of the gradient of the cross-entropy
+of the predicted class (success: the prediction changes). Targeted: against the gradient of
+the target's cross-entropy (success: the target is predicted). Writes
+--out/IMAGE_fgsm_eEPS.png: original | adversarial | difference | 10x difference."""
+
+
+def register(subparsers):
+    p = add_parser(subparsers, "fgsm", "fast gradient sign adversarial examples", __doc__,
+                   EXAMPLE)
+    p.add_argument("images", nargs="+", help="image files or folders")
+    add_model_args(p)
+    p.add_argument("--epsilon", type=_numbers, default=[2.0],
+                   help="step per pixel in 0..255 units; several separated by commas [2]")
+    p.add_argument("--target", metavar="CLASS", help="targeted attack towards this class")
+    p.add_argument("--batch-size", type=int, default=16, help="images per batch [16]")
+    p.add_argument("--no-pictures", action="store_true", help="only print the success rates")
+    add_output_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args):
+    if any(e < 0 for e in args.epsilon):
+        raise ValueError(f"--epsilon values must be >= 0 (0..255 pixel units), got "
+                         f"{args.epsilon}")
+    model = load_model_from_args(args)
+    target = None if args.target is None else class_index(model, args.target)
+    paths = list_images(args.images)
+    if not paths:
+        raise FileNotFoundError(f"no images found in {args.images}")
+    success = {eps: [] for eps in args.epsilon}
+    for i in range(0, len(paths), args.batch_size):
+        batch = paths[i:i + args.batch_size]
+        images = model_images(model, batch)
+        x = model.preprocess(list(images), resize=False).data
+        before = probabilities(model, x).argmax(axis=1)
+        for eps in args.epsilon:
+            adversarial = fgsm(model, x, eps, targets=target)
+            after = probabilities(model, adversarial).argmax(axis=1)
+            ok = after == target if target is not None else after != before
+            success[eps].append(ok)
+            if args.no_pictures:
+                continue
+            linf, _ = pixel_change(model, x, adversarial)
+            pictures = model.deprocess(adversarial)
+            for j, path in enumerate(batch):
+                print(f"{path} eps {eps:g}: {class_name(model, before[j])} -> "
+                      f"{class_name(model, after[j])} (L-inf {linf[j]:.1f})")
+                save_picture(args, f"{stem(path)}_fgsm_e{eps:g}",
+                             difference_panel(images[j], pictures[j]))
+    kind = f"targeted ({class_name(model, target)})" if target is not None else "untargeted"
+    for eps, oks in success.items():
+        oks = np.concatenate(oks)
+        print(f"FGSM {kind} eps {eps:g}: success {oks.sum()}/{len(oks)} ({oks.mean():.1%})")
+
+
+def _numbers(text):
+    """"1,2,8" -> [1.0, 2.0, 8.0]."""
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}")

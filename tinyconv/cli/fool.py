@@ -1,0 +1,94 @@
+"""`tinyconv fool --target CLASS IMAGES...`: fooling images, a small iterative change that makes the
+network predict a chosen class (targeted, normalized gradient steps, CS231n)."""
+import numpy as np
+
+from ..features import model_images
+from ..image import list_images
+from ..methods.adversarial import (FOOLING_OBJECTIVES, difference_panel, fooling_images,
+                                   pixel_change)
+from ..methods.objectives import class_index
+from .common import (add_model_args, add_output_args, add_parser, class_name,
+                     load_model_from_args, probabilities, save_picture)
+from .synthesis import add_loop_args, check_loop_args, loop_kwargs, report_end, stem
+
+EXAMPLE = """examples:
+  tinyconv fool --weights squeezenet1_1.h5 --target stingray dog.png
+  tinyconv fool --weights squeezenet1_1.h5 --random-targets --batch-size 10 imagenet_samples/
+
+Writes --out/IMAGE_fool_cTARGET.png: original | adversarial | difference | 10x difference
+(differences around mid-grey), and prints the probabilities before and after, the steps, and
+the change in 0..255 pixel units (L-infinity) and relative to the image (L2). The model sees the
+8-bit rounded image during the attack, so the saved PNG fools it as reported."""
+
+
+def register(subparsers):
+    p = add_parser(subparsers, "fool", "targeted fooling images", __doc__, EXAMPLE)
+    p.add_argument("images", nargs="+", help="image files or folders")
+    add_model_args(p)
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--target", metavar="CLASS", help="class to make the model predict")
+    target.add_argument("--random-targets", action="store_true",
+                        help="a random target class (not the predicted one) per image, "
+                             "from --seed")
+    p.add_argument("--objective", choices=FOOLING_OBJECTIVES, default="log_probability",
+                   help="what to ascend: log p(target) or the raw score [log_probability]")
+    p.add_argument("--batch-size", type=int, default=1, help="images attacked together [1]")
+    add_output_args(p)
+    add_loop_args(p, 100, 1.0, "L2 norm of each step (input units)")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    check_loop_args(args)
+    model = load_model_from_args(args)
+    paths = list_images(args.images)
+    if not paths:
+        raise FileNotFoundError(f"no images found in {args.images}")
+    rng = np.random.default_rng(args.seed)
+    changes, steps = [], []
+    for i in range(0, len(paths), args.batch_size):
+        batch = paths[i:i + args.batch_size]
+        images = model_images(model, batch)
+        x = model.preprocess(list(images), resize=False).data
+        before = probabilities(model, x)
+        targets = [class_index(model, args.target)] * len(batch) if args.target else \
+            [_random_other(rng, len(p), int(p.argmax())) for p in before]
+        fooled = fooling_images(model, x, targets, lr=args.lr, max_steps=args.steps,
+                                objective=args.objective,
+                                **loop_kwargs(args, model, f"fool_{i:04d}"))
+        if fooled.result.interrupted:
+            report_end(fooled.result)
+        after = probabilities(model, fooled.images)
+        linf, relative = pixel_change(model, x, fooled.images)
+        adversarial = model.deprocess(fooled.images)
+        for j, path in enumerate(batch):
+            t, was = targets[j], int(before[j].argmax())
+            outcome = f"fooled in {fooled.steps[j]} steps" if fooled.fooled[j] else \
+                f"NOT fooled in {args.steps} steps"
+            print(f"{path}: {class_name(model, was)} ({before[j][was]:.3f}, target "
+                  f"{before[j][t]:.4f}) -> {class_name(model, t)} ({after[j][t]:.3f}); "
+                  f"{outcome}; L-inf {linf[j]:.0f}/255, relative L2 {relative[j]:.4f}")
+            save_picture(args, f"{stem(path)}_fool_c{t}", difference_panel(images[j],
+                                                                           adversarial[j]))
+        changes.append(np.stack([linf, relative], axis=1))
+        steps.append(fooled.steps)
+    summarize(np.concatenate(steps), np.concatenate(changes))
+
+
+def summarize(steps, changes):
+    """Print success rate, steps and the median / worst changes of the fooled images."""
+    ok = steps >= 0
+    print(f"fooled {ok.sum()}/{len(steps)} ({ok.mean():.0%})", end="")
+    if ok.any():
+        linf, relative = changes[ok, 0], changes[ok, 1]
+        print(f"; steps median {np.median(steps[ok]):.0f}, max {steps[ok].max()}; L-inf median "
+              f"{np.median(linf):.1f}, worst {linf.max():.1f} (0..255); relative L2 median "
+              f"{np.median(relative):.4f}, worst {relative.max():.4f}")
+    else:
+        print()
+
+
+def _random_other(rng, classes, predicted):
+    """A uniformly random class other than `predicted`."""
+    target = int(rng.integers(classes - 1))
+    return target + (target >= predicted)

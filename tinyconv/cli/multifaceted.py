@@ -1,0 +1,72 @@
+"""`tinyconv multifaceted --class NAME IMAGES...`: one class visualization per facet of the class
+(Nguyen et al. 2016): k-means of the images in feature space, ascent from each cluster's mean
+image with a centre bias."""
+import numpy as np
+
+from ..features import model_images
+from ..image import list_images
+from ..methods.grids import tile_images
+from ..methods.objectives import class_index
+from ..methods.visualization import DEFAULTS, multifaceted_visualization
+from .common import (add_model_args, add_output_args, add_parser, class_name,
+                     load_model_from_args, save_picture)
+from .synthesis import add_loop_args, check_loop_args, report_end
+from .visualize import add_regularizer_args, regularizer_kwargs, report_classes
+
+EXAMPLE = """examples:
+  tinyconv multifaceted --weights squeezenet1_1.h5 --class sorrel --image-size 224 \\
+      cifar10/test/horse --max-images 100 --facets 4
+
+Writes --out/multifaceted_cCLASS.png: the cluster mean images (top row) and the facet
+visualizations started from them (bottom row), and one _facetK.png per facet. The images should
+show the class (or a group of related classes); they are clustered by their spatially averaged
+--feature-layer activations (default: the last layer before the classifier)."""
+
+
+def register(subparsers):
+    p = add_parser(subparsers, "multifaceted", "multifaceted class visualization",
+                   __doc__, EXAMPLE)
+    p.add_argument("images", nargs="+", help="image files or folders showing the class")
+    add_model_args(p)
+    p.add_argument("--class", dest="target_class", required=True, metavar="CLASS",
+                   help="class index or name to visualize")
+    p.add_argument("--facets", type=int, default=4, help="k of k-means: facets to show [4]")
+    p.add_argument("--feature-layer", help="layer whose features are clustered")
+    p.add_argument("--image-size", type=int, metavar="S",
+                   help="resize every image to SxS (default: the model's resize and crop)")
+    p.add_argument("--max-images", type=int, help="use only the first N images")
+    add_output_args(p)
+    add_loop_args(p, DEFAULTS["steps"], DEFAULTS["lr"], "step size (input units)",
+                  ("normalized_l2", "adam", "sgd"), DEFAULTS["step_rule"])
+    add_regularizer_args(p)
+    p.set_defaults(func=run, centre_bias=0.5)
+
+
+def run(args):
+    check_loop_args(args)
+    model = load_model_from_args(args)
+    paths = list_images(args.images)[:args.max_images]
+    if not paths:
+        raise FileNotFoundError(f"no images found in {args.images}")
+    images = model_images(model, paths, args.image_size)
+    x = model.preprocess(list(images), resize=False).data
+    target = class_index(model, args.target_class)
+    print(f"{len(paths)} images, {args.facets} facets of {class_name(model, target)}")
+    kwargs = regularizer_kwargs(args)
+    kwargs.pop("size")
+    results, labels = multifaceted_visualization(
+        model, target, x, facets=args.facets, feature_layer=args.feature_layer,
+        seed=args.seed, steps=args.steps, lr=args.lr, step_rule=args.step_rule,
+        progress_every=args.progress_every, **kwargs)
+    means, facets = [], []
+    for k, result in enumerate(results):
+        members = labels == k
+        print(f"facet {k}: {members.sum()} images")
+        report_end(result)
+        report_classes(model, result.image, target)
+        means.append(images[members].mean(axis=0).round().astype(np.uint8))
+        facets.append(model.deprocess(result.image)[0])
+        save_picture(args, f"multifaceted_c{target}_facet{k}", facets[-1])
+    grid = tile_images(np.stack(means + facets), rows=2, padding=4, pad_value=255)
+    save_picture(args, f"multifaceted_c{target}", grid)
+
