@@ -228,3 +228,22 @@ def test_broadcast_error_names_the_op_and_both_shapes(xp):
     a = tc.Tensor(rand(xp, 3, 4))
     with pytest.raises(ValueError, match=r"mul: shapes \(3, 4\) and \(2,\)"):
         a * tc.Tensor(rand(xp, 2))
+
+
+def test_intermediate_tensors_are_freed_when_nothing_needs_them(xp):
+    import weakref
+    x = tc.Tensor(rand(xp, 100), requires_grad=True)
+    hidden = x * 2.0
+    alive = weakref.ref(hidden)
+    y = ops.relu(hidden)  # relu saves its output, not its input: `hidden` is not needed
+    del hidden
+    assert alive() is None  # the graph holds Functions, not the activation
+    y.sum().backward()
+    assert_close(x.grad, 2.0 * (to_numpy(x.data) > 0))
+
+
+def test_retain_grad_works_on_a_tensor_the_caller_still_holds(xp):
+    x = tc.Tensor(rand(xp, 5), requires_grad=True)
+    hidden = (x * 3.0).retain_grad()
+    (hidden * hidden).sum().backward()
+    assert_close(hidden.grad, 2 * to_numpy(hidden.data))

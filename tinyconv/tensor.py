@@ -2,14 +2,16 @@
 
 A Tensor wraps one numpy or CuPy array. Every differentiable operation is a Function subclass whose
 `forward` runs on raw arrays and saves what `backward` needs; `Function.apply` runs the forward and,
-when gradients are wanted, records the Function as the output's `_ctx`, so the graph is the chain of
-`_ctx.parents`. `Tensor.backward` walks that graph in reverse topological order (iteratively, so
+when gradients are wanted, records the Function as the output's `_ctx`. The graph links Functions
+to the Functions that made their inputs (`fn.parents`), not to the intermediate tensors, so an
+activation's array is freed as soon as no user variable or saved array holds it. `Tensor.backward` walks that graph in reverse topological order (iteratively, so
 deep graphs never hit Python's recursion limit), asks each Function for the gradients of its
 inputs, and accumulates them. A Function's backward may be swapped by op name inside `tinyconv.override(...)`
 (see hooks.py): that is how guided backprop and deconvnet change the ReLU backward without touching
 a model.
 """
 import contextlib
+import weakref
 
 import numpy as np
 
@@ -164,17 +166,21 @@ class Tensor:
             if grad.shape != self.shape:
                 raise ValueError(f"seed gradient shape {grad.shape} does not match tensor shape "
                                  f"{self.shape}")
-        grads = {id(self): grad}
-        for node in _reverse_topological_order(self):
+        if self._ctx is None:  # a leaf: its gradient is the seed itself
+            self._accumulate_grad(grad)
+            return
+        grads = {id(self._ctx): grad}
+        for node in _reverse_topological_order(self._ctx):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            if node._ctx is None or node._retain_grad:
-                # a copy: g can be a read-only broadcast view, or the same array as a sibling's
-                node.grad = xp.array(g, copy=True) if node.grad is None else node.grad + g
-            fn = node._ctx
-            if fn is None:
+            if isinstance(node, Tensor):  # a leaf that requires grad
+                node._accumulate_grad(g)
                 continue
+            fn = node
+            out = fn.output()  # the tensor fn made, if anyone still holds it
+            if out is not None and out._retain_grad:
+                out._accumulate_grad(g)
             if fn.saved is None:
                 raise RuntimeError(f"backward through {type(fn).__name__} a second time: its saved "
                                    f"arrays were freed; call backward(retain_graph=True) the "
@@ -183,16 +189,21 @@ class Tensor:
             parent_grads = backward_fn(fn, g)
             if not isinstance(parent_grads, tuple):
                 parent_grads = (parent_grads,)
-            for parent, pg in zip(fn.parents, parent_grads):
-                if pg is None or not parent.requires_grad:
+            for parent, shape, pg in zip(fn.parents, fn.input_shapes, parent_grads):
+                if pg is None or parent is None:
                     continue
-                if pg.shape != parent.shape:
+                if pg.shape != shape:
                     raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of shape "
-                                       f"{pg.shape} for an input of shape {parent.shape}")
+                                       f"{pg.shape} for an input of shape {shape}")
                 key = id(parent)
                 grads[key] = pg if key not in grads else grads[key] + pg
             if not retain_graph:
                 fn.saved = None
+
+    def _accumulate_grad(self, g):
+        # a copy: g can be a read-only broadcast view, or the same array as a sibling's
+        self.grad = backend.get_array_module(g).array(g, copy=True) if self.grad is None \
+            else self.grad + g
 
     # ----- operators (the Functions live in tinyconv.ops; bound at the bottom of this file)
     def __add__(self, other):
@@ -277,7 +288,8 @@ class Tensor:
 
 
 def _reverse_topological_order(root):
-    """Nodes that lead to `root` and require grad, root first, every node before its parents."""
+    """Graph nodes (Functions, and leaf Tensors that require grad) leading to the Function `root`,
+    root first, every node before the nodes it reads."""
     order, visited = [], set()
     stack = [(root, False)]
     while stack:
@@ -289,12 +301,21 @@ def _reverse_topological_order(root):
             continue
         visited.add(id(node))
         stack.append((node, True))
-        if node._ctx is not None:
-            for parent in node._ctx.parents:
-                if parent.requires_grad and id(parent) not in visited:
+        if isinstance(node, Function):
+            for parent in node.parents:
+                if parent is not None and id(parent) not in visited:
                     stack.append((parent, False))
     order.reverse()
     return order
+
+
+def _graph_node(t):
+    """What a Function keeps of an input: its maker Function (not the tensor: its data can then
+    be freed as soon as nobody else holds it), the tensor itself for a leaf that requires grad,
+    or None when no gradient flows to it."""
+    if not t.requires_grad:
+        return None
+    return t._ctx if t._ctx is not None else t
 
 
 def as_tensor(value, like=None):
@@ -321,7 +342,9 @@ class Function:
     name = None
 
     def __init__(self):
-        self.parents = ()
+        self.parents = ()  # per input: its maker Function, a leaf Tensor, or None (see apply)
+        self.input_shapes = ()
+        self.output = None  # weak reference to the output Tensor (for retain_grad)
         self.saved = ()
         self.needs_input_grad = ()
 
@@ -344,7 +367,11 @@ class Function:
         fn.needs_input_grad = tuple(t.requires_grad for t in tensors)
         out = Tensor(fn.forward(*(t.data for t in tensors), **params))
         if _grad_enabled and any(fn.needs_input_grad):
-            fn.parents = tensors
+            # the graph links Functions, not activations: an intermediate tensor's array lives
+            # only as long as the user or a save_for_backward holds it
+            fn.parents = tuple(_graph_node(t) for t in tensors)
+            fn.input_shapes = tuple(t.shape for t in tensors)
+            fn.output = weakref.ref(out)
             out.requires_grad = True
             out._ctx = fn
         return out
