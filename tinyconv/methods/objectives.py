@@ -144,7 +144,11 @@ def check_channel(model, layer, channel_index):
 def class_index(model, index):
     """An int class index from an int or a class name (case-insensitive), checked against labels."""
     labels = model.labels
-    n = output_shape(model, model.output_name)[1]
+    shape = output_shape(model, model.output_name)
+    if len(shape) != 2:
+        raise ValueError(f"{model.arch} ends at {model.output_name} with output {shape}, not class "
+                         f"scores (N, classes); target a layer's channel instead")
+    n = shape[1]
     if isinstance(index, str):
         if index.strip().lstrip("-").isdigit():
             index = int(index)
