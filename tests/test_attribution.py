@@ -155,3 +155,10 @@ def test_unknown_layer_channel_and_class_errors_list_the_choices(squeezenet_real
     with pytest.raises(ValueError, match="relu_backward must be one of"):
         attribution.input_gradient(model, np.zeros((1, 3, 32, 32), np.float32),
                                    objectives.class_score(model, 0), "gided")
+
+
+def test_class_target_on_a_network_without_class_scores():
+    vgg_blocks = models.model_from_spec(models.arch_spec("vgg19"), last_layer="pool3")
+    with pytest.raises(ValueError, match=r"vgg19 ends at pool3 with output \(1, 256, 28, 28\), "
+                                         r"not class scores"):
+        objectives.class_score(vgg_blocks, 3)
