@@ -96,8 +96,10 @@ def optimize(loss, x0, steps, lr, step_rule="adam", maximize=False, transforms=(
                 if after_step(iteration - 1, record["terms"]):
                     raise StopIteration
 
+            # tolerances 0: run the `steps` iterations asked for; scipy's defaults stop small,
+            # normalized losses (feature inversion's ~1e-2) long before they converge
             lbfgs(lambda image: signed_loss(image, record), x, max_iter=int(steps), bounds=bounds,
-                  callback=callback)
+                  callback=callback, options={"ftol": 0.0, "gtol": 0.0})
         else:
             adam = Adam([x], lr=lr) if step_rule == "adam" else None
             record = {}
