@@ -7,7 +7,8 @@ from ..features import model_images
 from ..image import list_images
 from ..methods.grids import tile_images
 from ..methods.objectives import class_index
-from ..methods.visualization import DEFAULTS, multifaceted_visualization
+from ..methods.visualization import (DEFAULTS, MULTIFACETED_DEFAULTS,
+                                      multifaceted_visualization)
 from .common import (add_model_args, add_output_args, add_parser, class_name,
                      load_model_from_args, save_picture)
 from .synthesis import add_loop_args, check_loop_args, report_end
@@ -36,10 +37,11 @@ def register(subparsers):
                    help="resize every image to SxS (default: the model's resize and crop)")
     p.add_argument("--max-images", type=int, help="use only the first N images")
     add_output_args(p)
-    add_loop_args(p, DEFAULTS["steps"], DEFAULTS["lr"], "step size (input units)",
-                  ("normalized_l2", "adam", "sgd"), DEFAULTS["step_rule"])
+    add_loop_args(p, MULTIFACETED_DEFAULTS["steps"], MULTIFACETED_DEFAULTS["lr"],
+                  "step size (input units)", ("normalized_l2", "adam", "sgd"),
+                  DEFAULTS["step_rule"])
     add_regularizer_args(p)
-    p.set_defaults(func=run, centre_bias=0.5)
+    p.set_defaults(func=run, centre_bias=MULTIFACETED_DEFAULTS["centre_bias"])
 
 
 def run(args):

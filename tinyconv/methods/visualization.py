@@ -93,15 +93,22 @@ def feature_visualization(model, layer, channel, y=None, x=None, neuron=False, *
     return visualize(model, objective, **kwargs)
 
 
+MULTIFACETED_DEFAULTS = dict(steps=100, lr=8.0, centre_bias=0.5)
+
+
 def multifaceted_visualization(model, target, images, facets=4, feature_layer=None, seed=0,
-                               centre_bias=0.5, **kwargs):
+                               steps=MULTIFACETED_DEFAULTS["steps"],
+                               lr=MULTIFACETED_DEFAULTS["lr"],
+                               centre_bias=MULTIFACETED_DEFAULTS["centre_bias"], **kwargs):
     """Nguyen et al. 2016: one visualization of class `target` per facet of its training images.
 
     images: preprocessed (N, 3, H, W) array of the class's (or a group of classes') images;
     their features at `feature_layer` (default: the layer before the classifier, spatially
     averaged) are clustered by k-means into `facets` groups, and gradient ascent on the class
-    score starts from each cluster's mean image, with a centre bias (see `visualize`).
-    Returns (results: list of Results, one per facet, labels: (N,) facet of each image).
+    score starts from each cluster's mean image, with a centre bias (see `visualize`). The
+    ascent is gentler than `visualize`'s (100 steps of 8), so each facet keeps its cluster's
+    colours and layout. Returns (results: list of Results, one per facet, labels: (N,) facet of
+    each image).
     """
     images = backend.to_numpy(images.data if isinstance(images, Tensor) else images)
     if images.ndim != 4 or images.shape[1] != 3:
@@ -115,7 +122,8 @@ def multifaceted_visualization(model, target, images, facets=4, feature_layer=No
     for facet in range(facets):
         start = images[labels == facet].mean(axis=0, keepdims=True)
         results.append(class_visualization(model, target, x0=start, seed=seed + facet,
-                                           centre_bias=centre_bias, **kwargs))
+                                           steps=steps, lr=lr, centre_bias=centre_bias,
+                                           **kwargs))
     return results, labels
 
 
