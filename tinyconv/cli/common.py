@@ -170,6 +170,15 @@ def load_input(model, args):
     return image, model.preprocess(image, resize=False).data
 
 
+def load_target_input(args):
+    """(model, image, x, objective) from the model, IMAGE and target arguments; prints it."""
+    model = load_model_from_args(args)
+    image, x = load_input(model, args)
+    objective = resolve_target(model, args, x)
+    print(f"target: {describe(model, objective)}")
+    return model, image, x, objective
+
+
 def add_output_args(parser):
     group = parser.add_argument_group("output")
     group.add_argument("--out", default="tinyconv-out",

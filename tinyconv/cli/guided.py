@@ -3,8 +3,7 @@ Fergus 2014) of a class score, a channel or one unit, by swapping the ReLU backw
 from ..methods.attribution import input_gradient
 from ..methods.display import gradient_image
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, add_target_args,
-                     describe, image_stem, load_input, load_model_from_args, panel,
-                     resolve_target, save_array, save_picture, target_tag)
+                     image_stem, load_target_input, panel, save_array, save_picture, target_tag)
 
 EXAMPLE = """examples:
   tinyconv guided --weights squeezenet1_1.h5 dog.png
@@ -29,10 +28,7 @@ def register(subparsers):
 
 
 def run(args):
-    model = load_model_from_args(args)
-    image, x = load_input(model, args)
-    objective = resolve_target(model, args, x)
-    print(f"target: {describe(model, objective)}")
+    model, image, x, objective = load_target_input(args)
     gradient = input_gradient(model, x, objective, relu_backward=args.mode)[0]  # (3, H, W)
     name = f"{image_stem(args)}_{args.mode}_{target_tag(args, objective)}"
     picture = gradient_image(gradient)

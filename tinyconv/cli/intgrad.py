@@ -5,8 +5,7 @@ import numpy as np
 from ..methods.attribution import integrated_gradients, objective_values
 from ..methods.display import map_image
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, add_target_args,
-                     describe, image_stem, load_input, load_model_from_args, panel,
-                     resolve_target, save_array, save_picture, target_tag)
+                     image_stem, load_target_input, panel, save_array, save_picture, target_tag)
 
 EXAMPLE = """examples:
   tinyconv intgrad --weights squeezenet1_1.h5 dog.png
@@ -42,10 +41,7 @@ def baseline_input(model, x, name):
 
 
 def run(args):
-    model = load_model_from_args(args)
-    image, x = load_input(model, args)
-    objective = resolve_target(model, args, x)
-    print(f"target: {describe(model, objective)}")
+    model, image, x, objective = load_target_input(args)
     baseline = baseline_input(model, x, args.baseline)
     attributions = integrated_gradients(model, x, objective, baseline=baseline,
                                         steps=args.steps, batch_size=args.batch_size)[0]

@@ -4,8 +4,7 @@ from ..methods.attribution import saliency_map
 from ..methods.display import map_image
 from ..methods.grabcut import cutout, saliency_grabcut
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, add_target_args,
-                     describe, image_stem, load_input, load_model_from_args, panel,
-                     resolve_target, save_array, save_picture, target_tag)
+                     image_stem, load_target_input, panel, save_array, save_picture, target_tag)
 
 EXAMPLE = """examples:
   tinyconv saliency --weights squeezenet1_1.h5 dog.png
@@ -35,10 +34,7 @@ def register(subparsers):
 
 
 def run(args):
-    model = load_model_from_args(args)
-    image, x = load_input(model, args)
-    objective = resolve_target(model, args, x)
-    print(f"target: {describe(model, objective)}")
+    model, image, x, objective = load_target_input(args)
     saliency = saliency_map(model, x, objective)[0]  # (H, W)
     name = f"{image_stem(args)}_saliency_{target_tag(args, objective)}"
     picture = map_image(saliency)

@@ -5,8 +5,7 @@ import numpy as np
 from ..methods.attribution import input_gradient, smoothgrad
 from ..methods.display import map_image
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, add_target_args,
-                     describe, image_stem, load_input, load_model_from_args, panel,
-                     resolve_target, save_array, save_picture, target_tag)
+                     image_stem, load_target_input, panel, save_array, save_picture, target_tag)
 
 EXAMPLE = """examples:
   tinyconv smoothgrad --weights squeezenet1_1.h5 dog.png
@@ -33,10 +32,7 @@ def register(subparsers):
 
 
 def run(args):
-    model = load_model_from_args(args)
-    image, x = load_input(model, args)
-    objective = resolve_target(model, args, x)
-    print(f"target: {describe(model, objective)}")
+    model, image, x, objective = load_target_input(args)
     plain = input_gradient(model, x, objective, args.mode)[0]
     smooth = smoothgrad(model, x, objective, n_samples=args.samples, noise_level=args.noise,
                         batch_size=args.batch_size, seed=args.seed, relu_backward=args.mode)[0]
