@@ -11,7 +11,7 @@ EXAMPLE = """examples:
   tinyconv style --weights vgg19.h5 tubingen.jpg --style starry_night.jpg the_scream.jpg \\
       --style-blend 0.7 0.3 --preserve-colour --save-every 20
   tinyconv style --weights squeezenet1_1.h5 tubingen.jpg --style wave.jpg \\
-      --dream-layer fire5 --dream-weight 1e-3
+      --dream-layer fire6 --dream-weight 1e-4
 
 Layers and weights default to the model's preset (printed). Losses are sums (CS231n): the
 content and TV terms grow with the number of pixels, so re-tune --content-weight and
