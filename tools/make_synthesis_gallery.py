@@ -37,7 +37,7 @@ fgsm --weights {S} --epsilon 1,2,8 {C}/dog.png
 deepdream --weights {S} --layer fire6 {C}/sky1024px.jpg
 deepdream --weights {S} --layer fire8 --steps 20 {C}/sky1024px.jpg
 invert --weights {S} {C}/dog.png --layers relu1 fire3 fire5 fire7 fire9 --steps 500 --tv 1e-4
-texture --weights {V} {Y}/starry_night.jpg --sample-size 224 --steps 200
+texture --weights {V} {Y}/starry_night.jpg --sample-size 224 --steps 200 --each-depth
 efros-leung {Y}/starry_night.jpg --sample-size 128 --size 160 160 --window 21
 style --weights {V} {C}/tubingen.jpg --style {Y}/starry_night.jpg --size 512 --steps 100
 style --weights {S} {C}/tubingen.jpg --style {Y}/starry_night.jpg --size 512 --style-scale 0.5 \
@@ -53,7 +53,7 @@ style --weights {S} {C}/tubingen.jpg --style {Y}/starry_night.jpg --size 512 --s
 
 KEEP = """classes/class_visualizations:290 visualize_fire6-c12 multifaceted_c339:200 dog_fool_c6
 dog_fgsm_e8 sky1024px_dream_fire6:250 sky1024px_dream_fire8:250 dog_invert:250
-starry_night_texture starry_night_efros_leung_w21_panel tubingen_starry_night:200
+starry_night_texture_depths:250 starry_night_efros_leung_w21_panel tubingen_starry_night:200
 squeezenet/tubingen_starry_night:200 blend/tubingen_starry_night+the_scream:200
 colour/tubingen_starry_night:200 tubingen_starry_night_dream_fire6:200
 styledream/tubingen_starry_night:200""".split()
