@@ -51,12 +51,10 @@ style --weights {S} {C}/tubingen.jpg --style {Y}/starry_night.jpg --size 512 --s
     --steps 150 --dream-layer fire6 --dream-weight 1e-4 --out {P}/styledream
 """
 
-KEEP = """classes/class_visualizations:290 visualize_fire6-c12 multifaceted_c339:200 dog_fool_c6
-dog_fgsm_e8 sky1024px_dream_fire6:250 sky1024px_dream_fire8:250 dog_invert:250
-starry_night_texture_depths:250 starry_night_efros_leung_w21_panel tubingen_starry_night:200
-squeezenet/tubingen_starry_night:200 blend/tubingen_starry_night+the_scream:200
-colour/tubingen_starry_night:200 tubingen_starry_night_dream_fire6:200
-styledream/tubingen_starry_night:200""".split()
+KEEP = """classes/class_visualizations:220 multifaceted_c339 dog_fool_c6 sky1024px_dream_fire6
+dog_invert:200 starry_night_texture_depths starry_night_efros_leung_w21_panel
+tubingen_starry_night squeezenet/tubingen_starry_night blend/tubingen_starry_night+the_scream
+colour/tubingen_starry_night styledream/tubingen_starry_night""".split()
 
 
 def main():
