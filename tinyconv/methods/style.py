@@ -222,6 +222,7 @@ def noise_image(model, size, std, seed):
 
 
 def preset_or_empty(model):
+    """`preset(model)`, or {} for a family without one (the caller then needs explicit layers)."""
     try:
         return preset(model)
     except KeyError:
