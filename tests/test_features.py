@@ -1,5 +1,6 @@
-"""Folder features: pooling against the full activation, the disk cache (hit, and a miss for any
-change in files, layer, pooling or weights), labelled folders, and the empty-folder error."""
+"""Folder features: pooling against the full activation, features of an input array, the disk
+cache (hit, and a miss for any change in files, layer, pooling or weights), labelled folders, and
+the empty-folder error."""
 import os
 
 import numpy as np
@@ -40,6 +41,17 @@ def test_pooled_features_match_the_full_activation(model, folder):
     flat_features = features.image_features(model, paths, "fire3", "none", 48, cache_dir=False)
     assert flat_features.values.shape == (5, flat.shape[1] * flat.shape[2])
 
+
+
+def test_array_features_match_the_file_features(model, folder):
+    paths = features.find_images([folder])
+    x = model.preprocess(list(features.model_images(model, paths, 48)), resize=False).data
+    from_files = features.image_features(model, paths, "fire3", "max", 48, cache_dir=False)
+    from_array = features.array_features(model, x, "fire3", "max", batch_size=2)
+    assert from_array.dtype == np.float32 and from_array.shape == (5, 128)
+    np.testing.assert_allclose(from_array, from_files.values, rtol=1e-6)
+    flat = features.array_features(model, x[:1], "fire3", "none")
+    assert flat.shape == (1, int(np.prod(from_files.map_shape)))
 
 def test_cache_hits_and_misses(model, folder, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
@@ -95,5 +107,7 @@ def test_unknown_pooling_and_layer(model, folder):
     paths = features.find_images([folder])
     with pytest.raises(ValueError, match="unknown pooling 'mean'; choose one of avg, max, none"):
         features.image_features(model, paths, "fire2", "mean", cache_dir=False)
+    with pytest.raises(ValueError, match="unknown pooling 'mean'"):
+        features.array_features(model, np.zeros((1, 3, 32, 32), np.float32), "fire2", "mean")
     with pytest.raises(KeyError, match="no layer 'fire11'; valid names: conv1"):
         features.image_features(model, paths, "fire11", cache_dir=False)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend import to_numpy
+from .backend import to_numpy, xp_for
 from .image import IMAGE_EXTENSIONS, list_images, load_image, resize
 from .tensor import no_grad
 
@@ -102,6 +102,11 @@ def model_images(model, paths, image_size=None, thumbnail=None):
     return np.stack(images)
 
 
+def _check_pooling(pooling):
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+
+
 def _pair(size):
     return (size, size) if np.isscalar(size) else tuple(size)
 
@@ -115,8 +120,7 @@ def image_features(model, paths, layer, pooling="avg", image_size=None, batch_si
     model_images. cache_dir: folder of the .npz cache (None: TINYCONV_CACHE or ~/.cache/tinyconv,
     under features/; False: no cache). progress(done, total) is called after every batch.
     """
-    if pooling not in POOLINGS:
-        raise ValueError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    _check_pooling(pooling)
     layer = model.resolve(layer)
     paths = [Path(p) for p in paths]
     if not paths:
@@ -133,10 +137,7 @@ def image_features(model, paths, layer, pooling="avg", image_size=None, batch_si
     for start in range(0, len(paths), batch_size):
         batch = paths[start:start + batch_size]
         x = model.preprocess(list(model_images(model, batch, image_size)), resize=False)
-        with no_grad():
-            act = model.forward(x, layers=[layer])[layer].data  # (B, C, h, w) or (B, D)
-        map_shape = tuple(act.shape[1:])
-        pooled, where = pool_features(act, pooling)
+        pooled, where, map_shape = batch_features(model, x, layer, pooling)
         values.append(pooled)
         if where is not None:
             positions.append(where)
@@ -147,6 +148,26 @@ def image_features(model, paths, layer, pooling="avg", image_size=None, batch_si
     if cache_file is not None:
         _write_cache(cache_file, features)
     return features
+
+
+def array_features(model, x, layer, pooling="avg", batch_size=32):
+    """Features of `layer` for a preprocessed input batch x (N, 3, H, W) numpy -> (N, D) float32
+    numpy, computed `batch_size` images at a time on the model's device; pooling as in
+    image_features. No cache: the inputs are arrays, not files."""
+    _check_pooling(pooling)
+    layer = model.resolve(layer)
+    xp = xp_for(model.device)
+    return np.concatenate([batch_features(model, xp.asarray(x[i:i + batch_size]), layer,
+                                          pooling)[0] for i in range(0, len(x), batch_size)])
+
+
+def batch_features(model, x, layer, pooling):
+    """One forward pass of input batch x (N, 3, H, W) (Tensor or array on the model's device) up
+    to `layer` -> (values (N, D) float32 numpy, positions or None (see pool_features), the
+    layer's map shape for one image)."""
+    with no_grad():
+        act = model.forward(x, layers=[layer])[layer].data  # (N, C, h, w) or (N, D)
+    return (*pool_features(act, pooling), tuple(act.shape[1:]))
 
 
 def pool_features(act, pooling):

@@ -13,7 +13,8 @@ on SqueezeNet 1.1 give pictures the network itself classifies as the target with
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor, no_grad
+from ..features import array_features
+from ..tensor import Tensor
 from . import objectives as obj
 from . import transforms as tf
 from .kmeans import kmeans
@@ -116,7 +117,8 @@ def multifaceted_visualization(model, target, images, facets=4, feature_layer=No
     if not 1 <= facets <= len(images):
         raise ValueError(f"facets must be in 1..{len(images)} (the number of images), got "
                          f"{facets}")
-    features = pooled_features(model, images, feature_layer or default_feature_layer(model))
+    features = array_features(model, images, feature_layer or default_feature_layer(model),
+                              batch_size=16)
     _, labels = kmeans(features, facets, seed=seed)
     results = []
     for facet in range(facets):
@@ -134,18 +136,6 @@ def default_feature_layer(model):
         if name in model.layers:
             return name
     raise KeyError(f"no default feature layer for {model.arch}; pass feature_layer=")
-
-
-def pooled_features(model, images, layer, batch_size=16):
-    """Activations of `layer` for an (N, 3, H, W) batch, averaged over space -> (N, C) numpy."""
-    out = []
-    xp = backend.xp_for(model.device)
-    with no_grad():
-        for i in range(0, len(images), batch_size):
-            act = model.forward(Tensor(xp.asarray(images[i:i + batch_size])), layers=[layer])
-            data = backend.to_numpy(act[layer].data)
-            out.append(data.reshape(len(data), data.shape[1], -1).mean(axis=2))
-    return np.concatenate(out)
 
 
 def start_image(model, x0, size, init_std, rng):
