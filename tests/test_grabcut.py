@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from tinyconv.methods.grabcut import (_min_cut, cutout, fit_gmm, gmm_log_likelihood, grabcut,
-                                      saliency_grabcut)
+from tinyconv.methods.segmentation import (_min_cut, cutout, fit_gmm, gmm_log_likelihood,
+                                          grabcut, saliency_grabcut)
 
 
 def disc_scene(size=96, seed=0):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tinyconv.methods.kmeans import kmeans
+from tinyconv.methods.clustering import kmeans
 
 
 def blobs(seed=0, n=100, dims=8, k=4):

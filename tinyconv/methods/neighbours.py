@@ -6,7 +6,7 @@ network's feature space share content. `leave_one_out_accuracy` turns that into 
 """
 import numpy as np
 
-from .kmeans import squared_distances
+from .clustering import squared_distances
 
 _CHUNK = 1024  # query rows per distance block, so N x N distances never sit in memory at once
 

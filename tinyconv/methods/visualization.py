@@ -17,7 +17,7 @@ from ..features import array_features
 from ..tensor import Tensor
 from . import objectives as obj
 from . import transforms as tf
-from .kmeans import kmeans
+from .clustering import kmeans
 from .optimize import optimize
 
 DEFAULTS = dict(steps=200, lr=25.0, step_rule="normalized_l2", l2=1e-3, jitter=16, blur_every=10,

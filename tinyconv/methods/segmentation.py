@@ -14,7 +14,7 @@ from scipy.ndimage import gaussian_filter
 from scipy.sparse import csgraph
 
 from ..image import to_uint8
-from .kmeans import kmeans
+from .clustering import kmeans
 
 _CAPACITY_SCALE = 1000.0       # capacity units per nat, before any reduction to fit int32
 _INT32_BUDGET = 2 ** 30        # bound on the total flow, well inside int32
