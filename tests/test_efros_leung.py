@@ -1,8 +1,9 @@
-"""Efros & Leung texture synthesis: shapes, seeds, and periodic textures keep their period."""
+"""Efros & Leung texture synthesis: shapes, seeds, periodic textures keep their period, and
+Ctrl-C hands back the texture grown so far."""
 import numpy as np
 import pytest
 
-from tinyconv.methods.texture_efros_leung import synthesize
+from tinyconv.methods.texture_efros_leung import SynthesisInterrupted, synthesize
 
 
 def smooth_noise(size, channels, seed):
@@ -62,6 +63,23 @@ def test_stripes_keep_their_period():
     out = synthesize(sample, (40, 40), window=7, seed=4)
     assert autocorrelation_peak(out, 1, 14) == period
     assert np.all(out == out[:1])  # vertical stripes stay vertical
+
+
+def test_interrupt_keeps_the_texture_grown_so_far():
+    sample = smooth_noise(24, 3, 1)
+    grown = []
+
+    def stop_after_two_batches(done, total):
+        grown.append(done)
+        if len(grown) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(SynthesisInterrupted) as stopped:
+        synthesize(sample, (20, 20), window=5, progress=stop_after_two_batches)
+    texture = stopped.value.texture
+    assert isinstance(stopped.value, KeyboardInterrupt)
+    assert texture.shape == (20, 20, 3) and texture.dtype == np.uint8
+    assert (texture.sum(-1) > 0).sum() == grown[-1] < 20 * 20  # grown pixels; the rest black
 
 
 def test_bad_arguments():

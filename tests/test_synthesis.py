@@ -9,6 +9,7 @@ from conftest import ASSETS
 from tinyconv import Tensor, load_model
 from tinyconv.cli import main
 from tinyconv.image import list_images, load_image
+from tinyconv.methods import optimize as optimize_module
 from tinyconv.methods import transforms
 from tinyconv.methods.adversarial import fgsm, fooling_images, pixel_change, predictions
 from tinyconv.methods.deepdream import deepdream
@@ -206,3 +207,67 @@ def test_cli_writes_pictures_and_rejects_bad_arguments(squeezenet_file, assets, 
             (["fgsm", dog, "--epsilon", "-2"], "--epsilon values must be >= 0")):
         assert main(bad + common) == 1
         assert message in capsys.readouterr().err
+
+
+@pytest.fixture
+def ctrl_c_at_step_3(monkeypatch):
+    """The optimization loop (every step rule but lbfgs) sees a KeyboardInterrupt at step 3, and
+    the Efros-Leung progress callback after its first batch, as if Ctrl-C had been pressed."""
+    def step_or_stop():
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    class InterruptedAdam(optimize_module.Adam):
+        def step(self):
+            step_or_stop()
+            super().step()
+
+    def interrupted_step(*args):
+        step_or_stop()
+        return scaled_step(*args)
+
+    def interrupted_progress(what):
+        def report(done, total):
+            raise KeyboardInterrupt
+        return report
+
+    calls, scaled_step = [], optimize_module._scaled_step
+    monkeypatch.setattr(optimize_module, "Adam", InterruptedAdam)
+    monkeypatch.setattr(optimize_module, "_scaled_step", interrupted_step)
+    monkeypatch.setattr("tinyconv.cli.efros_leung.progress_printer", interrupted_progress)
+    return calls
+
+
+@pytest.mark.parametrize("args, written, not_written", [
+    (["visualize", "--class", "goldfish", "--size", "32"], ["visualize_c1"], []),
+    (["multifaceted", "--class", "sorrel", "--facets", "2", "--max-images", "4",
+      "--image-size", "32", "{assets}/images/cifar10/test/horse"],
+     ["multifaceted_c339_facet0", "multifaceted_c339"], ["multifaceted_c339_facet1"]),
+    (["fool", "--target", "1", "{dog}"], ["dog_fool_c1"], []),
+    (["deepdream", "--layer", "fire3", "--size", "48", "--octaves", "2", "{dog}"],
+     ["dog_dream_fire3"], []),
+    (["invert", "--layers", "fire2", "fire3", "--image-size", "48", "--step-rule", "adam",
+      "{dog}"], ["dog_invert_fire2", "dog_invert"], ["dog_invert_fire3"]),
+    (["texture", "--layers", "fire2", "--sample-size", "32", "--step-rule", "adam", "{dog}"],
+     ["dog_texture"], []),
+    (["style", "--style", "{assets}/images/styles/candy.jpg", "--size", "32", "--step-rule",
+      "adam", "{dog}"], ["dog_candy"], []),
+    (["efros-leung", "--sample-size", "24", "--size", "16", "16", "--window", "5", "{dog}"],
+     ["dog_efros_leung_w5", "dog_efros_leung_w5_panel"], []),
+])
+def test_cli_interrupted_saves_the_last_image_and_exits_130(
+        squeezenet_file, assets, tmp_path, capsys, ctrl_c_at_step_3, args, written, not_written):
+    dog = assets / "images" / "content" / "dog.png"
+    args = [a.format(assets=assets, dog=dog) for a in args] + ["--out", str(tmp_path)]
+    if args[0] != "efros-leung":
+        args += ["--weights", str(squeezenet_file), "--steps", "20", "--progress-every", "100"]
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert f"tinyconv {args[0]}: interrupted; the last image is saved in " in err
+    for name in written:
+        assert (tmp_path / f"{name}.png").is_file() and str(tmp_path / f"{name}.png") in err
+    for name in not_written:
+        assert not (tmp_path / f"{name}.png").exists()
+    if args[0] != "efros-leung":
+        assert len(ctrl_c_at_step_3) == 3  # the run stopped at the interrupt

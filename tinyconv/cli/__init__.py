@@ -57,8 +57,8 @@ def main(argv=None):
         return 2
     try:
         return args.func(args) or 0
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as stop:  # Ctrl-C; synthesis runs say where their last image is
+        print(f"tinyconv {args.command}: {str(stop) or 'interrupted'}", file=sys.stderr)
         return 130
     except (ValueError, KeyError, FileNotFoundError, TypeError, RuntimeError) as e:
         print(f"tinyconv {args.command}: error: {e}", file=sys.stderr)

@@ -3,7 +3,8 @@ over several octaves (Mordvintsev et al. 2015)."""
 from ..methods.deepdream import deepdream
 from .common import (add_model_args, add_output_args, add_parser, load_model_from_args,
                      save_picture)
-from .synthesis import add_loop_args, check_loop_args, load_sized, loop_kwargs, report_end, stem
+from .synthesis import (add_loop_args, check_loop_args, load_sized, loop_kwargs, report_end,
+                        stem, stop_if_interrupted)
 
 EXAMPLE = """examples:
   tinyconv deepdream --weights squeezenet1_1.h5 --layer fire5 sky1024px.jpg
@@ -50,4 +51,5 @@ def run(args):
                        octave_scale=args.octave_scale, jitter=args.jitter, guide=guide,
                        seed=args.seed, **loop_kwargs(args, model, name))
     report_end(result)
-    save_picture(args, name, model.deprocess(result.image)[0])
+    path = save_picture(args, name, model.deprocess(result.image)[0])
+    stop_if_interrupted(result.interrupted, path)

@@ -1,19 +1,21 @@
 """`tinyconv efros-leung SAMPLE --size H W`: non-parametric texture synthesis (Efros & Leung 1999),
 growing a texture pixel by pixel from neighbourhoods of the sample."""
+import sys
 import time
 
 import numpy as np
 
-from ..methods.texture_efros_leung import ORDERS, synthesize
+from ..methods.texture_efros_leung import ORDERS, SynthesisInterrupted, synthesize
 from .common import add_output_args, add_parser, panel, progress_printer, save_picture
-from .synthesis import load_sized, stem
+from .synthesis import load_sized, stem, stop_if_interrupted
 
 EXAMPLE = """examples:
   tinyconv efros-leung starry_night.jpg --sample-size 64 --size 96 96 --window 11
   tinyconv efros-leung bricks.png --size 128 128 --window 15 --order scanline --seed 3
 
 Writes --out/SAMPLE_efros_leung_wWINDOW.png and a panel (sample | synthesis). Larger windows
-keep larger structures and cost more; time grows with the output area times the sample area."""
+keep larger structures and cost more; time grows with the output area times the sample area.
+Ctrl-C stops the run and writes the texture grown so far."""
 
 
 def register(subparsers):
@@ -36,19 +38,28 @@ def register(subparsers):
 def run(args):
     sample = load_sized(args.sample, args.sample_size)
     start = time.perf_counter()
-    texture = synthesize(sample, tuple(args.size), window=args.window,
-                         error_threshold=args.threshold, seed=args.seed, order=args.order,
-                         progress=progress_printer("pixels"))
+    interrupted = False
+    try:
+        texture = synthesize(sample, tuple(args.size), window=args.window,
+                             error_threshold=args.threshold, seed=args.seed, order=args.order,
+                             progress=progress_printer("pixels"))
+    except SynthesisInterrupted as stop:
+        texture, interrupted = stop.texture, True
+        print(file=sys.stderr)  # ends the progress line
     seconds = time.perf_counter() - start
     h, w = texture.shape[:2]
-    print(f"{h}x{w} texture from a {sample.shape[0]}x{sample.shape[1]} sample, window "
-          f"{args.window}: {seconds:.1f} s ({h * w / seconds:.0f} pixels/s)")
+    if interrupted:
+        print(f"interrupted after {seconds:.1f} s")
+    else:
+        print(f"{h}x{w} texture from a {sample.shape[0]}x{sample.shape[1]} sample, window "
+              f"{args.window}: {seconds:.1f} s ({h * w / seconds:.0f} pixels/s)")
     name = f"{stem(args.sample)}_efros_leung_w{args.window}"
-    save_picture(args, name, texture)
+    path = save_picture(args, name, texture)
     height = max(sample.shape[0], h)
     width = max(sample.shape[1], w)
-    save_picture(args, f"{name}_panel", panel(*(_on_canvas(image, height, width)
-                                                for image in (sample, texture))))
+    whole = save_picture(args, f"{name}_panel", panel(*(_on_canvas(image, height, width)
+                                                        for image in (sample, texture))))
+    stop_if_interrupted(interrupted, path, whole)
 
 
 def _on_canvas(image, height, width):

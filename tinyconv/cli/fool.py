@@ -9,7 +9,8 @@ from ..methods.adversarial import (FOOLING_OBJECTIVES, difference_panel, fooling
 from ..methods.objectives import class_index
 from .common import (add_model_args, add_output_args, add_parser, class_name,
                      load_model_from_args, probabilities, save_picture)
-from .synthesis import add_loop_args, check_loop_args, loop_kwargs, report_end, stem
+from .synthesis import (add_loop_args, check_loop_args, loop_kwargs, report_end, stem,
+                        stop_if_interrupted)
 
 EXAMPLE = """examples:
   tinyconv fool --weights squeezenet1_1.h5 --target stingray dog.png
@@ -61,6 +62,7 @@ def run(args):
         after = probabilities(model, fooled.images)
         linf, relative = pixel_change(model, x, fooled.images)
         adversarial = model.deprocess(fooled.images)
+        saved = []
         for j, path in enumerate(batch):
             t, was = targets[j], int(before[j].argmax())
             outcome = f"fooled in {fooled.steps[j]} steps" if fooled.fooled[j] else \
@@ -68,11 +70,14 @@ def run(args):
             print(f"{path}: {class_name(model, was)} ({before[j][was]:.3f}, target "
                   f"{before[j][t]:.4f}) -> {class_name(model, t)} ({after[j][t]:.3f}); "
                   f"{outcome}; L-inf {linf[j]:.0f}/255, relative L2 {relative[j]:.4f}")
-            save_picture(args, f"{stem(path)}_fool_c{t}", difference_panel(images[j],
-                                                                           adversarial[j]))
+            saved.append(save_picture(args, f"{stem(path)}_fool_c{t}",
+                                      difference_panel(images[j], adversarial[j])))
         changes.append(np.stack([linf, relative], axis=1))
         steps.append(fooled.steps)
+        if fooled.result.interrupted:
+            break
     summarize(np.concatenate(steps), np.concatenate(changes))
+    stop_if_interrupted(fooled.result.interrupted, *saved)
 
 
 def summarize(steps, changes):

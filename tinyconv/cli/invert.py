@@ -3,7 +3,7 @@ each layer's activation describes, one reconstruction per layer side by side."""
 from ..methods.inversion import invert_features
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, image_stem,
                      load_input, load_model_from_args, panel, save_picture)
-from .synthesis import add_loop_args, check_loop_args, loop_kwargs, report_end
+from .synthesis import add_loop_args, check_loop_args, loop_kwargs, report_end, stop_if_interrupted
 
 EXAMPLE = """examples:
   tinyconv invert --weights squeezenet1_1.h5 dog.png --layers relu1 fire3 fire5 fire7 fire9
@@ -50,7 +50,8 @@ def run(args):
         report_end(inversion.result)
         print(f"{layer}: relative feature error {inversion.relative_error:.4f}")
         pictures.append(model.deprocess(inversion.image)[0])
-        save_picture(args, tag, pictures[-1])
+        last = save_picture(args, tag, pictures[-1])
         if inversion.result.interrupted:
             break
-    save_picture(args, f"{image_stem(args)}_invert", panel(*pictures))
+    whole = save_picture(args, f"{image_stem(args)}_invert", panel(*pictures))
+    stop_if_interrupted(inversion.result.interrupted, last, whole)

@@ -11,7 +11,7 @@ from ..methods.visualization import (DEFAULTS, MULTIFACETED_DEFAULTS,
                                       multifaceted_visualization)
 from .common import (add_model_args, add_output_args, add_parser, class_name,
                      load_model_from_args, save_picture)
-from .synthesis import add_loop_args, check_loop_args, report_end
+from .synthesis import add_loop_args, check_loop_args, report_end, stop_if_interrupted
 from .visualize import add_regularizer_args, regularizer_kwargs, report_classes
 
 EXAMPLE = """examples:
@@ -68,7 +68,8 @@ def run(args):
         report_classes(model, result.image, target)
         means.append(images[members].mean(axis=0).round().astype(np.uint8))
         facets.append(model.deprocess(result.image)[0])
-        save_picture(args, f"multifaceted_c{target}_facet{k}", facets[-1])
+        last = save_picture(args, f"multifaceted_c{target}_facet{k}", facets[-1])
     grid = tile_images(np.stack(means + facets), rows=2, padding=4, pad_value=255)
-    save_picture(args, f"multifaceted_c{target}", grid)
+    whole = save_picture(args, f"multifaceted_c{target}", grid)
+    stop_if_interrupted(results[-1].interrupted, last, whole)
 

@@ -3,7 +3,8 @@ blended styles, style scale, colour preservation and an optional DeepDream term.
 from ..methods.style import INITS, preset_or_empty, style_transfer
 from .common import (add_model_args, add_output_args, add_parser, load_model_from_args,
                      save_picture)
-from .synthesis import add_loop_args, check_loop_args, load_sized, loop_kwargs, report_end, stem
+from .synthesis import (add_loop_args, check_loop_args, load_sized, loop_kwargs, report_end,
+                        stem, stop_if_interrupted)
 
 EXAMPLE = """examples:
   tinyconv style --weights vgg19_blocks1-3.h5 tubingen.jpg --style starry_night.jpg
@@ -74,4 +75,5 @@ def run(args):
                             dream_layer=args.dream_layer, dream_weight=args.dream_weight,
                             **settings, **loop_kwargs(args, model, name))
     report_end(result)
-    save_picture(args, name, model.deprocess(result.image)[0])
+    path = save_picture(args, name, model.deprocess(result.image)[0])
+    stop_if_interrupted(result.interrupted, path)

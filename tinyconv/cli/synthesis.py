@@ -1,7 +1,10 @@
 """What the image-synthesis subcommands share (visualize, multifaceted, fool, deepdream, invert,
-texture, style): the optimization-loop arguments (--steps, --lr, --save-every, --progress-every),
-snapshots written as PNGs, and images loaded at a chosen size. Model, target and output arguments
-come from cli/common.py.
+texture, style, efros-leung): the optimization-loop arguments (--steps, --lr, --save-every,
+--progress-every), snapshots written as PNGs, images loaded at a chosen size, and what Ctrl-C
+does: the run stops, its last image is written as usual, then `stop_if_interrupted` raises
+Interrupted, which `tinyconv`'s main reports on stderr (with the image's path) and turns into
+exit status 130, the shell's code for SIGINT. Model, target and output arguments come from
+cli/common.py.
 """
 from pathlib import Path
 
@@ -52,6 +55,21 @@ def report_end(result):
     how = "interrupted after" if result.interrupted else "done:"
     print(f"{how} {result.steps} steps in {result.seconds:.1f} s "
           f"({result.seconds / max(result.steps, 1):.2f} s/step)")
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a synthesis run after its last image was written to `paths`."""
+
+    def __init__(self, paths):
+        self.paths = [str(path) for path in paths]
+        super().__init__(f"interrupted; the last image is saved in {', '.join(self.paths)}")
+
+
+def stop_if_interrupted(interrupted, *paths):
+    """Raise Interrupted(paths) when Ctrl-C stopped the run; call it once the pictures at
+    `paths` are written."""
+    if interrupted:
+        raise Interrupted(paths)
 
 
 def load_sized(path, size=None):

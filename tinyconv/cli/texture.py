@@ -3,7 +3,8 @@ whose Gram matrices at chosen layers match the sample's."""
 from ..methods.style import preset_or_empty, texture_synthesis
 from .common import (add_model_args, add_output_args, add_parser, load_model_from_args, panel,
                      save_picture)
-from .synthesis import add_loop_args, check_loop_args, load_sized, loop_kwargs, report_end, stem
+from .synthesis import (add_loop_args, check_loop_args, load_sized, loop_kwargs, report_end,
+                        stem, stop_if_interrupted)
 
 EXAMPLE = """examples:
   tinyconv texture --weights vgg19_blocks1-3.h5 starry_night.jpg --size 256
@@ -60,8 +61,9 @@ def run(args):
         first, last = result.initial["loss"], result.history[-1]["loss"]
         print(f"Gram loss {first:.4g} -> {last:.4g} ({last / first:.3%} of the start)")
         pictures.append(model.deprocess(result.image)[0])
-        save_picture(args, name, pictures[-1])
+        paths = [save_picture(args, name, pictures[-1])]
         if result.interrupted:
             break
     if args.each_depth and pictures[0].shape == pictures[1].shape:
-        save_picture(args, f"{stem(args.sample)}_texture_depths", panel(*pictures))
+        paths.append(save_picture(args, f"{stem(args.sample)}_texture_depths", panel(*pictures)))
+    stop_if_interrupted(result.interrupted, *paths)

@@ -5,7 +5,8 @@ from ..methods.visualization import DEFAULTS, visualize
 from .common import (add_model_args, add_output_args, add_parser, add_target_args, describe,
                      load_model_from_args, probabilities, resolve_target, save_picture,
                      target_class_of, target_tag)
-from .synthesis import add_loop_args, check_loop_args, loop_kwargs, report_end, top_classes
+from .synthesis import (add_loop_args, check_loop_args, loop_kwargs, report_end,
+                        stop_if_interrupted, top_classes)
 
 EXAMPLE = """examples:
   tinyconv visualize --weights squeezenet1_1.h5 --class tarantula
@@ -76,7 +77,8 @@ def run(args):
                        **loop_kwargs(args, model, name))
     report_end(result)
     report_classes(model, result.image, target_class_of(objective))
-    save_picture(args, name, model.deprocess(result.image)[0])
+    path = save_picture(args, name, model.deprocess(result.image)[0])
+    stop_if_interrupted(result.interrupted, path)
 
 
 def report_classes(model, image, target):

@@ -21,6 +21,15 @@ ORDERS = ("onion", "scanline")
 _SEED_SIZE = 3
 
 
+class SynthesisInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped `synthesize`; `texture` is what was grown so far (black where not yet
+    filled), uint8 like synthesize's result."""
+
+    def __init__(self, texture):
+        super().__init__("texture synthesis interrupted")
+        self.texture = texture
+
+
 def synthesize(sample, out_size, window=11, error_threshold=0.1, seed=0, order="onion",
                max_error=0.3, progress=None):
     """Synthesize an (h, w) texture from a sample image (H, W, C) or (H, W) -> uint8, same channels.
@@ -32,7 +41,8 @@ def synthesize(sample, out_size, window=11, error_threshold=0.1, seed=0, order="
     seed patch in the top-left corner. max_error: as in the paper, a pixel whose best match has a
     larger (mean squared, 0..1 units) error waits for more context; when a whole pass fills
     nothing the limit rises by 10%. progress(filled, total) is called after each batch.
-    The same seed gives the same texture.
+    The same seed gives the same texture. Ctrl-C raises SynthesisInterrupted (a
+    KeyboardInterrupt) holding the texture grown so far.
     """
     sample = to_uint8(sample)
     grayscale = sample.ndim == 2
@@ -73,39 +83,47 @@ def synthesize(sample, out_size, window=11, error_threshold=0.1, seed=0, order="
     done = _SEED_SIZE * _SEED_SIZE
     inside = np.zeros_like(filled)
     inside[half:half + height, half:half + width] = True
-    while done < total:
-        progress_made = False
-        pixels = _next_pixels(filled, inside, order, rng)
-        if order == "scanline":  # each pixel depends on its left neighbour: one at a time
-            batches = (pixels[i:i + 1] for i in range(len(pixels)))
-        else:
-            batches = _independent_batches(pixels, half, filled.shape)
-        for batch in batches:
-            ys, xs = batch[:, 0], batch[:, 1]
-            neighbourhoods = np.stack([out[y - half:y + half + 1, x - half:x + half + 1].ravel()
-                                       for y, x in zip(ys, xs)])  # (B, w^2 C)
-            known = np.stack([np.repeat(filled[y - half:y + half + 1,
-                                               x - half:x + half + 1].ravel(), channels)
-                              for y, x in zip(ys, xs)])
-            mask = known * gauss
-            mask /= mask.sum(1, keepdims=True)
-            ssd = patch_matrix @ np.concatenate([mask, -2.0 * mask * neighbourhoods], 1).T
-            ssd += (mask * neighbourhoods ** 2).sum(1)  # (n_windows, B)
-            ssd = np.maximum(ssd, 0.0)
-            # float32 round-off is ~1e-6 of the unit range, so that much slack counts as equal
-            best = ssd.min(0)
-            limit = best * (1.0 + error_threshold) + 1e-6
-            accepted = np.flatnonzero(best <= max_error)
-            for b in accepted:
-                candidates = np.flatnonzero(ssd[:, b] <= limit[b])
-                out[ys[b], xs[b]] = centres[rng.choice(candidates)]
-            filled[ys[accepted], xs[accepted]] = True
-            done += len(accepted)
-            progress_made |= len(accepted) > 0
-            if progress is not None:
-                progress(done, total)
-        if not progress_made:
-            max_error *= 1.1
+    try:
+        while done < total:
+            progress_made = False
+            pixels = _next_pixels(filled, inside, order, rng)
+            if order == "scanline":  # each pixel depends on its left neighbour: one at a time
+                batches = (pixels[i:i + 1] for i in range(len(pixels)))
+            else:
+                batches = _independent_batches(pixels, half, filled.shape)
+            for batch in batches:
+                ys, xs = batch[:, 0], batch[:, 1]
+                neighbourhoods = np.stack([out[y - half:y + half + 1, x - half:x + half + 1].ravel()
+                                           for y, x in zip(ys, xs)])  # (B, w^2 C)
+                known = np.stack([np.repeat(filled[y - half:y + half + 1,
+                                                   x - half:x + half + 1].ravel(), channels)
+                                  for y, x in zip(ys, xs)])
+                mask = known * gauss
+                mask /= mask.sum(1, keepdims=True)
+                ssd = patch_matrix @ np.concatenate([mask, -2.0 * mask * neighbourhoods], 1).T
+                ssd += (mask * neighbourhoods ** 2).sum(1)  # (n_windows, B)
+                ssd = np.maximum(ssd, 0.0)
+                # float32 round-off is ~1e-6 of the unit range, so that much slack counts as equal
+                best = ssd.min(0)
+                limit = best * (1.0 + error_threshold) + 1e-6
+                accepted = np.flatnonzero(best <= max_error)
+                for b in accepted:
+                    candidates = np.flatnonzero(ssd[:, b] <= limit[b])
+                    out[ys[b], xs[b]] = centres[rng.choice(candidates)]
+                filled[ys[accepted], xs[accepted]] = True
+                done += len(accepted)
+                progress_made |= len(accepted) > 0
+                if progress is not None:
+                    progress(done, total)
+            if not progress_made:
+                max_error *= 1.1
+    except KeyboardInterrupt as stop:
+        raise SynthesisInterrupted(_texture(out, half, height, width, grayscale)) from stop
+    return _texture(out, half, height, width, grayscale)
+
+
+def _texture(out, half, height, width, grayscale):
+    """The uint8 texture (h, w[, C]) inside the zero border of the working array `out`."""
     result = np.rint(out[half:half + height, half:half + width] * 255.0).astype(np.uint8)
     return result[:, :, 0] if grayscale else result
 

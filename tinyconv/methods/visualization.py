@@ -108,8 +108,8 @@ def multifaceted_visualization(model, target, images, facets=4, feature_layer=No
     averaged) are clustered by k-means into `facets` groups, and gradient ascent on the class
     score starts from each cluster's mean image, with a centre bias (see `visualize`). The
     ascent is gentler than `visualize`'s (100 steps of 8), so each facet keeps its cluster's
-    colours and layout. Returns (results: list of Results, one per facet, labels: (N,) facet of
-    each image).
+    colours and layout. Returns (results: list of Results, one per facet (fewer when Ctrl-C
+    stopped one: the run ends with it), labels: (N,) facet of each image).
     """
     images = backend.to_numpy(images.data if isinstance(images, Tensor) else images)
     if images.ndim != 4 or images.shape[1] != 3:
@@ -126,6 +126,8 @@ def multifaceted_visualization(model, target, images, facets=4, feature_layer=No
         results.append(class_visualization(model, target, x0=start, seed=seed + facet,
                                            steps=steps, lr=lr, centre_bias=centre_bias,
                                            **kwargs))
+        if results[-1].interrupted:
+            break
     return results, labels
 
 
