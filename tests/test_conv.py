@@ -75,8 +75,10 @@ CONV_CASES = [
 
 
 CPU_STRATEGIES = {  # thresholds that force one strategy of conv_cpu wherever it can run
-    "cpu_winograd": dict(WINOGRAD_MIN_CHANNELS=1, WINOGRAD_MIN_OUT_CHANNELS=1,
-                         WINOGRAD_MIN_TILES_PER_CHANNEL=0),
+    "cpu_winograd4": dict(WINOGRAD_MIN_CHANNELS=1, WINOGRAD_MIN_OUT_CHANNELS=1,
+                          WINOGRAD_MIN_TILES_PER_CHANNEL={4: 0, 2: 0}),
+    "cpu_winograd2": dict(WINOGRAD_MIN_CHANNELS=1, WINOGRAD_MIN_OUT_CHANNELS=1,
+                          WINOGRAD_MIN_TILES_PER_CHANNEL={4: float("inf"), 2: 0}),
     "cpu_shifted": dict(WINOGRAD_MIN_CHANNELS=10 ** 9, SHIFTED_MIN_CHANNELS=1,
                         SHIFTED_MIN_ROWS_PER_CHANNEL=0),
     "cpu_im2col": dict(WINOGRAD_MIN_CHANNELS=10 ** 9, SHIFTED_MIN_CHANNELS=10 ** 9),
@@ -86,7 +88,8 @@ CPU_STRATEGIES = {  # thresholds that force one strategy of conv_cpu wherever it
 @pytest.fixture(params=["generic", *CPU_STRATEGIES])
 def kernels(request, monkeypatch, xp):
     """Which kernels conv2d uses: the generic im2col ones (any device), or on numpy the fast CPU
-    kernels with one strategy (Winograd, shifted GEMMs, im2col) forced wherever it applies."""
+    kernels with one strategy (Winograd F(4x4) or F(2x2), shifted GEMMs, im2col) forced wherever
+    it applies."""
     if request.param == "generic":
         monkeypatch.setattr(conv, "select_kernels", lambda x, geom: im2col)
     elif xp is not np:
@@ -203,3 +206,31 @@ def test_dispatch_picks_the_cpu_kernels_for_numpy_and_returns_channels_last():
     assert conv.select_kernels(x, conv.conv_geometry(x.shape, (4, 8, 3, 3), 1, 1, 1, 2)) is im2col
     y = conv2d(Tensor(x), Tensor(np.zeros((4, 16, 3, 3), np.float32)), padding=1)
     assert y.shape == (1, 4, 8, 8) and y.data.strides[1] == 4  # (N, H, W, C) in memory
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_winograd_float32_error_at_network_size(m):
+    """float32 Winograd on a VGG-like layer (64 channels, He weights) against float64 loops:
+    F(2x2) stays at the direct method's level, F(4x4) within 5e-5 of the largest output."""
+    from tinyconv.ops import winograd_cpu
+    rng = np.random.default_rng(4)
+    x = np.maximum(rng.standard_normal((1, 64, 13, 14)), 0)
+    w = rng.standard_normal((32, 64, 3, 3)) * np.sqrt(2 / (9 * 64))
+    tile = winograd_cpu.TILES[m]
+    u = winograd_cpu.transform_weights(w.astype(np.float32), tile).transpose(0, 2, 1)
+    got = winograd_cpu.conv3x3(x.astype(np.float32), u, (1, 1), 32, tile)
+    expected = naive_conv2d(x, w, None, stride=1, padding=1, dilation=1, groups=1)
+    error = np.abs(got - expected).max() / np.abs(expected).max()
+    assert error < {2: 2e-6, 4: 5e-5}[m]
+
+
+@pytest.mark.parametrize("shape, expected", [
+    ((1, 256, 128, 128, 256), "winograd4"),   # VGG19 conv3 at 512x512
+    ((1, 512, 32, 32, 512), "winograd2"),     # too few 4x4 tiles for F(4x4)'s weight transform
+    ((1, 64, 224, 224, 64), "shifted"),       # thin layer
+    ((1, 3, 224, 224, 64), "im2col"),         # first layer
+])
+def test_cpu_strategy_per_layer(shape, expected):
+    n, c, h, w, o = shape
+    geom = conv.conv_geometry((n, c, h, w), (o, c, 3, 3), 1, 1, 1, 1)
+    assert conv_cpu.strategy(geom) == expected

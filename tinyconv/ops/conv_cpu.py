@@ -9,7 +9,9 @@ bordered (N * Hp * Wp, C) buffer (Hp, Wp: padded height and width). Outputs come
 ops keep that order, so the next layer's copy into its buffer is a plain block copy.
 
 Three strategies, chosen per layer by `strategy`:
-- Winograd F(2x2, 3x3) (winograd_cpu.py) for 3x3 stride-1 layers with many channels.
+- Winograd F(4x4, 3x3) or F(2x2, 3x3) (winograd_cpu.py) for 3x3 stride-1 layers with many
+  channels: F(4x4) where there are enough 4x4 output tiles to pay for its larger weight
+  transform, F(2x2) on smaller images.
 - shifted GEMMs (stride 1, many rows): in the row buffer, kernel tap (i, j) of every output
   position is the same buffer shifted by i*dh*Wp + j*dw rows, a contiguous block. The output
   is the sum over taps of block @ W_ij, nine GEMMs accumulating in place (beta=1) into an output
@@ -29,10 +31,10 @@ from .channels_last import as_nchw, channels_last_rows, embed
 SHIFTED_MIN_ROWS_PER_CHANNEL = 0.5
 SHIFTED_MIN_CHANNELS = 16  # with fewer input channels, nine GEMMs of depth C are too thin
 # Winograd pays for its input and output transforms when the GEMMs are wide (many channels in
-# and out) and for its weight transform when there are enough 2x2 output tiles per out channel.
+# and out) and for its weight transform when there are enough m x m output tiles per out channel.
 WINOGRAD_MIN_CHANNELS = 128
 WINOGRAD_MIN_OUT_CHANNELS = 256
-WINOGRAD_MIN_TILES_PER_CHANNEL = 0.25
+WINOGRAD_MIN_TILES_PER_CHANNEL = {4: 0.4, 2: 0.25}  # by output tile size m of F(m x m, 3x3)
 # Output rows per block of shifted GEMMs: a block's output stays in cache over all its taps
 BLOCK_ELEMENTS = 2 ** 18
 MIN_BLOCK_ROWS = 1024
@@ -44,17 +46,18 @@ def applies(x, geom):
 
 
 def strategy(geom):
-    """"winograd", "shifted" or "im2col": the fastest kernel for this layer (module doc)."""
+    """"winograd4", "winograd2", "shifted" or "im2col": the fastest kernel for this layer."""
     n, c, h, w = geom.x_shape
     o = geom.w_shape[0]
     (ph, pw), (oh, ow) = geom.padding, geom.out_hw
     if geom.stride != (1, 1):
         return "im2col"
-    tiles = n * ((oh + 1) // 2) * ((ow + 1) // 2)
     if (geom.w_shape[2:] == (3, 3) and geom.dilation == (1, 1) and max(ph, pw) <= 2
-            and min(c, o) >= WINOGRAD_MIN_CHANNELS and o >= WINOGRAD_MIN_OUT_CHANNELS
-            and tiles >= WINOGRAD_MIN_TILES_PER_CHANNEL * o):
-        return "winograd"
+            and min(c, o) >= WINOGRAD_MIN_CHANNELS and o >= WINOGRAD_MIN_OUT_CHANNELS):
+        for m in (4, 2):
+            tiles = n * -(-oh // m) * -(-ow // m)
+            if tiles >= WINOGRAD_MIN_TILES_PER_CHANNEL[m] * o:
+                return f"winograd{m}"
     if c >= SHIFTED_MIN_CHANNELS and n * (h + 2 * ph) * (w + 2 * pw) >= \
             SHIFTED_MIN_ROWS_PER_CHANNEL * o:
         return "shifted"
@@ -86,7 +89,7 @@ def taps_first(w, chunk=16384):
 
 class PreparedWeight:
     """The weight in the layout the layer's strategy reads: per-tap blocks (kh*kw, O, C) for
-    shifted GEMMs, Winograd-transformed blocks (16, O, C), or the OIHW matrix (O, C*kh*kw) for
+    shifted GEMMs, Winograd-transformed blocks (a*a, O, C), or the OIHW matrix (O, C*kh*kw) for
     im2col. The Winograd weights of the backward (flipped kernel) are made when first needed."""
 
     def __init__(self, w, geom):
@@ -94,8 +97,9 @@ class PreparedWeight:
         self.w = w
         if self.strategy == "shifted":
             self.taps = taps_first(w)
-        elif self.strategy == "winograd":
-            self.winograd = winograd_cpu.transform_weights(w)
+        elif self.strategy.startswith("winograd"):
+            self.tile = winograd_cpu.TILES[int(self.strategy[-1])]
+            self.winograd = winograd_cpu.transform_weights(w, self.tile)
         else:
             self.matrix = w.reshape(w.shape[0], -1)
 
@@ -106,9 +110,9 @@ def prepare_weight(w, geom):
 
 def conv_forward(x, wk, geom, b=None):
     """x (N, C, H, W) -> (N, O, OH, OW) as a view of channels-last memory."""
-    if wk.strategy == "winograd":
-        u = wk.winograd.transpose(0, 2, 1)                              # (16, C, O)
-        return winograd_cpu.conv3x3(x, u, geom.padding, geom.w_shape[0], b)
+    if wk.strategy.startswith("winograd"):
+        u = wk.winograd.transpose(0, 2, 1)                              # (a*a, C, O)
+        return winograd_cpu.conv3x3(x, u, geom.padding, geom.w_shape[0], wk.tile, b)
     if wk.strategy == "shifted":
         return _shifted_forward(x, wk.taps, geom, b)
     return _im2col_forward(x, wk.matrix, geom, b)
@@ -116,10 +120,10 @@ def conv_forward(x, wk, geom, b=None):
 
 def conv_backward_input(dout, wk, geom):
     """dout (N, O, OH, OW) -> dx (N, C, H, W), a view of channels-last memory."""
-    if wk.strategy == "winograd":  # the correlation of dout with the flipped, transposed kernel
-        u = winograd_cpu.transform_weights(wk.w, flipped=True)          # (16, O, C)
+    if wk.strategy.startswith("winograd"):  # correlation with the flipped, transposed kernel
+        u = winograd_cpu.transform_weights(wk.w, wk.tile, flipped=True)  # (a*a, O, C)
         padding = (2 - geom.padding[0], 2 - geom.padding[1])
-        return winograd_cpu.conv3x3(dout, u, padding, geom.x_shape[1])
+        return winograd_cpu.conv3x3(dout, u, padding, geom.x_shape[1], wk.tile)
     if wk.strategy == "shifted":
         return _shifted_backward_input(dout, wk.taps, geom)
     return _im2col_backward_input(dout, wk.matrix, geom)
