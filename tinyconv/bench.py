@@ -35,6 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+# Pause before each timed run: the worker threads of the framework that ran last (OpenBLAS,
+# OpenMP) keep spinning for a while after their work is done and would slow the next one down.
+SETTLE_SECONDS = 0.5
 CLASS_INDEX = 1  # the class score whose input gradient the classifier cases compute
 TORCH_RUNNER = Path(__file__).resolve().parent.parent / "tools" / "bench_torch.py"
 
@@ -298,9 +301,12 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sy
             for _ in range(warmup):
                 child.ask("warmup")
         times = {side: [] for side in sides}
+        order = list(children)
         for _ in range(repeats):
-            for side, child in children.items():
-                times[side].append(child.ask("time")["ms"])
+            for side in order:
+                time.sleep(SETTLE_SECONDS)
+                times[side].append(children[side].ask("time")["ms"])
+            order = order[1:] + order[:1]  # nobody always runs right after the same framework
         for side, child in children.items():
             record[side] = summarize(times[side], record["gflop"], child.finish())
             record[side]["version"] = child.info.get("version")
