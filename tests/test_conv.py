@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tinyconv import Tensor
-from tinyconv.ops import conv, conv2d, conv_cpu, conv_transpose2d, im2col
+from tinyconv.ops import conv, conv2d, conv_algorithms, conv_cpu, conv_transpose2d, im2col
 from tinyconv.testing import check_grad
 
 
@@ -198,11 +198,10 @@ def test_conv2d_errors_name_the_problem():
         conv_transpose2d(x, Tensor(np.zeros((3, 2, 3, 3), np.float32)), output_padding=1)
 
 
-
 def test_dispatch_picks_the_cpu_kernels_for_numpy_and_returns_channels_last():
     x = np.zeros((1, 16, 8, 8), np.float32)
     assert conv.select_kernels(x, conv.conv_geometry(x.shape, (4, 16, 3, 3), 1, 1, 1, 1)) \
-        is conv_cpu
+        is conv_algorithms.ALGORITHMS["cpu_shifted"]
     assert conv.select_kernels(x, conv.conv_geometry(x.shape, (4, 8, 3, 3), 1, 1, 1, 2)) is im2col
     y = conv2d(Tensor(x), Tensor(np.zeros((4, 16, 3, 3), np.float32)), padding=1)
     assert y.shape == (1, 4, 8, 8) and y.data.strides[1] == 4  # (N, H, W, C) in memory
@@ -234,3 +233,68 @@ def test_cpu_strategy_per_layer(shape, expected):
     n, c, h, w, o = shape
     geom = conv.conv_geometry((n, c, h, w), (o, c, 3, 3), 1, 1, 1, 1)
     assert conv_cpu.strategy(geom) == expected
+
+
+def test_every_algorithm_by_name_gives_the_same_convolution_and_gradient():
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((2, 6, 9, 8)), rng.standard_normal((5, 6, 3, 3))
+    expected = naive_conv2d(x, w, None, stride=1, padding=1, dilation=1, groups=1)
+    geom = conv.conv_geometry(x.shape, w.shape, 1, 1, 1, 1)
+    assert conv_algorithms.available(x, geom) == ["im2col", "cpu_im2col", "cpu_shifted",
+                                                  "cpu_winograd2", "cpu_winograd4"]
+    gradients = []
+    for name in conv_algorithms.available(x, geom):
+        with conv_algorithms.algorithm(name):
+            assert conv.select_kernels(x, geom) is conv_algorithms.ALGORITHMS[name]
+            xt = Tensor(x, requires_grad=True)
+            y = conv2d(xt, Tensor(w), padding=1)
+            (y * y).sum().backward()
+        np.testing.assert_allclose(y.numpy(), expected, atol=1e-10)
+        gradients.append(xt.grad)
+    for grad in gradients[1:]:
+        np.testing.assert_allclose(grad, gradients[0], atol=1e-9)
+
+
+def test_named_algorithm_falls_back_where_it_cannot_run_and_choice_is_restored():
+    x = np.zeros((1, 4, 9, 9), np.float32)
+    strided = conv.conv_geometry(x.shape, (2, 4, 3, 3), 2, 1, 1, 1)
+    before = conv_algorithms.current()
+    with pytest.raises(RuntimeError):
+        with conv_algorithms.algorithm("cpu_winograd4"):
+            # Winograd cannot take stride 2: the rule-of-thumb kernels run instead
+            assert conv.select_kernels(x, strided) is conv_algorithms.heuristic(x, strided)
+            raise RuntimeError("leave the block")
+    assert conv_algorithms.current() == before
+    with pytest.raises(ValueError, match="cpu_winograd4"):
+        conv_algorithms.set_algorithm("winograd")
+
+
+def test_autotune_times_each_algorithm_once_per_shape_and_uses_the_fastest(monkeypatch):
+    calls = []
+
+    def fake_time(name, x, w, dout, geom, repeats=2):
+        calls.append(name)
+        return {"cpu_shifted": 1.0}.get(name, 2.0)
+    monkeypatch.setattr(conv_algorithms, "time_algorithm", fake_time)
+    monkeypatch.setattr(conv_algorithms, "_tuned", {})
+    x = np.random.default_rng(6).standard_normal((1, 4, 6, 6))
+    w = np.random.default_rng(7).standard_normal((3, 4, 3, 3))
+    with conv_algorithms.algorithm("autotune"):
+        y1 = conv2d(Tensor(x), Tensor(w), padding=1)
+        y2 = conv2d(Tensor(x), Tensor(w), padding=1)
+    assert sorted(calls) == sorted(["im2col", "cpu_im2col", "cpu_shifted", "cpu_winograd2",
+                                    "cpu_winograd4"])  # timed once, not twice
+    (times,) = conv_algorithms.tuned().values()
+    assert min(times, key=times.get) == "cpu_shifted"
+    np.testing.assert_allclose(y1.numpy(), naive_conv2d(x, w, None, 1, 1, 1, 1), atol=1e-10)
+    np.testing.assert_array_equal(y1.numpy(), y2.numpy())
+
+
+def test_autotune_really_times_the_algorithms(monkeypatch):
+    monkeypatch.setattr(conv_algorithms, "_tuned", {})
+    x = np.zeros((1, 8, 10, 10), np.float32)
+    geom = conv.conv_geometry(x.shape, (8, 8, 3, 3), 1, 1, 1, 1)
+    name = conv_algorithms.autotune(x, geom)
+    (times,) = conv_algorithms.tuned().values()
+    assert set(times) == set(conv_algorithms.available(x, geom)) and name in times
+    assert all(0 < t < 10 for t in times.values())

@@ -1,24 +1,22 @@
 """2-D convolution and transposed convolution, PyTorch semantics (weights OIHW, activations NCHW).
 
 The arithmetic lives in kernel modules with the same four primitives (see im2col.py):
-im2col.py, written once over numpy/CuPy, and conv_cpu.py, a faster numpy path for the common
-stride-1 case. `select_kernels` is the one place that chooses between them, so both ops below
-read the same on every device. The transposed convolution is the input gradient of a
+im2col.py, written once over numpy/CuPy, and conv_cpu.py, faster numpy paths (Winograd, shifted
+GEMMs, channels-last im2col). `select_kernels` is the one place that chooses between them (by
+name, rule of thumb or autotuning: conv_algorithms.py), so both ops below read the same on every
+device. The transposed convolution is the input gradient of a
 convolution, so it reuses the same primitives with forward and backward swapped.
 """
 from ..backend import get_array_module
 from ..tensor import Function
-from . import im2col
+from . import conv_algorithms
 from .im2col import ConvGeometry, conv_output_size, pair
 
 
 def select_kernels(x, geom):
-    """The kernel module for this input and geometry: the fast CPU one where it applies."""
-    if get_array_module(x).__name__ == "numpy":
-        from . import conv_cpu  # numpy/scipy only
-        if conv_cpu.applies(x, geom):
-            return conv_cpu
-    return im2col
+    """The kernels for this input and geometry, by the current algorithm choice (see
+    conv_algorithms: the rules of thumb by default, a fixed algorithm, or autotuned)."""
+    return conv_algorithms.select(x, geom)
 
 
 def _check_4d(name, a, what):

@@ -45,21 +45,35 @@ def applies(x, geom):
     return x.dtype in (np.float32, np.float64) and geom.groups == 1
 
 
+STRATEGIES = ("im2col", "shifted", "winograd2", "winograd4")
+
+
+def strategies(geom):
+    """The strategies that can compute this convolution (all of them take groups=1)."""
+    (ph, pw) = geom.padding
+    names = ["im2col"]
+    if geom.stride == (1, 1):
+        names.append("shifted")
+        if geom.w_shape[2:] == (3, 3) and geom.dilation == (1, 1) and max(ph, pw) <= 2:
+            names += ["winograd2", "winograd4"]
+    return names
+
+
 def strategy(geom):
-    """"winograd4", "winograd2", "shifted" or "im2col": the fastest kernel for this layer."""
+    """"winograd4", "winograd2", "shifted" or "im2col": the fastest kernel for this layer by
+    the rules of thumb above (measured on VGG layers; `conv_algorithms` can time them instead)."""
     n, c, h, w = geom.x_shape
     o = geom.w_shape[0]
     (ph, pw), (oh, ow) = geom.padding, geom.out_hw
-    if geom.stride != (1, 1):
-        return "im2col"
-    if (geom.w_shape[2:] == (3, 3) and geom.dilation == (1, 1) and max(ph, pw) <= 2
-            and min(c, o) >= WINOGRAD_MIN_CHANNELS and o >= WINOGRAD_MIN_OUT_CHANNELS):
+    available = strategies(geom)
+    if "winograd2" in available and min(c, o) >= WINOGRAD_MIN_CHANNELS \
+            and o >= WINOGRAD_MIN_OUT_CHANNELS:
         for m in (4, 2):
             tiles = n * -(-oh // m) * -(-ow // m)
             if tiles >= WINOGRAD_MIN_TILES_PER_CHANNEL[m] * o:
                 return f"winograd{m}"
-    if c >= SHIFTED_MIN_CHANNELS and n * (h + 2 * ph) * (w + 2 * pw) >= \
-            SHIFTED_MIN_ROWS_PER_CHANNEL * o:
+    if "shifted" in available and c >= SHIFTED_MIN_CHANNELS \
+            and n * (h + 2 * ph) * (w + 2 * pw) >= SHIFTED_MIN_ROWS_PER_CHANNEL * o:
         return "shifted"
     return "im2col"
 
@@ -92,8 +106,11 @@ class PreparedWeight:
     shifted GEMMs, Winograd-transformed blocks (a*a, O, C), or the OIHW matrix (O, C*kh*kw) for
     im2col. The Winograd weights of the backward (flipped kernel) are made when first needed."""
 
-    def __init__(self, w, geom):
-        self.strategy = strategy(geom)
+    def __init__(self, w, geom, name=None):
+        self.strategy = name or strategy(geom)
+        if self.strategy not in strategies(geom):
+            raise ValueError(f"conv_cpu: strategy {self.strategy!r} cannot compute this "
+                             f"convolution; it takes {strategies(geom)}")
         self.w = w
         if self.strategy == "shifted":
             self.taps = taps_first(w)
@@ -104,8 +121,9 @@ class PreparedWeight:
             self.matrix = w.reshape(w.shape[0], -1)
 
 
-def prepare_weight(w, geom):
-    return PreparedWeight(w, geom)
+def prepare_weight(w, geom, name=None):
+    """w (O, C, kh, kw) in the layout of strategy `name` (None: the rule-of-thumb choice)."""
+    return PreparedWeight(w, geom, name)
 
 
 def conv_forward(x, wk, geom, b=None):

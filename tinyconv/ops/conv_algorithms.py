@@ -1,0 +1,168 @@
+"""Convolution algorithms by name, and how conv2d / conv_transpose2d choose one per layer.
+
+An algorithm is a name bound to kernels with the four primitives of im2col.py. The names:
+
+    "im2col"          generic im2col + GEMM over xp (im2col.py): any device, any geometry
+    "cpu_im2col"      conv_cpu.py on numpy (groups=1): channels-last im2col + one GEMM
+    "cpu_shifted"     ... one GEMM per kernel tap on shifted views (stride 1)
+    "cpu_winograd2"   ... Winograd F(2x2, 3x3) (3x3, stride 1, dilation 1, padding <= 2)
+    "cpu_winograd4"   ... Winograd F(4x4, 3x3) (the same layers)
+
+How one is chosen (`set_algorithm`, the `algorithm` context manager, or the environment variable
+TINYCONV_CONV_ALGORITHM):
+
+    "heuristic"   (default) conv_cpu's rules of thumb on numpy, "im2col" elsewhere
+    "autotune"    time every algorithm that can compute the layer once per (device, dtype,
+                  geometry), forward + input gradient, and remember the fastest (`tuned()`)
+    a name        that algorithm wherever it can compute the layer, the heuristic elsewhere
+
+Autotuning costs a few runs of each layer the first time its shape is seen; it pays on a
+machine whose BLAS differs from the one the rules of thumb were measured on.
+"""
+import contextlib
+import os
+import time
+
+import numpy as np
+
+from ..backend import get_array_module
+from . import im2col
+
+
+class CpuStrategy:
+    """conv_cpu's kernels with one strategy fixed (the four primitives of im2col.py)."""
+
+    def __init__(self, strategy):
+        self.strategy = strategy
+        self.name = "cpu_" + strategy
+
+    @staticmethod
+    def _kernels():
+        from . import conv_cpu  # numpy/scipy only
+        return conv_cpu
+
+    def prepare_weight(self, w, geom):
+        return self._kernels().prepare_weight(w, geom, self.strategy)
+
+    def conv_forward(self, x, wk, geom, b=None):
+        return self._kernels().conv_forward(x, wk, geom, b)
+
+    def conv_backward_input(self, dout, wk, geom):
+        return self._kernels().conv_backward_input(dout, wk, geom)
+
+    def conv_backward_weight(self, dout, x, geom):
+        return self._kernels().conv_backward_weight(dout, x, geom)
+
+    def __repr__(self):
+        return f"<conv algorithm {self.name}>"
+
+
+ALGORITHMS = {"im2col": im2col, **{s.name: s for s in (
+    CpuStrategy("im2col"), CpuStrategy("shifted"), CpuStrategy("winograd2"),
+    CpuStrategy("winograd4"))}}
+MODES = ("heuristic", "autotune")
+_choice = os.environ.get("TINYCONV_CONV_ALGORITHM", "heuristic").strip() or "heuristic"
+_tuned = {}
+
+
+def _check_choice(choice):
+    if choice not in MODES and choice not in ALGORITHMS:
+        raise ValueError(f"unknown convolution algorithm {choice!r}; choose one of "
+                         f"{', '.join(MODES + tuple(ALGORITHMS))}")
+    return choice
+
+
+def set_algorithm(choice):
+    """Use `choice` ("heuristic", "autotune" or an algorithm name) from now on; returns the
+    previous choice."""
+    global _choice
+    previous, _choice = _choice, _check_choice(choice)
+    return previous
+
+
+@contextlib.contextmanager
+def algorithm(choice):
+    """`with algorithm("cpu_winograd4"):` the choice inside the block, restored on exit."""
+    previous = set_algorithm(choice)
+    try:
+        yield
+    finally:
+        set_algorithm(previous)
+
+
+def current():
+    return _choice
+
+
+def available(x, geom):
+    """Names of the algorithms that can compute this convolution for input array x."""
+    names = ["im2col"]
+    if get_array_module(x).__name__ == "numpy":
+        from . import conv_cpu
+        if conv_cpu.applies(x, geom):
+            names += ["cpu_" + s for s in conv_cpu.strategies(geom)]
+    return names
+
+
+def heuristic(x, geom):
+    """The rule-of-thumb kernels: conv_cpu's own per-layer choice on numpy, else im2col."""
+    if get_array_module(x).__name__ == "numpy":
+        from . import conv_cpu
+        if conv_cpu.applies(x, geom):
+            return ALGORITHMS["cpu_" + conv_cpu.strategy(geom)]
+    return im2col
+
+
+def select(x, geom):
+    """The kernels that conv2d uses for input array x and this geometry, by the current choice."""
+    choice = _check_choice(_choice)
+    if choice == "heuristic":
+        return heuristic(x, geom)
+    if choice == "autotune":
+        return ALGORITHMS[autotune(x, geom)]
+    return ALGORITHMS[choice] if choice in available(x, geom) else heuristic(x, geom)
+
+
+def time_algorithm(name, x, w, dout, geom, repeats=2):
+    """Best-of-`repeats` seconds of weight preparation + forward + input gradient (one untimed
+    run first)."""
+    kernels = ALGORITHMS[name]
+    xp = get_array_module(x)
+    synchronize = xp.cuda.Device().synchronize if xp.__name__ == "cupy" else (lambda: None)
+
+    def run():
+        wk = kernels.prepare_weight(w, geom)
+        kernels.conv_forward(x, wk, geom)
+        kernels.conv_backward_input(dout, wk, geom)
+        synchronize()
+    run()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def autotune(x, geom):
+    """Name of the fastest algorithm for this (device, dtype, geometry), timed on first sight
+    with random arrays of the layer's shapes (x gives only the device and dtype)."""
+    xp = get_array_module(x)
+    key = (xp.__name__, np.dtype(x.dtype).str, geom)
+    if key not in _tuned:
+        names = available(x, geom)
+        if len(names) == 1:
+            _tuned[key] = {names[0]: 0.0}
+        else:
+            rng = np.random.default_rng(0)
+            out_shape = (geom.x_shape[0], geom.w_shape[0]) + geom.out_hw
+            xin, w, dout = (xp.asarray(rng.standard_normal(shape).astype(x.dtype))
+                            for shape in (geom.x_shape, geom.w_shape, out_shape))
+            _tuned[key] = {name: time_algorithm(name, xin, w, dout, geom) for name in names}
+    times = _tuned[key]
+    return min(times, key=times.get)
+
+
+def tuned():
+    """What autotuning measured so far: {(device module, dtype, geometry): {name: seconds}}."""
+    return {key: dict(times) for key, times in _tuned.items()}
