@@ -282,7 +282,7 @@ def test_autotune_times_each_algorithm_once_per_shape_and_uses_the_fastest(monke
     with conv_algorithms.algorithm("autotune"):
         y1 = conv2d(Tensor(x), Tensor(w), padding=1)
         y2 = conv2d(Tensor(x), Tensor(w), padding=1)
-    assert sorted(calls) == sorted(["im2col", "cpu_im2col", "cpu_shifted", "cpu_winograd2",
+    assert sorted(calls) == sorted(["cpu_im2col", "cpu_shifted", "cpu_winograd2",
                                     "cpu_winograd4"])  # timed once, not twice
     (times,) = conv_algorithms.tuned().values()
     assert min(times, key=times.get) == "cpu_shifted"
@@ -296,5 +296,5 @@ def test_autotune_really_times_the_algorithms(monkeypatch):
     geom = conv.conv_geometry(x.shape, (8, 8, 3, 3), 1, 1, 1, 1)
     name = conv_algorithms.autotune(x, geom)
     (times,) = conv_algorithms.tuned().values()
-    assert set(times) == set(conv_algorithms.available(x, geom)) and name in times
+    assert set(times) == set(conv_algorithms.available(x, geom)) - {"im2col"} and name in times
     assert all(0 < t < 10 for t in times.values())

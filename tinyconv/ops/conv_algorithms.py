@@ -13,7 +13,8 @@ TINYCONV_CONV_ALGORITHM):
 
     "heuristic"   (default) conv_cpu's rules of thumb on numpy, "im2col" elsewhere
     "autotune"    time every algorithm that can compute the layer once per (device, dtype,
-                  geometry), forward + input gradient, and remember the fastest (`tuned()`)
+                  geometry), forward + input gradient, and remember the fastest (`tuned()`);
+                  the generic "im2col" only where it is the one algorithm
     a name        that algorithm wherever it can compute the layer, the heuristic elsewhere
 
 Autotuning costs a few runs of each layer the first time its shape is seen; it pays on a
@@ -151,6 +152,8 @@ def autotune(x, geom):
     key = (xp.__name__, np.dtype(x.dtype).str, geom)
     if key not in _tuned:
         names = available(x, geom)
+        if len(names) > 1:  # the generic kernels are the reference where faster ones exist
+            names.remove("im2col")
         if len(names) == 1:
             _tuned[key] = {names[0]: 0.0}
         else:
