@@ -33,3 +33,25 @@ def test_child_protocol_warms_up_times_and_reports_memory(monkeypatch, capsys):
 def test_unknown_case_is_named():
     with pytest.raises(ValueError, match="no_such_case"):
         bench.run(["no_such_case"])
+
+
+def test_unknown_algorithm_choice_is_named():
+    with pytest.raises(ValueError, match="no_such_algorithm"):
+        bench.run(["vgg16_forward_b1"], algorithms=("no_such_algorithm",))
+
+
+def test_child_serves_the_chosen_convolution_algorithm(monkeypatch):
+    from tinyconv.ops import conv_algorithms
+    seen = []
+    monkeypatch.setattr(bench, "serve", lambda *a, **k: seen.append(conv_algorithms.current()))
+    monkeypatch.setattr(bench, "case_model", lambda case, device: _TinyModel())
+    before = conv_algorithms.current()
+    try:
+        bench.serve_tinyconv_case(bench.CASES[0], "cpu", "cpu_shifted")
+    finally:
+        conv_algorithms.set_algorithm(before)
+    assert seen == ["cpu_shifted"]
+
+
+class _TinyModel:
+    output_name = "fc8"

@@ -10,7 +10,7 @@ AlexNet forward+backward.
 Each framework runs a case in a child process of its own, all alive at once; the parent asks
 them for one timed run each in turn, so load from other processes on a shared machine falls on
 every framework alike. Times are the median of those runs after warm-up. Peak memory is the
-peak resident set size while the network runs (counted from after its construction) above the
+peak resident set size during the timed runs (counted from after the warm-up) above the
 RSS right after imports: weights, activations and workspace, the same measure for every
 framework. GFLOP/s counts the multiply-adds of convolutions and fully connected layers (x2) from
 the layer shapes, forward once and backward once more (the input gradient; weights are frozen).
@@ -161,7 +161,7 @@ def _tinyconv_step(model, case, x):
 def serve(step, baseline_mb, synchronize=None, peak_mb=None, info=None):
     """The child's side of the protocol: answer the parent's commands on stdin with one JSON
     line each. "warmup" runs step untimed, "time" runs it timed -> {"ms"}, "finish" ->
-    {"peak_mb"}: the peak RSS since serving began above baseline_mb (or peak_mb() if given)."""
+    {"peak_mb"}: the peak RSS of the timed runs above baseline_mb (or peak_mb() if given)."""
     sync = synchronize or (lambda: None)
     release_memory()
     reset_peak_rss()
@@ -170,6 +170,7 @@ def serve(step, baseline_mb, synchronize=None, peak_mb=None, info=None):
         sys.stdout.write(json.dumps(message) + "\n")
         sys.stdout.flush()
     reply({"ready": True, **(info or {})})
+    timing = False
     for line in sys.stdin:
         command = line.strip()
         if command == "warmup":
@@ -178,6 +179,10 @@ def serve(step, baseline_mb, synchronize=None, peak_mb=None, info=None):
             sync()
             reply({"ok": True})
         elif command == "time":
+            if not timing:  # peak memory of the timed runs only: warm-up may autotune
+                release_memory()
+                reset_peak_rss()
+                timing = True
             sync()
             start = time.perf_counter()
             step()
@@ -190,9 +195,12 @@ def serve(step, baseline_mb, synchronize=None, peak_mb=None, info=None):
             raise ValueError(f"unknown benchmark command {command!r}")
 
 
-def serve_tinyconv_case(case, device):
-    """Child process body for tinyconv: build the case's network, then serve()."""
+def serve_tinyconv_case(case, device, algorithm="heuristic"):
+    """Child process body for tinyconv: build the case's network, then serve(). algorithm: the
+    convolution algorithm choice (tinyconv.ops.conv_algorithms); autotuning happens in warm-up."""
     from . import backend
+    from .ops import conv_algorithms
+    conv_algorithms.set_algorithm(algorithm)
     device = backend.check_device(device)
     if device == "cpu":
         # import the CPU kernels before the baseline: their imports are not the case's memory
@@ -249,8 +257,8 @@ class Child:
         return peak
 
 
-def _child_command(runner, case, device, extra=()):
-    payload = json.dumps({"case": asdict(case), "device": device})
+def _child_command(runner, case, device, extra=(), algorithm="heuristic"):
+    payload = json.dumps({"case": asdict(case), "device": device, "algorithm": algorithm})
     head = [sys.executable, "-m", "tinyconv.bench"] if runner is None else \
         [sys.executable, str(runner)]
     return head + ["--child", payload, *extra]
@@ -270,10 +278,14 @@ def machine_info():
             "date": time.strftime("%Y-%m-%d %H:%M %Z")}
 
 
-def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sys.stderr):
+def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sys.stderr,
+        algorithms=("heuristic",)):
     """Run the cases (all by default) and return the report dict.
 
     compare: None or "torch" (NCHW and channels_last, needs tools/bench_torch.py and torch).
+    algorithms: tinyconv's convolution algorithm choices to run, each in its own process: the
+    first is reported as "tinyconv", the others as "tinyconv_<choice>" (e.g. tinyconv_autotune,
+    which tunes during warm-up).
     Every framework runs in its own process, all alive at once, and the parent asks them for one
     timed run each in turn, so background load on a shared machine falls on all of them alike.
     """
@@ -281,22 +293,26 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sy
     unknown = set(case_names or ()) - set(CASE_NAMES)
     if unknown:
         raise ValueError(f"unknown case(s) {sorted(unknown)}; cases: {', '.join(CASE_NAMES)}")
-    sides = {"tinyconv": (None, ())}
+    from .ops import conv_algorithms
+    for choice in algorithms:
+        conv_algorithms._check_choice(choice)
+    sides = {("tinyconv" if i == 0 else f"tinyconv_{choice}"): (None, (), choice)
+             for i, choice in enumerate(algorithms)}
     if compare == "torch":
         if not TORCH_RUNNER.exists():
             raise FileNotFoundError(f"--compare torch needs {TORCH_RUNNER} (a source checkout "
                                     f"of tinyconv) and PyTorch installed")
-        sides["torch_nchw"] = (TORCH_RUNNER, ("--memory-format", "nchw"))
-        sides["torch_channels_last"] = (TORCH_RUNNER, ("--memory-format", "channels_last"))
+        sides["torch_nchw"] = (TORCH_RUNNER, ("--memory-format", "nchw"), None)
+        sides["torch_channels_last"] = (TORCH_RUNNER, ("--memory-format", "channels_last"), None)
     elif compare is not None:
         raise ValueError(f"--compare supports 'torch' only, got {compare!r}")
     report = {"machine": machine_info(), "device": device, "warmup": warmup,
-              "repeats": repeats, "cases": []}
+              "repeats": repeats, "algorithms": list(algorithms), "cases": []}
     for case in cases:
         print(f"bench: {case.name}: starting {', '.join(sides)}", file=log, flush=True)
         record = {**asdict(case), "gflop": round(case_gflop(case), 2)}
-        children = {side: Child(_child_command(runner, case, device, extra))
-                    for side, (runner, extra) in sides.items()}
+        children = {side: Child(_child_command(runner, case, device, extra, choice))
+                    for side, (runner, extra, choice) in sides.items()}
         for child in children.values():
             for _ in range(warmup):
                 child.ask("warmup")
@@ -310,13 +326,12 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sy
         for side, child in children.items():
             record[side] = summarize(times[side], record["gflop"], child.finish())
             record[side]["version"] = child.info.get("version")
-        ours = record["tinyconv"]
-        for side in sides:
-            if side != "tinyconv":
-                record[f"time_ratio_vs_{side}"] = round(ours["median_ms"] /
-                                                        record[side]["median_ms"], 3)
-                record[f"memory_ratio_vs_{side}"] = round(ours["peak_mb"] /
-                                                          record[side]["peak_mb"], 3)
+        for ours in (side for side in sides if side.startswith("tinyconv")):
+            prefix = "" if ours == "tinyconv" else ours[len("tinyconv_"):] + "_"
+            for side in (side for side in sides if side.startswith("torch")):
+                for what, key in (("time", "median_ms"), ("memory", "peak_mb")):
+                    record[f"{prefix}{what}_ratio_vs_{side}"] = round(
+                        record[ours][key] / record[side][key], 3)
         print(f"bench: {case.name}: " + ", ".join(f"{side} {record[side]['median_ms']:.0f} ms"
                                                  for side in sides), file=log, flush=True)
         report["cases"].append(record)
@@ -326,7 +341,7 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sy
 def child_main(argv):
     """`python -m tinyconv.bench --child JSON`: serve one case to the parent (see serve)."""
     payload = json.loads(argv[argv.index("--child") + 1])
-    serve_tinyconv_case(Case(**payload["case"]), payload["device"])
+    serve_tinyconv_case(Case(**payload["case"]), payload["device"], payload["algorithm"])
 
 
 if __name__ == "__main__":

@@ -29,6 +29,10 @@ def register(subparsers):
     p.add_argument("--repeats", type=int, default=7,
                    help="timed runs per framework, the frameworks taking turns [7]")
     p.add_argument("--compare", choices=("torch",), help="also time the same networks in PyTorch")
+    p.add_argument("--algorithms", nargs="+", default=["heuristic"], metavar="CHOICE",
+                   help="tinyconv convolution algorithm choices, each run as its own side: "
+                        "heuristic, autotune or an algorithm name (see "
+                        "tinyconv.ops.conv_algorithms) [heuristic]")
     p.add_argument("-o", "--output", help="also write the JSON report to this file")
     p.set_defaults(func=run)
 
@@ -36,7 +40,7 @@ def register(subparsers):
 def run(args):
     from ..backend import check_device
     report = bench.run(args.cases, check_device(args.device), args.warmup, args.repeats,
-                       args.compare)
+                       args.compare, algorithms=args.algorithms)
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:
