@@ -45,6 +45,10 @@ def register(subparsers):
                    help="timed runs per framework, the frameworks taking turns [7]; with "
                         "--kernels, per pass [5]")
     p.add_argument("--compare", choices=("torch",), help="also time the same networks in PyTorch")
+    p.add_argument("--algorithms", nargs="+", default=["heuristic"], metavar="CHOICE",
+                   help="tinyconv convolution algorithm choices, each run as its own side: "
+                        "heuristic, autotune or an algorithm name (see "
+                        "tinyconv.ops.conv_algorithms) [heuristic]")
     p.add_argument("-o", "--output", help="also write the JSON report to this file")
     kernels = p.add_argument_group("kernel benchmark (--kernels)")
     kernels.add_argument("--kernels", action="store_true",
@@ -75,8 +79,8 @@ def run(args):
                  if getattr(args, name) is not None]
         if given:
             raise ValueError(f"{', '.join(given)} only apply with --kernels")
-        report = bench.run(args.cases, device, _default(args.warmup, 2), args.repeats or 7,
-                           args.compare)
+        report = bench.run(args.cases, device, _default(args.warmup, 2),
+                           _default(args.repeats, 7), args.compare, algorithms=args.algorithms)
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:
@@ -90,16 +94,17 @@ def _default(value, default):
 
 def run_kernels(args, device):
     """The kernel benchmark's report; draws --plot."""
-    if args.cases or args.compare:
-        raise ValueError("--cases and --compare are for the network benchmark, not --kernels")
+    if args.cases or args.compare or args.algorithms != ["heuristic"]:
+        raise ValueError("--cases, --compare and --algorithms are for the network benchmark; "
+                         "--kernels times every algorithm")
     names = bench_kernels.DEFAULT_MODELS if args.models is None else \
         [m for m in args.models if m != "none"]
     batch, size = _default(args.batch, 1), _default(args.size, 224)
     shapes = bench_kernels.collect_shapes(names, batch, size, [bench_kernels.parse_shape(s)
                                                               for s in args.shape or ()])
-    report = bench_kernels.run(shapes, device, args.repeats or 5, _default(args.warmup, 1),
-                               args.gemm_size, settings={"models": list(names), "batch": batch,
-                                                         "size": size})
+    report = bench_kernels.run(shapes, device, _default(args.repeats, 5),
+                               _default(args.warmup, 1), args.gemm_size,
+                               settings={"models": list(names), "batch": batch, "size": size})
     if args.plot:
         from ..bench_plot import kernel_time_chart
         from ..image import save_image
