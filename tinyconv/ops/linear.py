@@ -1,8 +1,10 @@
 """Fully connected layer y = x @ w.T + b, weights (out, in) as in PyTorch.
 
-The products go through `matmul`, the one dispatcher: xp's matmul in general, and on numpy the
-BLAS routines of blas_cpu.py (matrix-vector for a single row, which is what batch-1 VGG and
-AlexNet classifiers are), so every GEMM of a CPU forward/backward runs in one BLAS thread pool.
+The products go through `matmul`, the one dispatcher (also for math.matmul and the Gram matrix):
+xp's matmul in general, and on numpy the BLAS routines of blas_cpu.py (matrix-vector for a
+single row, which is what batch-1 VGG and AlexNet classifiers are), so every GEMM of a CPU
+forward/backward runs in one BLAS thread pool: numpy's own matmul would wake numpy's OpenBLAS,
+whose spinning threads slow scipy's (the convolutions') by up to 10x while both are warm.
 """
 from ..backend import get_array_module
 from ..tensor import Function
@@ -14,6 +16,14 @@ def matmul(a, b):
         from . import blas_cpu  # numpy/scipy only
         return blas_cpu.matmul(a, b)
     return a @ b
+
+
+def batched_matmul(a, b):
+    """a @ b for stacks of matrices (B, M, K) @ (B, K, N) -> (B, M, N), through `matmul`."""
+    xp = get_array_module(a)
+    if xp.__name__ != "numpy":
+        return a @ b
+    return xp.stack([matmul(a_i, b_i) for a_i, b_i in zip(a, b)])
 
 
 class Linear(Function):

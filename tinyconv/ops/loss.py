@@ -9,6 +9,7 @@ import numpy as np
 from ..backend import get_array_module, to_numpy
 from ..tensor import Function, Tensor
 from .activation import log_softmax
+from .linear import batched_matmul
 from .shape import getitem
 
 
@@ -21,11 +22,11 @@ class GramMatrix(Function):
         features = x.reshape(n, c, h * w)
         self.count = c * h * w
         self.save_for_backward(features)
-        return features @ features.transpose(0, 2, 1) / self.count
+        return batched_matmul(features, features.transpose(0, 2, 1)) / self.count
 
     def backward(self, dout):
         (features,) = self.saved
-        dfeatures = (dout + dout.transpose(0, 2, 1)) @ features / self.count  # (N, C, H*W)
+        dfeatures = batched_matmul(dout + dout.transpose(0, 2, 1), features) / self.count
         return dfeatures.reshape(self.shape)
 
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..backend import get_array_module
 from ..tensor import Function
+from .linear import matmul as matmul_arrays
 
 
 def unbroadcast(grad, shape):
@@ -120,12 +121,12 @@ class MatMul(Function):
         if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
             raise ValueError(f"matmul needs (M, K) @ (K, N); got {a.shape} @ {b.shape}")
         self.save_for_backward(a, b)
-        return a @ b
+        return matmul_arrays(a, b)
 
     def backward(self, dout):
         a, b = self.saved
-        da = dout @ b.T if self.needs_input_grad[0] else None
-        db = a.T @ dout if self.needs_input_grad[1] else None
+        da = matmul_arrays(dout, b.T) if self.needs_input_grad[0] else None
+        db = matmul_arrays(a.T, dout) if self.needs_input_grad[1] else None
         return da, db
 
 
