@@ -104,7 +104,10 @@ def parse_shape(text):
         raise ValueError(f"--shape {text!r}: N, C, H, W, O, K and stride must be >= 1 and "
                          f"padding >= 0 ({SHAPE_SYNTAX})")
     shape = LayerShape((n, c, h, w), (o, c, k, k), stride, padding, layers=[("--shape", text)])
-    shape.geometry()  # a kernel larger than the padded input raises here, naming both
+    try:
+        shape.geometry()
+    except ValueError as e:  # a kernel larger than the padded input
+        raise ValueError(f"--shape {text!r}: {e}") from None
     return shape
 
 
@@ -229,11 +232,12 @@ def device_name(device):
     return machine_info()["cpu"]
 
 
-def run(shapes, device="cpu", repeats=5, warmup=1, gemm_size=None, log=sys.stderr,
-        settings=None):
+def run(shapes, device="cpu", repeats=5, warmup=1, gemm_size=None, log=None, settings=None):
     """Measure the GEMM peak, then every LayerShape; returns the JSON report (dict).
-    settings: what else to record about how the shapes were chosen (models, batch, size)."""
+    log: where progress goes (stderr); settings: what else to record about how the shapes were
+    chosen (models, batch, size)."""
     from .bench import machine_info
+    log = log or sys.stderr
     if not shapes:
         raise ValueError("no layer shapes to time: give --models and/or --shape "
                          f"{SHAPE_SYNTAX}")
