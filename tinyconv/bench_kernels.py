@@ -10,7 +10,8 @@ can compute it, three passes are timed separately on random float32 data: forwar
 preparation + convolution, what conv2d does on every call), backward to the input and backward
 to the weight (one untimed run, then the median of the timed runs). Each pass is 2 x N x O x OH
 x OW x C/groups x kh x kw FLOP. The device's float32 GEMM peak (best of a few square products)
-is measured first, and every pass is also given as a fraction of it.
+is measured first, and every pass is also given as a fraction of it. (The cpu_* algorithms
+share one weight-gradient kernel, so their backward_weight times differ by noise only.)
 """
 import statistics
 import sys
