@@ -100,3 +100,4 @@ def test_benchmark_shape_on_each_device(xp):
 def test_log_ticks_add_twos_and_fives_on_short_axes():
     assert log_ticks(0.07, 1.6) == pytest.approx([0.1, 0.2, 0.5, 1.0])
     assert log_ticks(0.5, 900) == pytest.approx([1.0, 10.0, 100.0])
+    assert log_ticks(2.7, 9.1) == pytest.approx([3.0, 5.0, 7.0])

@@ -33,9 +33,11 @@ def _ms_text(ms):
 
 
 def log_ticks(low, high):
-    """Tick values (ms) between low and high: decades, with 2 and 5 when there are few."""
+    """Tick values (ms) between low and high: decades, with 2 and 5 (and 3, 7 within about one
+    decade) when there are few."""
     first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
-    steps = (1, 2, 5) if math.log10(high / low) <= 2 else (1,)
+    decades = math.log10(high / low)
+    steps = (1, 2, 3, 5, 7) if decades <= 1.2 else (1, 2, 5) if decades <= 2 else (1,)
     return [m * 10.0 ** e for e in range(first, last + 1) for m in steps
             if low <= m * 10.0 ** e <= high]
 
