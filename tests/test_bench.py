@@ -55,3 +55,10 @@ def test_child_serves_the_chosen_convolution_algorithm(monkeypatch):
 
 class _TinyModel:
     output_name = "fc8"
+
+
+def test_steal_percent_from_cpu_counters():
+    assert bench.steal_percent((10, 1000), (30, 1200)) == 10.0
+    assert bench.steal_percent(None, (30, 1200)) is None
+    reading = bench.cpu_times()
+    assert reading is None or 0 <= reading[0] <= reading[1]

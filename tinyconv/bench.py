@@ -264,6 +264,24 @@ def _child_command(runner, case, device, extra=(), algorithm="heuristic"):
     return head + ["--child", payload, *extra]
 
 
+def cpu_times():
+    """(steal, total) CPU time counters of the whole machine from /proc/stat, or None. Steal is
+    time the hypervisor gave this virtual machine's CPUs to other machines."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def steal_percent(start, end):
+    """Share of CPU time stolen by the hypervisor between two cpu_times() readings, percent."""
+    if start is None or end is None or end[1] <= start[1]:
+        return None
+    return round(100.0 * (end[0] - start[0]) / (end[1] - start[1]), 1)
+
+
 def machine_info():
     """What the numbers were measured on."""
     cpu = platform.processor()
@@ -317,12 +335,14 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sy
             for _ in range(warmup):
                 child.ask("warmup")
         times = {side: [] for side in sides}
+        counters = cpu_times()
         order = list(children)
         for _ in range(repeats):
             for side in order:
                 time.sleep(SETTLE_SECONDS)
                 times[side].append(children[side].ask("time")["ms"])
             order = order[1:] + order[:1]  # nobody always runs right after the same framework
+        record["cpu_steal_percent"] = steal_percent(counters, cpu_times())
         for side, child in children.items():
             record[side] = summarize(times[side], record["gflop"], child.finish())
             record[side]["version"] = child.info.get("version")
@@ -333,7 +353,8 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sy
                     record[f"{prefix}{what}_ratio_vs_{side}"] = round(
                         record[ours][key] / record[side][key], 3)
         print(f"bench: {case.name}: " + ", ".join(f"{side} {record[side]['median_ms']:.0f} ms"
-                                                 for side in sides), file=log, flush=True)
+                                                 for side in sides)
+              + f" (CPU steal {record['cpu_steal_percent']}%)", file=log, flush=True)
         report["cases"].append(record)
     return report
 
