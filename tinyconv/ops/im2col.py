@@ -16,6 +16,7 @@ its input gradient):
 from dataclasses import dataclass
 
 from ..backend import get_array_module
+from .linear import batched_matmul
 
 
 def pair(value, name):
@@ -102,7 +103,7 @@ def conv_forward(x, w, geom, b=None):
     -> (N, O, OH, OW)."""
     g, o = geom.groups, geom.w_shape[0]
     cols = _grouped_cols(im2col(x, geom), g)                  # (N, G, C/G*kh*kw, OH*OW)
-    y = (w.reshape(1, g, o // g, -1) @ cols).reshape(geom.out_shape)  # (N, O, OH, OW)
+    y = batched_matmul(w.reshape(1, g, o // g, -1), cols).reshape(geom.out_shape)  # NOHW
     if b is not None:
         y += b.reshape(1, -1, 1, 1)
     return y
@@ -113,7 +114,7 @@ def conv_backward_input(dout, w, geom):
     n, o, oh, ow = dout.shape
     g = geom.groups
     w_t = w.reshape(g, o // g, -1).transpose(0, 2, 1)          # (G, C/G*kh*kw, O/G)
-    dcols = w_t @ dout.reshape(n, g, o // g, oh * ow)         # (N, G, C/G*kh*kw, OH*OW)
+    dcols = batched_matmul(w_t, dout.reshape(n, g, o // g, oh * ow))  # (N, G, CK/G, OH*OW)
     kh, kw = geom.w_shape[2:]
     return col2im(dcols.reshape((n, geom.x_shape[1], kh, kw, oh, ow)), geom)
 
@@ -123,5 +124,6 @@ def conv_backward_weight(dout, x, geom):
     n, o, oh, ow = dout.shape
     g = geom.groups
     cols = _grouped_cols(im2col(x, geom), g)                  # (N, G, C/G*kh*kw, OH*OW)
-    dw = dout.reshape(n, g, o // g, oh * ow) @ cols.transpose(0, 1, 3, 2)  # (N, G, O/G, CK)
+    dw = batched_matmul(dout.reshape(n, g, o // g, oh * ow),
+                        cols.transpose(0, 1, 3, 2))  # (N, G, O/G, CK)
     return dw.sum(axis=0).reshape(geom.w_shape)

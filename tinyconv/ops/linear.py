@@ -19,11 +19,18 @@ def matmul(a, b):
 
 
 def batched_matmul(a, b):
-    """a @ b for stacks of matrices (B, M, K) @ (B, K, N) -> (B, M, N), through `matmul`."""
+    """a @ b over the last two axes, the leading (batch) axes broadcast as numpy's matmul does:
+    (..., M, K) @ (..., K, N) -> (..., M, N), each product through `matmul`."""
     xp = get_array_module(a)
     if xp.__name__ != "numpy":
         return a @ b
-    return xp.stack([matmul(a_i, b_i) for a_i, b_i in zip(a, b)])
+    batch = xp.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a = xp.broadcast_to(a, batch + a.shape[-2:])
+    b = xp.broadcast_to(b, batch + b.shape[-2:])
+    out = xp.empty(batch + (a.shape[-2], b.shape[-1]), dtype=xp.result_type(a, b))
+    for index in xp.ndindex(*batch):
+        out[index] = matmul(a[index], b[index])
+    return out
 
 
 class Linear(Function):
