@@ -75,13 +75,14 @@ CONV_CASES = [
 
 
 CPU_STRATEGIES = {  # thresholds that force one strategy of conv_cpu wherever it can run
-    "cpu_winograd4": dict(WINOGRAD_MIN_CHANNELS=1, WINOGRAD_MIN_OUT_CHANNELS=1,
+    "cpu_winograd4": dict(WINOGRAD_MIN_CHANNELS={4: 1, 2: 1}, WINOGRAD_MIN_OUT_CHANNELS=1,
                           WINOGRAD_MIN_TILES_PER_CHANNEL={4: 0, 2: 0}),
-    "cpu_winograd2": dict(WINOGRAD_MIN_CHANNELS=1, WINOGRAD_MIN_OUT_CHANNELS=1,
+    "cpu_winograd2": dict(WINOGRAD_MIN_CHANNELS={4: 1, 2: 1}, WINOGRAD_MIN_OUT_CHANNELS=1,
                           WINOGRAD_MIN_TILES_PER_CHANNEL={4: float("inf"), 2: 0}),
-    "cpu_shifted": dict(WINOGRAD_MIN_CHANNELS=10 ** 9, SHIFTED_MIN_CHANNELS=1,
+    "cpu_shifted": dict(WINOGRAD_MIN_CHANNELS={4: 10 ** 9, 2: 10 ** 9}, SHIFTED_MIN_CHANNELS=1,
                         SHIFTED_MIN_ROWS_PER_CHANNEL=0),
-    "cpu_im2col": dict(WINOGRAD_MIN_CHANNELS=10 ** 9, SHIFTED_MIN_CHANNELS=10 ** 9),
+    "cpu_im2col": dict(WINOGRAD_MIN_CHANNELS={4: 10 ** 9, 2: 10 ** 9},
+                       SHIFTED_MIN_CHANNELS=10 ** 9),
 }
 
 
@@ -95,6 +96,7 @@ def kernels(request, monkeypatch, xp):
     elif xp is not np:
         pytest.skip("the CPU kernels take numpy arrays only")
     else:
+        monkeypatch.setattr(conv_algorithms, "GENERIC_MAX_CHANNELS", -1)
         for name, value in CPU_STRATEGIES[request.param].items():
             monkeypatch.setattr(conv_cpu, name, value)
     return request.param
@@ -199,12 +201,27 @@ def test_conv2d_errors_name_the_problem():
 
 
 def test_dispatch_picks_the_cpu_kernels_for_numpy_and_returns_channels_last():
-    x = np.zeros((1, 16, 8, 8), np.float32)
+    x = np.zeros((1, 16, 24, 24), np.float32)
     assert conv.select_kernels(x, conv.conv_geometry(x.shape, (4, 16, 3, 3), 1, 1, 1, 1)) \
         is conv_algorithms.ALGORITHMS["cpu_shifted"]
     assert conv.select_kernels(x, conv.conv_geometry(x.shape, (4, 8, 3, 3), 1, 1, 1, 2)) is im2col
     y = conv2d(Tensor(x), Tensor(np.zeros((4, 16, 3, 3), np.float32)), padding=1)
-    assert y.shape == (1, 4, 8, 8) and y.data.strides[1] == 4  # (N, H, W, C) in memory
+    assert y.shape == (1, 4, 24, 24) and y.data.strides[1] == 4  # (N, H, W, C) in memory
+
+
+@pytest.mark.parametrize("x_shape, w_shape, expected", [
+    ((1, 3, 224, 224), (64, 3, 3, 3), "im2col"),         # an image, NCHW: the generic kernels
+    ((1, 3, 224, 224), (64, 3, 3, 3), "cpu_im2col"),     # the same, channels-last in memory
+    ((1, 64, 224, 224), (64, 64, 3, 3), "cpu_shifted"),
+    ((1, 256, 56, 56), (256, 256, 3, 3), "cpu_winograd2"),
+    ((1, 256, 128, 128), (256, 256, 3, 3), "cpu_winograd4"),
+])
+def test_heuristic_per_layer(x_shape, w_shape, expected):
+    x = np.zeros(x_shape, np.float32)
+    if x_shape[1] > 3 or expected == "cpu_im2col":  # as the CPU layers hand activations on
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    geom = conv.conv_geometry(x_shape, w_shape, 1, 1, 1, 1)
+    assert conv_algorithms.heuristic(x, geom) is conv_algorithms.ALGORITHMS[expected]
 
 
 @pytest.mark.parametrize("m", [2, 4])

@@ -11,7 +11,9 @@ An algorithm is a name bound to kernels with the four primitives of im2col.py. T
 How one is chosen (`set_algorithm`, the `algorithm` context manager, or the environment variable
 TINYCONV_CONV_ALGORITHM):
 
-    "heuristic"   (default) conv_cpu's rules of thumb on numpy, "im2col" elsewhere
+    "heuristic"   (default) rules of thumb measured with `tinyconv bench --kernels`: on numpy
+                  conv_cpu's per-layer choice, or "im2col" for few-channel NCHW inputs
+                  (images); "im2col" on other devices
     "autotune"    time every algorithm that can compute the layer once per (device, dtype,
                   geometry), forward + input gradient, and remember the fastest (`tuned()`);
                   the generic "im2col" only where it is the one algorithm
@@ -105,11 +107,20 @@ def available(x, geom):
     return names
 
 
+# Where the generic NCHW im2col kernels beat conv_cpu's (tinyconv bench --kernels, 224x224,
+# batch 1, 2-core test machine, forward + input gradient): image inputs of a few channels, which
+# arrive NCHW (VGG16 conv1_1 12.7 ms against 19.4 ms, AlexNet conv1 12.4 against 24.6).
+GENERIC_MAX_CHANNELS = 4
+
+
 def heuristic(x, geom):
-    """The rule-of-thumb kernels: conv_cpu's own per-layer choice on numpy, else im2col."""
+    """The rule-of-thumb kernels: on numpy the generic im2col for few-channel NCHW inputs (images),
+    else conv_cpu's own per-layer choice; im2col on other devices."""
     if get_array_module(x).__name__ == "numpy":
         from . import conv_cpu
         if conv_cpu.applies(x, geom):
+            if geom.x_shape[1] <= GENERIC_MAX_CHANNELS and x.flags.c_contiguous:
+                return im2col
             return ALGORITHMS["cpu_" + conv_cpu.strategy(geom)]
     return im2col
 

@@ -32,9 +32,9 @@ SHIFTED_MIN_ROWS_PER_CHANNEL = 0.5
 SHIFTED_MIN_CHANNELS = 16  # with fewer input channels, nine GEMMs of depth C are too thin
 # Winograd pays for its input and output transforms when the GEMMs are wide (many channels in
 # and out) and for its weight transform when there are enough m x m output tiles per out channel.
-WINOGRAD_MIN_CHANNELS = 128
+WINOGRAD_MIN_CHANNELS = {4: 128, 2: 256}  # input channels, by output tile size m
 WINOGRAD_MIN_OUT_CHANNELS = 256
-WINOGRAD_MIN_TILES_PER_CHANNEL = {4: 0.4, 2: 0.25}  # by output tile size m of F(m x m, 3x3)
+WINOGRAD_MIN_TILES_PER_CHANNEL = {4: 2.0, 2: 0.25}  # by output tile size m of F(m x m, 3x3)
 # Output rows per block of shifted GEMMs: a block's output stays in cache over all its taps
 BLOCK_ELEMENTS = 2 ** 18
 MIN_BLOCK_ROWS = 1024
@@ -66,11 +66,10 @@ def strategy(geom):
     o = geom.w_shape[0]
     (ph, pw), (oh, ow) = geom.padding, geom.out_hw
     available = strategies(geom)
-    if "winograd2" in available and min(c, o) >= WINOGRAD_MIN_CHANNELS \
-            and o >= WINOGRAD_MIN_OUT_CHANNELS:
+    if "winograd2" in available and o >= WINOGRAD_MIN_OUT_CHANNELS:
         for m in (4, 2):
             tiles = n * -(-oh // m) * -(-ow // m)
-            if tiles >= WINOGRAD_MIN_TILES_PER_CHANNEL[m] * o:
+            if c >= WINOGRAD_MIN_CHANNELS[m] and tiles >= WINOGRAD_MIN_TILES_PER_CHANNEL[m] * o:
                 return f"winograd{m}"
     if "shifted" in available and c >= SHIFTED_MIN_CHANNELS \
             and n * (h + 2 * ph) * (w + 2 * pw) >= SHIFTED_MIN_ROWS_PER_CHANNEL * o:
