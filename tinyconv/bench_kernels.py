@@ -11,7 +11,9 @@ preparation + convolution, what conv2d does on every call), backward to the inpu
 to the weight (one untimed run, then the median of the timed runs). Each pass is 2 x N x O x OH
 x OW x C/groups x kh x kw FLOP. The device's float32 GEMM peak (best of a few square products)
 is measured first, and every pass is also given as a fraction of it. (The cpu_* algorithms
-share one weight-gradient kernel, so their backward_weight times differ by noise only.)
+share one weight-gradient kernel, so their backward_weight times differ by noise only.) On the
+CPU the input and the output gradient are channels-last in memory, as tinyconv's CPU layers
+hand them to the next layer, except for 3-channel inputs (images, NCHW as loaded).
 """
 import statistics
 import sys
@@ -184,6 +186,11 @@ def _pass_functions(kernels, x, w, dout, geom):
             "backward_weight": lambda: kernels.conv_backward_weight(dout, x, geom)}
 
 
+def channels_last(a):
+    """(N, C, H, W) array -> the same values as a (N, C, H, W) view of (N, H, W, C) memory."""
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
 def benchmark_shape(shape, device, repeats=5, warmup=1, peak_gflop_per_s=None, seed=0,
                     log=None):
     """The record of one LayerShape: every available algorithm's three passes, the winner of
@@ -193,6 +200,8 @@ def benchmark_shape(shape, device, repeats=5, warmup=1, peak_gflop_per_s=None, s
     rng = np.random.default_rng(seed)
     x, w, dout = (xp.asarray(rng.standard_normal(s, dtype=np.float32))
                   for s in (geom.x_shape, geom.w_shape, geom.out_shape))
+    if xp is np and geom.x_shape[1] > 3:  # as tinyconv's CPU layers hand them over
+        x, dout = channels_last(x), channels_last(dout)
     gflop = pass_gflop(geom)
     record = {"label": shape.label(), "layers": [list(pair) for pair in shape.layers],
               "x_shape": list(geom.x_shape), "w_shape": list(geom.w_shape),
