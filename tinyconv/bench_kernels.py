@@ -246,7 +246,7 @@ def run(shapes, device="cpu", repeats=5, warmup=1, gemm_size=None, log=None, set
     """Measure the GEMM peak, then every LayerShape; returns the JSON report (dict).
     log: where progress goes (stderr); settings: what else to record about how the shapes were
     chosen (models, batch, size)."""
-    from .bench import machine_info
+    from .bench import cpu_times, machine_info, steal_percent
     log = log or sys.stderr
     if not shapes:
         raise ValueError("no layer shapes to time: give --models and/or --shape "
@@ -262,10 +262,15 @@ def run(shapes, device="cpu", repeats=5, warmup=1, gemm_size=None, log=None, set
               "dtype": "float32", "warmup": warmup, "repeats": repeats, **(settings or {}),
               "gemm_peak": peak,
               "shapes": []}
+    start = cpu_times()
     for i, shape in enumerate(shapes, 1):
+        counters = cpu_times()
         record = benchmark_shape(shape, device, repeats, warmup, peak["gflop_per_s"], log=log)
+        record["cpu_steal_percent"] = steal_percent(counters, cpu_times())
         report["shapes"].append(record)
         print(f"bench --kernels: [{i}/{len(shapes)}] {shape.describe()}: fastest " + ", ".join(
             f"{step} {name} {record['algorithms'][name][step]['ms']:.2f} ms"
-            for step, name in record["winner"].items()), file=log, flush=True)
+            for step, name in record["winner"].items())
+            + f" (CPU steal {record['cpu_steal_percent']}%)", file=log, flush=True)
+    report["cpu_steal_percent"] = steal_percent(start, cpu_times())
     return report
