@@ -96,7 +96,6 @@ def kernels(request, monkeypatch, xp):
     elif xp is not np:
         pytest.skip("the CPU kernels take numpy arrays only")
     else:
-        monkeypatch.setattr(conv_algorithms, "GENERIC_MAX_CHANNELS", -1)
         for name, value in CPU_STRATEGIES[request.param].items():
             monkeypatch.setattr(conv_cpu, name, value)
     return request.param
@@ -210,15 +209,14 @@ def test_dispatch_picks_the_cpu_kernels_for_numpy_and_returns_channels_last():
 
 
 @pytest.mark.parametrize("x_shape, w_shape, expected", [
-    ((1, 3, 224, 224), (64, 3, 3, 3), "im2col"),         # an image, NCHW: the generic kernels
-    ((1, 3, 224, 224), (64, 3, 3, 3), "cpu_im2col"),     # the same, channels-last in memory
+    ((1, 3, 224, 224), (64, 3, 3, 3), "cpu_im2col"),     # an image
     ((1, 64, 224, 224), (64, 64, 3, 3), "cpu_shifted"),
     ((1, 256, 56, 56), (256, 256, 3, 3), "cpu_winograd2"),
     ((1, 256, 128, 128), (256, 256, 3, 3), "cpu_winograd4"),
 ])
 def test_heuristic_per_layer(x_shape, w_shape, expected):
     x = np.zeros(x_shape, np.float32)
-    if x_shape[1] > 3 or expected == "cpu_im2col":  # as the CPU layers hand activations on
+    if x_shape[1] > 3:  # as the CPU layers hand activations on
         x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     geom = conv.conv_geometry(x_shape, w_shape, 1, 1, 1, 1)
     assert conv_algorithms.heuristic(x, geom) is conv_algorithms.ALGORITHMS[expected]
@@ -315,3 +313,12 @@ def test_autotune_really_times_the_algorithms(monkeypatch):
     (times,) = conv_algorithms.tuned().values()
     assert set(times) == set(conv_algorithms.available(x, geom)) - {"im2col"} and name in times
     assert all(0 < t < 10 for t in times.values())
+
+
+def test_autotune_skips_im2col_whose_columns_would_be_huge():
+    x = np.zeros((1, 1, 1, 1), np.float32)  # gives the device and dtype only
+    big = conv.conv_geometry((1, 64, 512, 512), (64, 64, 3, 3), 1, 1, 1, 1)   # 604 MB columns
+    small = conv.conv_geometry((1, 64, 32, 32), (64, 64, 3, 3), 1, 1, 1, 1)
+    assert conv_algorithms._tuning_candidates(x, big) == ["cpu_shifted", "cpu_winograd2",
+                                                          "cpu_winograd4"]
+    assert "cpu_im2col" in conv_algorithms._tuning_candidates(x, small)

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import backend, models
 from .ops import conv_algorithms
+from .ops.channels_last import channels_last
 from .ops.conv import conv_geometry
 
 DEFAULT_MODELS = ("vgg16", "vgg19", "alexnet")
@@ -184,11 +185,6 @@ def _pass_functions(kernels, x, w, dout, geom):
     return {"forward": lambda: kernels.conv_forward(x, kernels.prepare_weight(w, geom), geom),
             "backward_input": lambda: kernels.conv_backward_input(dout, wk, geom),
             "backward_weight": lambda: kernels.conv_backward_weight(dout, x, geom)}
-
-
-def channels_last(a):
-    """(N, C, H, W) array -> the same values as a (N, C, H, W) view of (N, H, W, C) memory."""
-    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
 
 
 def benchmark_shape(shape, device, repeats=5, warmup=1, peak_gflop_per_s=None, seed=0,

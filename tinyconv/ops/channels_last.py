@@ -15,6 +15,12 @@ def channels_last_rows(a):
     return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).reshape(n * h * w, c)
 
 
+def channels_last(a):
+    """(N, C, H, W) array -> the same values as a (N, C, H, W) view of (N, H, W, C) memory, the
+    layout in which the CPU kernels hand activations from layer to layer."""
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
 def as_nchw(rows, n, h, w):
     """(N * H * W, C) channels-last matrix -> (N, C, H, W) view."""
     return rows.reshape(n, h, w, -1).transpose(0, 3, 1, 2)

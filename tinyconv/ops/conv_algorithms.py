@@ -11,12 +11,10 @@ An algorithm is a name bound to kernels with the four primitives of im2col.py. T
 How one is chosen (`set_algorithm`, the `algorithm` context manager, or the environment variable
 TINYCONV_CONV_ALGORITHM):
 
-    "heuristic"   (default) rules of thumb measured with `tinyconv bench --kernels`: on numpy
-                  conv_cpu's per-layer choice, or "im2col" for few-channel NCHW inputs
-                  (images); "im2col" on other devices
+    "heuristic"   (default) conv_cpu's rules of thumb on numpy, "im2col" elsewhere
     "autotune"    time every algorithm that can compute the layer once per (device, dtype,
                   geometry), forward + input gradient, and remember the fastest (`tuned()`);
-                  the generic "im2col" only where it is the one algorithm
+                  on numpy conv_cpu's algorithms only (see _tuning_candidates)
     a name        that algorithm wherever it can compute the layer, the heuristic elsewhere
 
 Autotuning costs a few runs of each layer the first time its shape is seen; it pays on a
@@ -30,6 +28,7 @@ import numpy as np
 
 from ..backend import get_array_module
 from . import im2col
+from .channels_last import channels_last
 
 
 class CpuStrategy:
@@ -66,6 +65,7 @@ ALGORITHMS = {"im2col": im2col, **{s.name: s for s in (
 MODES = ("heuristic", "autotune")
 _choice = os.environ.get("TINYCONV_CONV_ALGORITHM", "heuristic").strip() or "heuristic"
 _tuned = {}
+AUTOTUNE_MAX_COLUMN_BYTES = 2 ** 28  # im2col's workspace limit while autotuning (256 MiB)
 
 
 def _check_choice(choice):
@@ -107,20 +107,15 @@ def available(x, geom):
     return names
 
 
-# Where the generic NCHW im2col kernels beat conv_cpu's (tinyconv bench --kernels, 224x224,
-# batch 1, 2-core test machine, forward + input gradient): image inputs of a few channels, which
-# arrive NCHW (VGG16 conv1_1 12.7 ms against 19.4 ms, AlexNet conv1 12.4 against 24.6).
-GENERIC_MAX_CHANNELS = 4
-
-
 def heuristic(x, geom):
-    """The rule-of-thumb kernels: on numpy the generic im2col for few-channel NCHW inputs (images),
-    else conv_cpu's own per-layer choice; im2col on other devices."""
+    """The rule-of-thumb kernels: conv_cpu's own per-layer choice on numpy, else im2col.
+
+    (The generic kernels time faster than conv_cpu's on 3-channel NCHW images in isolation,
+    but their NCHW output costs the next layer a transposing copy: VGG19 to relu5_1 at 512x512
+    took 4.3 s with them on conv1_1 against 3.8 s without, interleaved runs.)"""
     if get_array_module(x).__name__ == "numpy":
         from . import conv_cpu
         if conv_cpu.applies(x, geom):
-            if geom.x_shape[1] <= GENERIC_MAX_CHANNELS and x.flags.c_contiguous:
-                return im2col
             return ALGORITHMS["cpu_" + conv_cpu.strategy(geom)]
     return im2col
 
@@ -156,15 +151,29 @@ def time_algorithm(name, x, w, dout, geom, repeats=2):
     return best
 
 
+def _tuning_candidates(x, geom):
+    """The algorithms autotune times: on numpy not the generic kernels where conv_cpu's apply
+    (their NCHW output would cost the next layer a transposing copy, which timing one layer
+    cannot see), nor im2col whose column matrix would pass AUTOTUNE_MAX_COLUMN_BYTES."""
+    names = available(x, geom)
+    if len(names) > 1:
+        names.remove("im2col")
+    n, c = geom.x_shape[:2]
+    kh, kw = geom.w_shape[2:]
+    columns = n * geom.out_hw[0] * geom.out_hw[1] * c * kh * kw * np.dtype(x.dtype).itemsize
+    if len(names) > 1 and columns > AUTOTUNE_MAX_COLUMN_BYTES:
+        names.remove("cpu_im2col")
+    return names
+
+
 def autotune(x, geom):
     """Name of the fastest algorithm for this (device, dtype, geometry), timed on first sight
-    with random arrays of the layer's shapes (x gives only the device and dtype)."""
+    with random arrays of the layer's shapes, laid out as the layers hand them on (x gives only
+    the device and dtype)."""
     xp = get_array_module(x)
     key = (xp.__name__, np.dtype(x.dtype).str, geom)
     if key not in _tuned:
-        names = available(x, geom)
-        if len(names) > 1:  # the generic kernels are the reference where faster ones exist
-            names.remove("im2col")
+        names = _tuning_candidates(x, geom)
         if len(names) == 1:
             _tuned[key] = {names[0]: 0.0}
         else:
@@ -172,6 +181,8 @@ def autotune(x, geom):
             out_shape = (geom.x_shape[0], geom.w_shape[0]) + geom.out_hw
             xin, w, dout = (xp.asarray(rng.standard_normal(shape).astype(x.dtype))
                             for shape in (geom.x_shape, geom.w_shape, out_shape))
+            if xp is np and geom.x_shape[1] > 3:  # activations, channels-last on the CPU
+                xin, dout = channels_last(xin), channels_last(dout)
             _tuned[key] = {name: time_algorithm(name, xin, w, dout, geom) for name in names}
     times = _tuned[key]
     return min(times, key=times.get)
