@@ -32,7 +32,7 @@ SHIFTED_MIN_ROWS_PER_CHANNEL = 0.5
 SHIFTED_MIN_CHANNELS = 16  # with fewer input channels, nine GEMMs of depth C are too thin
 # Winograd pays for its input and output transforms when the GEMMs are wide (many channels in
 # and out) and for its weight transform when there are enough m x m output tiles per out channel.
-WINOGRAD_MIN_CHANNELS = {4: 128, 2: 256}  # input channels, by output tile size m
+WINOGRAD_MIN_CHANNELS = {4: 256, 2: 256}  # input channels, by output tile size m
 WINOGRAD_MIN_OUT_CHANNELS = 256
 WINOGRAD_MIN_TILES_PER_CHANNEL = {4: 2.0, 2: 0.25}  # by output tile size m of F(m x m, 3x3)
 # Output rows per block of shifted GEMMs: a block's output stays in cache over all its taps
