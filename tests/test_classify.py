@@ -51,6 +51,18 @@ def test_model_predict_matches_classify(squeezenet_h5, assets):
     assert int(np.argmax(probs)) == 243 and probs[0, 243] > 0.5
 
 
+def test_probabilities_and_predicted_classes_of_input_batches(squeezenet_h5, assets):
+    model = tinyconv.load_model(squeezenet_h5)
+    content = assets / "images" / "content"
+    images = [load_image(content / name) for name in ("dog.png", "snake.png", "dog.png")]
+    x = model.preprocess(images).data
+    probs = model.probabilities(x, batch_size=2)
+    assert probs.dtype == np.float32 and probs.shape == (3, 1000)
+    np.testing.assert_allclose(probs, model.probabilities(x), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(probs, model.predict(images, batch_size=3), rtol=1e-5, atol=1e-7)
+    assert model.predicted_classes(x, batch_size=1).tolist() == [243, 56, 243]
+
+
 def test_classify_refuses_a_model_without_classifier(assets, capsys):
     weights = assets / "weights" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop_blocks1-3.h5"
     image = assets / "images" / "content" / "dog.png"

@@ -11,7 +11,7 @@ from tinyconv.cli import main
 from tinyconv.image import list_images, load_image
 from tinyconv.methods import optimize as optimize_module
 from tinyconv.methods import transforms
-from tinyconv.methods.adversarial import fgsm, fooling_images, pixel_change, predictions
+from tinyconv.methods.adversarial import fgsm, fooling_images, pixel_change
 from tinyconv.methods.deepdream import deepdream
 from tinyconv.methods.inversion import invert_features
 from tinyconv.methods.style import (original_colours, preset, RGB_TO_YIQ, style_transfer,
@@ -99,7 +99,7 @@ def test_fooling_reaches_the_target_in_the_saved_8_bit_image(squeezenet_real, as
     assert fooled.fooled.all() and 0 < fooled.steps[0] <= 30
     saved = squeezenet_real.deprocess(fooled.images)  # uint8, as written to a PNG
     again = squeezenet_real.preprocess(list(saved), resize=False).data
-    assert predictions(squeezenet_real, again)[0] == 6
+    assert squeezenet_real.predicted_classes(again)[0] == 6
     linf, relative = pixel_change(squeezenet_real, x, fooled.images)
     assert linf[0] < 40 and relative[0] < 0.02
 
@@ -109,7 +109,8 @@ def test_fgsm_moves_every_pixel_by_epsilon_and_changes_the_prediction(squeezenet
     adversarial = fgsm(squeezenet_real, x, 8)
     linf, _ = pixel_change(squeezenet_real, x, adversarial)
     assert linf[0] == pytest.approx(8, abs=1e-3)
-    assert predictions(squeezenet_real, adversarial)[0] != predictions(squeezenet_real, x)[0]
+    predicted = squeezenet_real.predicted_classes
+    assert predicted(adversarial)[0] != predicted(x)[0]
     with pytest.raises(ValueError, match="epsilon"):
         fgsm(squeezenet_real, x, -1)
 

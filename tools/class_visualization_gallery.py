@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 import tinyconv
-from tinyconv.cli.common import probabilities
 from tinyconv.image import save_image
 from tinyconv.methods.grids import tile_images
 from tinyconv.methods.visualization import class_visualization
@@ -35,9 +34,9 @@ def main():
         start = time.perf_counter()
         result = class_visualization(model, target, steps=args.steps, seed=args.seed,
                                      progress=None)
-        p = probabilities(model, result.image)[0]
+        p = model.probabilities(result.image)[0]
         picture = model.deprocess(result.image)[0]
-        pq = probabilities(model, model.preprocess(picture, resize=False).data)[0]  # 8-bit
+        pq = model.probabilities(model.preprocess(picture, resize=False).data)[0]  # 8-bit
         name = model.labels[target]
         print(f"{target:4d} {name:20s} p(target) {p[target]:.4f} (8-bit PNG {pq[target]:.4f})  "
               f"top {model.labels[int(p.argmax())]}  {time.perf_counter() - start:.0f} s")

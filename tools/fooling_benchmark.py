@@ -15,8 +15,7 @@ import numpy as np
 
 import tinyconv
 from tinyconv.image import list_images, load_image, save_image
-from tinyconv.methods.adversarial import (difference_panel, fgsm, fooling_images, pixel_change,
-                                          predictions)
+from tinyconv.methods.adversarial import difference_panel, fgsm, fooling_images, pixel_change
 
 
 def main():
@@ -38,7 +37,7 @@ def main():
     paths = [paths[i] for i in sorted(rng.choice(len(paths), args.count, replace=False))]
     images = np.stack([model.preprocessing.prepare_image(load_image(p)) for p in paths])
     x = model.preprocess(list(images), resize=False).data
-    before = predictions(model, x)
+    before = model.predicted_classes(x)
     targets = (before + 1 + rng.integers(0, 999, len(x))) % 1000  # never the prediction
 
     started = time.perf_counter()
@@ -53,7 +52,7 @@ def main():
               f"({time.perf_counter() - started:.0f} s)", flush=True)
     steps, adversarial = np.concatenate(steps), np.concatenate(adversarial)
     saved = model.deprocess(adversarial)  # the 8-bit pictures
-    after = predictions(model, model.preprocess(list(saved), resize=False).data)
+    after = model.predicted_classes(model.preprocess(list(saved), resize=False).data)
     linf, relative = pixel_change(model, x, adversarial)
     ok = (steps >= 0) & (after == targets)
     print(f"fooling ({args.objective}, lr 1, <= {args.max_steps} steps): {ok.sum()}/{len(ok)} "
@@ -70,7 +69,8 @@ def main():
         changed = []
         for i in range(0, len(x), args.batch_size):
             batch = x[i:i + args.batch_size]
-            changed.append(predictions(model, fgsm(model, batch, eps)) != before[i:i + len(batch)])
+            changed.append(model.predicted_classes(fgsm(model, batch, eps))
+                           != before[i:i + len(batch)])
         changed = np.concatenate(changed)
         print(f"FGSM untargeted eps {eps:g}/255: prediction changed for {changed.sum()}/"
               f"{len(changed)} ({changed.mean():.0%})")

@@ -13,13 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import models
-from ..backend import to_numpy
 from ..features import model_images
 from ..image import save_image
 from ..methods import objectives
 from ..methods.grids import tile_images
-from ..ops import softmax
-from ..tensor import Tensor, no_grad
 
 
 def add_parser(subparsers, name, summary, doc, example):
@@ -95,15 +92,9 @@ def resolve_target(model, args, x=None):
     return objectives.class_score(model, target)
 
 
-def probabilities(model, x):
-    """Softmax class probabilities (N, classes) numpy of input batch x (N, 3, H, W)."""
-    with no_grad():
-        return to_numpy(softmax(model(Tensor(x)), axis=1).data)
-
-
 def predicted_class(model, x):
     """Index of the top class for the first image of input batch x."""
-    return int(np.argmax(probabilities(model, x[:1])[0]))
+    return int(model.predicted_classes(x[:1])[0])
 
 
 def class_name(model, index):

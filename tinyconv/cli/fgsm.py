@@ -9,7 +9,7 @@ from ..image import list_images
 from ..methods.adversarial import difference_panel, fgsm, pixel_change
 from ..methods.objectives import class_index
 from .common import (add_model_args, add_output_args, add_parser, class_name,
-                     load_model_from_args, probabilities, save_picture)
+                     load_model_from_args, save_picture)
 from .synthesis import stem
 
 EXAMPLE = """examples:
@@ -51,10 +51,10 @@ def run(args):
         batch = paths[i:i + args.batch_size]
         images = model_images(model, batch)
         x = model.preprocess(list(images), resize=False).data
-        before = probabilities(model, x).argmax(axis=1)
+        before = model.predicted_classes(x)
         for eps in args.epsilon:
             adversarial = fgsm(model, x, eps, targets=target)
-            after = probabilities(model, adversarial).argmax(axis=1)
+            after = model.predicted_classes(adversarial)
             ok = after == target if target is not None else after != before
             success[eps].append(ok)
             if args.no_pictures:

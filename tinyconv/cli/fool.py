@@ -8,7 +8,7 @@ from ..methods.adversarial import (FOOLING_OBJECTIVES, difference_panel, fooling
                                    pixel_change)
 from ..methods.objectives import class_index
 from .common import (add_model_args, add_output_args, add_parser, class_name,
-                     load_model_from_args, probabilities, save_picture)
+                     load_model_from_args, save_picture)
 from .synthesis import (add_loop_args, check_loop_args, loop_kwargs, report_end, stem,
                         stop_if_interrupted)
 
@@ -51,7 +51,7 @@ def run(args):
         batch = paths[i:i + args.batch_size]
         images = model_images(model, batch)
         x = model.preprocess(list(images), resize=False).data
-        before = probabilities(model, x)
+        before = model.probabilities(x)
         targets = [class_index(model, args.target)] * len(batch) if args.target else \
             [_random_other(rng, len(p), int(p.argmax())) for p in before]
         fooled = fooling_images(model, x, targets, lr=args.lr, max_steps=args.steps,
@@ -59,7 +59,7 @@ def run(args):
                                 **loop_kwargs(args, model, f"fool_{i:04d}"))
         if fooled.result.interrupted:
             report_end(fooled.result)
-        after = probabilities(model, fooled.images)
+        after = model.probabilities(fooled.images)
         linf, relative = pixel_change(model, x, fooled.images)
         adversarial = model.deprocess(fooled.images)
         saved = []

@@ -7,7 +7,7 @@ from ..methods.objectives import class_index
 from ..methods.occlusion import occlusion_map
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, add_target_args,
                      class_name, image_stem, load_input, load_model_from_args, panel,
-                     predicted_class, probabilities, progress_printer, save_array, save_picture)
+                     predicted_class, progress_printer, save_array, save_picture)
 
 EXAMPLE = """examples:
   tinyconv occlusion --weights squeezenet1_1.h5 dog.png
@@ -42,7 +42,7 @@ def run(args):
     prob_map, heat = occlusion_map(model, x, target, size=args.size, stride=args.stride,
                                    batch_size=args.batch_size,
                                    progress=progress_printer("occluded images"))
-    unoccluded = float(probabilities(model, x)[0, target])
+    unoccluded = float(model.probabilities(x)[0, target])
     row, col = np.unravel_index(np.argmin(prob_map), prob_map.shape)
     print(f"P without occlusion {unoccluded:.4f}; lowest {prob_map.min():.4f} with the square "
           f"at grid position ({row}, {col}) of {prob_map.shape}; highest {prob_map.max():.4f}")

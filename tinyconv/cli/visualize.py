@@ -3,7 +3,7 @@ by gradient ascent from noise with switchable regularizers (Simonyan et al. 2014
 2015)."""
 from ..methods.visualization import DEFAULTS, visualize
 from .common import (add_model_args, add_output_args, add_parser, add_target_args, describe,
-                     load_model_from_args, probabilities, resolve_target, save_picture,
+                     load_model_from_args, resolve_target, save_picture,
                      target_class_of, target_tag)
 from .synthesis import (add_loop_args, check_loop_args, loop_kwargs, report_end,
                         stop_if_interrupted, top_classes)
@@ -85,6 +85,6 @@ def report_classes(model, image, target):
     """Print the top classes of each synthesized image and p(target) when there is a target."""
     if not model.labels:
         return
-    for probs in probabilities(model, image):
+    for probs in model.probabilities(image):
         wanted = f"p(target) {probs[target]:.4f}; " if target is not None else ""
         print(f"{wanted}top: {top_classes(model, probs)}")

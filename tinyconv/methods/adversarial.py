@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import backend
 from ..ops import cross_entropy, log_softmax
-from ..tensor import Tensor, no_grad
+from ..tensor import Tensor
 from .objectives import class_index
 from .optimize import optimize
 from .transforms import clamp, snap_to_pixels
@@ -70,7 +70,7 @@ def fooling_images(model, x, targets, lr=1.0, max_steps=100, objective="log_prob
                       transforms=[snap], regularizers=[clamp(*model.preprocessing.input_range())],
                       stop=lambda step, image, terms: terms["fooled"] == n, **loop)
     images = snap(Tensor(result.image)).numpy()
-    final = predictions(model, images)
+    final = model.predicted_classes(images)
     steps_taken[(final == targets) & (steps_taken < 0)] = result.steps
     steps_taken[final != targets] = -1
     return FoolingResult(images, steps_taken, result)
@@ -87,7 +87,8 @@ def fgsm(model, x, epsilon, targets=None, labels=None):
     xp = backend.xp_for(model.device)
     x = xp.asarray(backend.to_numpy(x), dtype=model.dtype)
     if targets is None:
-        labels = predictions(model, x) if labels is None else _per_example(model, labels, len(x))
+        labels = model.predicted_classes(x) if labels is None else \
+            _per_example(model, labels, len(x))
         direction = 1.0
     else:
         labels, direction = _per_example(model, targets, len(x)), -1.0
@@ -98,17 +99,6 @@ def fgsm(model, x, epsilon, targets=None, labels=None):
     adversarial = x + direction * step * xp.sign(image.grad)
     clamp(*pre.input_range())(adversarial, 0)
     return backend.to_numpy(adversarial)
-
-
-def predictions(model, x, batch_size=32):
-    """argmax class of each image of x (N, 3, H, W) -> (N,) int numpy."""
-    xp = backend.xp_for(model.device)
-    out = []
-    with no_grad():
-        for i in range(0, len(x), batch_size):
-            scores = model(Tensor(xp.asarray(x[i:i + batch_size], dtype=model.dtype)))
-            out.append(backend.to_numpy(scores.data.argmax(axis=1)))
-    return np.concatenate(out)
 
 
 def pixel_change(model, original, adversarial):

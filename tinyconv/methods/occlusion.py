@@ -5,9 +5,8 @@ mean subtraction, the "grey" of the paper. Occluded copies are run in batches.
 """
 import numpy as np
 
-from .. import ops
 from ..backend import to_numpy
-from ..tensor import Tensor, no_grad
+from ..tensor import Tensor
 from .objectives import class_index
 
 
@@ -50,9 +49,7 @@ def occlusion_map(model, x, target_class, size=None, stride=None, fill=0.0, batc
         batch = np.repeat(image[None], len(chunk), axis=0)  # (B, 3, H, W)
         for b, (y, x0) in enumerate(chunk):
             batch[b, :, y:y + size, x0:x0 + size] = fill
-        with no_grad():
-            scores = model(Tensor(batch, device=model.device))
-            probs[start:start + len(chunk)] = to_numpy(ops.softmax(scores, axis=1).data[:, c])
+        probs[start:start + len(chunk)] = model.probabilities(batch, len(chunk))[:, c]
         if progress:
             progress(min(start + batch_size, len(positions)), len(positions))
     prob_map = probs.reshape(len(ys), len(xs))

@@ -172,12 +172,26 @@ class Model:
         """Softmax probabilities (N, classes) as numpy for uint8 RGB images, in batches."""
         if isinstance(images, np.ndarray) and images.ndim == 3:
             images = [images]
+        return np.concatenate([
+            self.probabilities(self.preprocess(list(images[i:i + batch_size])), batch_size)
+            for i in range(0, len(images), batch_size)])
+
+    def probabilities(self, x, batch_size=32):
+        """Softmax class probabilities (N, classes) numpy of input batch x (N, 3, H, W) (array or
+        Tensor, any device), run without gradients in batches of this model's dtype."""
+        x = x.data if isinstance(x, Tensor) else x
+        xp = backend.xp_for(self.device)
         out = []
         with no_grad():
-            for i in range(0, len(images), batch_size):
-                x = self.preprocess(list(images[i:i + batch_size]))
-                out.append(softmax(self(x), axis=1).numpy())
+            for i in range(0, len(x), batch_size):
+                scores = self(Tensor(xp.asarray(x[i:i + batch_size], dtype=self.dtype)))
+                out.append(softmax(scores, axis=1).numpy())
         return np.concatenate(out)
+
+    def predicted_classes(self, x, batch_size=32):
+        """Index of the most probable class of each image of input batch x (N, 3, H, W) ->
+        (N,) int numpy."""
+        return self.probabilities(x, batch_size).argmax(axis=1)
 
     # ----- pixels in and out
     def preprocess(self, images, resize=True):
