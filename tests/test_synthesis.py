@@ -198,6 +198,12 @@ def test_cli_writes_pictures_and_rejects_bad_arguments(squeezenet_file, assets, 
                  "--save-every", "1"] + common) == 0
     assert (tmp_path / "visualize_c1.png").is_file()
     assert (tmp_path / "visualize_c1_step0002.png").is_file()
+    horses = str(assets / "images" / "cifar10" / "test" / "horse")
+    assert main(["multifaceted", "--class", "sorrel", "--facets", "2", "--max-images", "4",
+                 "--image-size", "32", "--steps", "2", "--save-every", "2", horses] + common) == 0
+    for k in (0, 1):
+        assert (tmp_path / f"multifaceted_c339_facet{k}_step0002.png").is_file()
+    assert not list(tmp_path.glob("multifaceted_*_step0001.png"))
     dog = str(assets / "images" / "content" / "dog.png")
     assert main(["fgsm", dog, "--epsilon", "1,2"] + common) == 0
     assert "success 1/1" in capsys.readouterr().out

@@ -11,7 +11,8 @@ from ..methods.visualization import (DEFAULTS, MULTIFACETED_DEFAULTS,
                                       multifaceted_visualization)
 from .common import (add_model_args, add_output_args, add_parser, class_name,
                      load_model_from_args, save_picture)
-from .synthesis import add_loop_args, check_loop_args, report_end, stop_if_interrupted
+from .synthesis import (add_loop_args, check_loop_args, loop_kwargs, report_end,
+                        stop_if_interrupted)
 from .visualize import add_regularizer_args, regularizer_kwargs, report_classes
 
 EXAMPLE = """examples:
@@ -19,9 +20,10 @@ EXAMPLE = """examples:
       cifar10/test/horse --max-images 100 --facets 4
 
 Writes --out/multifaceted_cCLASS.png: the cluster mean images (top row) and the facet
-visualizations started from them (bottom row), and one _facetK.png per facet. The images should
-show the class (or a group of related classes); they are clustered by their spatially averaged
---feature-layer activations (default: the last layer before the classifier)."""
+visualizations started from them (bottom row), and one _facetK.png per facet (and
+_facetK_stepNNNN.png snapshots with --save-every). The images should show the class (or a group
+of related classes); they are clustered by their spatially averaged --feature-layer activations
+(default: the last layer before the classifier)."""
 
 
 def register(subparsers):
@@ -59,7 +61,8 @@ def run(args):
     results, labels = multifaceted_visualization(
         model, target, x, facets=args.facets, feature_layer=args.feature_layer,
         seed=args.seed, steps=args.steps, lr=args.lr, step_rule=args.step_rule,
-        progress_every=args.progress_every, **kwargs)
+        snapshots=lambda k: loop_kwargs(args, model, facet_name(target, k))["on_snapshot"],
+        progress_every=args.progress_every, save_every=args.save_every, **kwargs)
     means, facets = [], []
     for k, result in enumerate(results):
         members = labels == k
@@ -68,8 +71,12 @@ def run(args):
         report_classes(model, result.image, target)
         means.append(images[members].mean(axis=0).round().astype(np.uint8))
         facets.append(model.deprocess(result.image)[0])
-        last = save_picture(args, f"multifaceted_c{target}_facet{k}", facets[-1])
+        last = save_picture(args, facet_name(target, k), facets[-1])
     grid = tile_images(np.stack(means + facets), rows=2, padding=4, pad_value=255)
     whole = save_picture(args, f"multifaceted_c{target}", grid)
     stop_if_interrupted(results[-1].interrupted, last, whole)
 
+
+def facet_name(target, facet):
+    """File name (no extension) of facet `facet`'s picture; its snapshots add _stepNNNN."""
+    return f"multifaceted_c{target}_facet{facet}"

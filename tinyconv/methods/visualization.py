@@ -100,7 +100,8 @@ MULTIFACETED_DEFAULTS = dict(steps=100, lr=8.0, centre_bias=0.5)
 def multifaceted_visualization(model, target, images, facets=4, feature_layer=None, seed=0,
                                steps=MULTIFACETED_DEFAULTS["steps"],
                                lr=MULTIFACETED_DEFAULTS["lr"],
-                               centre_bias=MULTIFACETED_DEFAULTS["centre_bias"], **kwargs):
+                               centre_bias=MULTIFACETED_DEFAULTS["centre_bias"],
+                               snapshots=None, **kwargs):
     """Nguyen et al. 2016: one visualization of class `target` per facet of its training images.
 
     images: preprocessed (N, 3, H, W) array of the class's (or a group of classes') images;
@@ -110,6 +111,8 @@ def multifaceted_visualization(model, target, images, facets=4, feature_layer=No
     ascent is gentler than `visualize`'s (100 steps of 8), so each facet keeps its cluster's
     colours and layout. Returns (results: list of Results, one per facet (fewer when Ctrl-C
     stopped one: the run ends with it), labels: (N,) facet of each image).
+    snapshots: optional snapshots(facet) -> the on_snapshot(step, x) callback of that facet's
+    ascent (see tinyconv.methods.optimize; used with save_every).
     """
     images = backend.to_numpy(images.data if isinstance(images, Tensor) else images)
     if images.ndim != 4 or images.shape[1] != 3:
@@ -125,6 +128,7 @@ def multifaceted_visualization(model, target, images, facets=4, feature_layer=No
         start = images[labels == facet].mean(axis=0, keepdims=True)
         results.append(class_visualization(model, target, x0=start, seed=seed + facet,
                                            steps=steps, lr=lr, centre_bias=centre_bias,
+                                           on_snapshot=snapshots and snapshots(facet),
                                            **kwargs))
         if results[-1].interrupted:
             break
