@@ -278,3 +278,12 @@ def test_cli_interrupted_saves_the_last_image_and_exits_130(
         assert not (tmp_path / f"{name}.png").exists()
     if args[0] != "efros-leung":
         assert len(ctrl_c_at_step_3) == 3  # the run stopped at the interrupt
+
+
+def test_fool_interrupted_says_so_instead_of_not_fooled(squeezenet_file, assets, tmp_path,
+                                                        capsys, ctrl_c_at_step_3):
+    dog = str(assets / "images" / "content" / "dog.png")
+    assert main(["fool", "--target", "1", dog, "--weights", str(squeezenet_file), "--steps",
+                 "20", "--progress-every", "100", "--out", str(tmp_path)]) == 130
+    out = capsys.readouterr().out
+    assert "not fooled yet, interrupted after 2 steps" in out and "NOT fooled" not in out

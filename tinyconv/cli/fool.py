@@ -65,8 +65,12 @@ def run(args):
         saved = []
         for j, path in enumerate(batch):
             t, was = targets[j], int(before[j].argmax())
-            outcome = f"fooled in {fooled.steps[j]} steps" if fooled.fooled[j] else \
-                f"NOT fooled in {args.steps} steps"
+            if fooled.fooled[j]:
+                outcome = f"fooled in {fooled.steps[j]} steps"
+            elif fooled.result.interrupted:
+                outcome = f"not fooled yet, interrupted after {fooled.result.steps} steps"
+            else:
+                outcome = f"NOT fooled in {args.steps} steps"
             print(f"{path}: {class_name(model, was)} ({before[j][was]:.3f}, target "
                   f"{before[j][t]:.4f}) -> {class_name(model, t)} ({after[j][t]:.3f}); "
                   f"{outcome}; L-inf {linf[j]:.0f}/255, relative L2 {relative[j]:.4f}")
