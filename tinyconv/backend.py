@@ -9,6 +9,7 @@ Device names are "cpu" and "gpu". The default comes from the TINYCONV_DEVICE env
 ("cpu" or "gpu"), else "gpu" when a GPU is usable, else "cpu".
 """
 import os
+import time
 
 import numpy as np
 
@@ -74,3 +75,25 @@ def to_device(a, device):
 def to_numpy(a):
     """A numpy array with the contents of `a` (a copy from the GPU when needed)."""
     return cp.asnumpy(a) if device_of(a) == "gpu" else np.asarray(a)
+
+
+def synchronize(xp):
+    """Wait for the device of array module xp to finish its queued work (no-op for numpy)."""
+    if xp is not np:
+        xp.cuda.Device().synchronize()
+
+
+def time_calls(fn, xp, repeats, warmup=1):
+    """Milliseconds of `repeats` timed calls of fn() after `warmup` untimed ones, the device of
+    array module xp synchronized around each, so GPU work is counted where it runs."""
+    synchronize(xp)
+    for _ in range(warmup):
+        fn()
+    synchronize(xp)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        synchronize(xp)
+        times.append((time.perf_counter() - start) * 1e3)
+    return times

@@ -313,7 +313,7 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sy
         raise ValueError(f"unknown case(s) {sorted(unknown)}; cases: {', '.join(CASE_NAMES)}")
     from .ops import conv_algorithms
     for choice in algorithms:
-        conv_algorithms._check_choice(choice)
+        conv_algorithms.check_choice(choice)
     sides = {("tinyconv" if i == 0 else f"tinyconv_{choice}"): (None, (), choice)
              for i, choice in enumerate(algorithms)}
     if compare == "torch":

@@ -17,7 +17,6 @@ hand them to the next layer, except for 3-channel inputs (images, NCHW as loaded
 """
 import statistics
 import sys
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -140,25 +139,6 @@ def pass_gflop(geom):
     return 2 * n * o * int(np.prod(geom.out_hw)) * int(np.prod(geom.w_shape[1:])) / 1e9
 
 
-def _synchronizer(xp):
-    return xp.cuda.Device().synchronize if xp.__name__ == "cupy" else (lambda: None)
-
-
-def time_calls(fn, synchronize, repeats, warmup=1):
-    """Milliseconds of `repeats` timed calls of fn() after `warmup` untimed ones."""
-    synchronize()
-    for _ in range(warmup):
-        fn()
-    synchronize()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        synchronize()
-        times.append((time.perf_counter() - start) * 1e3)
-    return times
-
-
 def gemm_peak(device, size=None, repeats=GEMM_REPEATS):
     """{"size", "gflop_per_s", "via"}: the best rate of float32 (size, size) @ (size, size)
     products on the device (tinyconv.ops.blas_cpu.gemm on the CPU, cupy matmul on the GPU)."""
@@ -172,7 +152,7 @@ def gemm_peak(device, size=None, repeats=GEMM_REPEATS):
         from .ops import blas_cpu
         out = np.empty((size, size), np.float32)
         product, via = (lambda: blas_cpu.gemm(a, b, out)), "tinyconv.ops.blas_cpu.gemm"
-    best_ms = min(time_calls(product, _synchronizer(xp), repeats))
+    best_ms = min(backend.time_calls(product, xp, repeats))
     return {"size": size, "gflop_per_s": round(2 * size ** 3 / best_ms / 1e6, 1), "via": via}
 
 
@@ -211,7 +191,7 @@ def benchmark_shape(shape, device, repeats=5, warmup=1, peak_gflop_per_s=None, s
                   flush=True)
         functions = _pass_functions(conv_algorithms.ALGORITHMS[name], x, w, dout, geom)
         record["algorithms"][name] = {
-            step: _pass_record(time_calls(fn, _synchronizer(xp), repeats, warmup), gflop,
+            step: _pass_record(backend.time_calls(fn, xp, repeats, warmup), gflop,
                                peak_gflop_per_s) for step, fn in functions.items()}
     timed = record["algorithms"]
     record["winner"] = {step: min(timed, key=lambda name: timed[name][step]["ms"])

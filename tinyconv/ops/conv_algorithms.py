@@ -22,11 +22,10 @@ machine whose BLAS differs from the one the rules of thumb were measured on.
 """
 import contextlib
 import os
-import time
 
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import get_array_module, time_calls
 from . import im2col
 from .channels_last import channels_last
 
@@ -68,7 +67,9 @@ _tuned = {}
 AUTOTUNE_MAX_COLUMN_BYTES = 2 ** 28  # im2col's workspace limit while autotuning (256 MiB)
 
 
-def _check_choice(choice):
+def check_choice(choice):
+    """`choice` if it is "heuristic", "autotune" or an algorithm name, else a ValueError naming
+    the valid ones."""
     if choice not in MODES and choice not in ALGORITHMS:
         raise ValueError(f"unknown convolution algorithm {choice!r}; choose one of "
                          f"{', '.join(MODES + tuple(ALGORITHMS))}")
@@ -79,7 +80,7 @@ def set_algorithm(choice):
     """Use `choice` ("heuristic", "autotune" or an algorithm name) from now on; returns the
     previous choice."""
     global _choice
-    previous, _choice = _choice, _check_choice(choice)
+    previous, _choice = _choice, check_choice(choice)
     return previous
 
 
@@ -122,7 +123,7 @@ def heuristic(x, geom):
 
 def select(x, geom):
     """The kernels that conv2d uses for input array x and this geometry, by the current choice."""
-    choice = _check_choice(_choice)
+    choice = check_choice(_choice)
     if choice == "heuristic":
         return heuristic(x, geom)
     if choice == "autotune":
@@ -134,21 +135,12 @@ def time_algorithm(name, x, w, dout, geom, repeats=2):
     """Best-of-`repeats` seconds of weight preparation + forward + input gradient (one untimed
     run first)."""
     kernels = ALGORITHMS[name]
-    xp = get_array_module(x)
-    synchronize = xp.cuda.Device().synchronize if xp.__name__ == "cupy" else (lambda: None)
 
     def run():
         wk = kernels.prepare_weight(w, geom)
         kernels.conv_forward(x, wk, geom)
         kernels.conv_backward_input(dout, wk, geom)
-        synchronize()
-    run()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return best
+    return min(time_calls(run, get_array_module(x), repeats)) / 1e3
 
 
 def _tuning_candidates(x, geom):
