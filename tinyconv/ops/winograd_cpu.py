@@ -106,6 +106,8 @@ F4 = Tile(4, _bt4, _at4, np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6],
                                    [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
                                    [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]))
 TILES = {2: F2, 4: F4}
+# (a*a, 9) per tile: row a*k + l of G g G^T from the 9 kernel taps (3i + j)
+WEIGHT_TRANSFORMS = {m: np.kron(tile.g, tile.g) for m, tile in TILES.items()}
 
 
 def transform_weights(w, tile, flipped=False):
@@ -113,7 +115,7 @@ def transform_weights(w, tile, flipped=False):
     (which also brings each transformed tap together as one (O, C) block). flipped: the kernel
     rotated by 180 degrees (tap 3i + j reads tap 8 - 3i - j), for the input gradient."""
     o, c = w.shape[:2]
-    transform = np.kron(tile.g, tile.g)  # (a*a, 9): row a*k + l from the 9 taps (3i + j)
+    transform = WEIGHT_TRANSFORMS[tile.m]
     if flipped:
         transform = transform[:, ::-1]
     return blas_cpu.gemm(np.ascontiguousarray(transform, dtype=w.dtype),
