@@ -77,39 +77,56 @@ def small_copy(source, target, max_kb):
     return target.stat().st_size
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__,
+def gallery_parser(doc):
+    """The command line both gallery tools share."""
+    parser = argparse.ArgumentParser(description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", type=Path, required=True, help="working folder")
     parser.add_argument("--out", type=Path, default=Path("docs/gallery"))
     parser.add_argument("--max-kb", type=int, default=130)
     parser.add_argument("--only", help="run only the commands containing this text")
-    args = parser.parse_args()
-    args.build.mkdir(parents=True, exist_ok=True)
-    names = dict(S=args.build / "squeezenet1_1.h5", V=args.build / "vgg19_blocks1-3.h5",
-                 C=ASSETS / "images" / "content", A=ASSETS)
-    pictures = args.build / "pictures"
-    for line in COMMANDS.replace("\\\n", " ").strip().splitlines():
-        if args.only and args.only not in line:
+    return parser
+
+
+def run_commands(commands, names, pictures, only=None):
+    """Run each `tinyconv` command line of `commands` ({X} filled from names), writing into
+    `pictures` unless the line names its own --out; stop at the first failure."""
+    for line in commands.replace("\\\n", " ").strip().splitlines():
+        if only and only not in line:
             continue
         argv = shlex.split(line.format(**names))
-        if argv[0] != "convert":
+        if argv[0] != "convert" and "--out" not in argv:
             argv += ["--out", str(pictures)]
         print(f"$ tinyconv {line}", flush=True)
         start = time.perf_counter()
         if tinyconv(argv) != 0:
             raise SystemExit(f"failed: tinyconv {line}")
         print(f"  ({time.perf_counter() - start:.0f} s)", flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
+
+
+def copy_pictures(keep, pictures, out, max_kb, target_name=lambda name: f"{name}.png"):
+    """Small copies of the kept pictures ("name[:budget KB]") from `pictures` into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
     total = 0
-    for entry in KEEP:
+    for entry in keep:
         name, _, budget = entry.partition(":")
         source = pictures / f"{name}.png"
         if source.exists():
-            size = small_copy(source, args.out / f"{name}.png", int(budget or args.max_kb))
+            target = out / target_name(name)
+            size = small_copy(source, target, int(budget or max_kb))
             total += size
-            print(f"{args.out / name}.png: {size / 1024:.0f} KB")
+            print(f"{target}: {size / 1024:.0f} KB")
     print(f"gallery: {total / 1024:.0f} KB")
+
+
+def main():
+    args = gallery_parser(__doc__).parse_args()
+    args.build.mkdir(parents=True, exist_ok=True)
+    names = dict(S=args.build / "squeezenet1_1.h5", V=args.build / "vgg19_blocks1-3.h5",
+                 C=ASSETS / "images" / "content", A=ASSETS)
+    pictures = args.build / "pictures"
+    run_commands(COMMANDS, names, pictures, args.only)
+    copy_pictures(KEEP, pictures, args.out, args.max_kb)
 
 
 if __name__ == "__main__":

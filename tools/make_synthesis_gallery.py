@@ -10,17 +10,13 @@ On 2 shared CPU cores the whole list takes about an hour, most of it VGG19 style
 512 px; --only TEXT runs the matching lines ("classes": the 8-class grid of
 tools/class_visualization_gallery.py), --copy-only skips running.
 """
-import argparse
-import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from make_gallery import ASSETS, small_copy  # noqa: E402
-from tinyconv.cli import main as tinyconv  # noqa: E402
+from make_gallery import ASSETS, copy_pictures, gallery_parser, run_commands  # noqa: E402
 
 # {S}: squeezenet1_1.h5, {V}: vgg19_blocks1-3.h5, {C}: content images, {Y}: style images,
 # {A}: the assets folder, {P}: the pictures folder
@@ -58,12 +54,7 @@ colour/tubingen_starry_night styledream/tubingen_starry_night""".split()
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--build", type=Path, required=True, help="working folder")
-    parser.add_argument("--out", type=Path, default=Path("docs/gallery"))
-    parser.add_argument("--max-kb", type=int, default=130)
-    parser.add_argument("--only", help="run only the commands containing this text")
+    parser = gallery_parser(__doc__)
     parser.add_argument("--copy-only", action="store_true", help="only copy the pictures")
     args = parser.parse_args()
     args.build.mkdir(parents=True, exist_ok=True)
@@ -71,32 +62,14 @@ def main():
     names = dict(S=args.build / "squeezenet1_1.h5", V=args.build / "vgg19_blocks1-3.h5",
                  C=ASSETS / "images" / "content", Y=ASSETS / "images" / "styles", A=ASSETS,
                  P=pictures)
-    for line in COMMANDS.replace("\\\n", " ").strip().splitlines():
-        if args.copy_only or (args.only and args.only not in line):
-            continue
-        argv = shlex.split(line.format(**names))
-        if argv[0] != "convert" and "--out" not in argv:
-            argv += ["--out", str(pictures)]
-        print(f"$ tinyconv {line}", flush=True)
-        start = time.perf_counter()
-        if tinyconv(argv) != 0:
-            raise SystemExit(f"failed: tinyconv {line}")
-        print(f"  ({time.perf_counter() - start:.0f} s)", flush=True)
+    if not args.copy_only:
+        run_commands(COMMANDS, names, pictures, args.only)
     if not args.copy_only and (not args.only or "classes" in args.only):
         tool = Path(__file__).parent / "class_visualization_gallery.py"
         subprocess.run([sys.executable, str(tool), "--weights", str(names["S"]), "--out",
                         str(pictures / "classes")], check=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    total = 0
-    for entry in KEEP:
-        name, _, budget = entry.partition(":")
-        source = pictures / f"{name}.png"
-        if source.exists():
-            target = args.out / f"synthesis_{name.replace('/', '_')}.png"
-            size = small_copy(source, target, int(budget or args.max_kb))
-            total += size
-            print(f"{target}: {size / 1024:.0f} KB")
-    print(f"gallery: {total / 1024:.0f} KB")
+    copy_pictures(KEEP, pictures, args.out, args.max_kb,
+                  lambda name: f"synthesis_{name.replace('/', '_')}.png")
 
 
 if __name__ == "__main__":
