@@ -5,7 +5,11 @@
     with tc.override({"relu": tc.hooks.guided_relu}):
         model(x)[0, 243].backward()                    # x.grad: guided backprop of class 243
 """
-from . import backend, hooks, ops
+from . import cpu_memory
+
+cpu_memory.apply_default()  # before any large array: freed memory is kept for reuse
+
+from . import backend, hooks, ops  # noqa: E402
 from . import optim
 from .backend import default_device, gpu_available
 from .hooks import override
