@@ -28,6 +28,8 @@ POINTWISE = {
     "relu": (ops.relu, lambda a: np.maximum(a, 0)),
     "leaky_relu": (ops.leaky_relu, lambda a: np.where(a > 0, a, 0.01 * a)),
     "leaky_relu 0.2": (lambda t: ops.leaky_relu(t, 0.2), lambda a: np.where(a > 0, a, 0.2 * a)),
+    # in place on a fresh product, as Model runs a ReLU after a convolution
+    "relu in place": (lambda t: ops.relu(t * 1.0, inplace=True), lambda a: np.maximum(a, 0)),
     "tanh": (ops.tanh, np.tanh),
     "sigmoid": (ops.sigmoid, lambda a: 1 / (1 + np.exp(-a))),
 }
@@ -45,6 +47,16 @@ def test_relu_gradient_is_zero_for_negative_inputs(xp):
     x = tc.Tensor(xp.asarray([-1.0, 0.0, 2.0]), requires_grad=True)
     ops.relu(x).backward(xp.asarray([5.0, 5.0, 5.0]))
     assert_close(tc.Tensor(x.grad), [0, 0, 5])
+
+
+def test_relu_in_place_writes_over_its_input_in_any_memory_layout(xp):
+    a = off_kink(xp, 2, 5, 6, 3).transpose(0, 3, 1, 2)  # a (N, C, H, W) view of NHWC memory
+    expected = np.maximum(to_numpy(a), 0)
+    y = ops.relu(tc.Tensor(a), inplace=True)
+    assert y.data is a
+    np.testing.assert_array_equal(to_numpy(a), expected)
+    big = xp.asarray(np.random.default_rng(4).standard_normal((2, 64, 40, 40)))  # split in parts
+    assert_close(ops.relu(tc.Tensor(big)), np.maximum(to_numpy(big), 0))
 
 
 def test_sigmoid_and_tanh_do_not_overflow(xp):

@@ -73,6 +73,40 @@ def test_forward_stops_at_the_last_requested_layer(squeezenet, monkeypatch):
     assert ran[-1] == "fire3/expand3x3" and "fire4/squeeze" not in ran
 
 
+def test_relu_overwrites_only_activations_nobody_reads(monkeypatch):
+    model = models.build("vgg11", dtype="float64", seed=2)
+    x = np.random.default_rng(3).standard_normal((1, 3, 40, 40))
+    in_place = []
+    relu = L.ReLU.__call__
+
+    def spy(self, params, x, training=False, inplace=False):
+        in_place.append((self.name, inplace))
+        return relu(self, params, x, training, inplace)
+
+    def gradient_and_acts():
+        xt = tinyconv.Tensor(x, requires_grad=True)
+        acts = model.forward(xt, layers=["conv2_1", "relu2_1", "conv3_2", "fc8"])
+        (acts["fc8"][:, 3].sum() + (acts["relu2_1"] * acts["conv2_1"]).sum()).backward()
+        return xt.grad, {k: a.numpy() for k, a in acts.items()}
+
+    monkeypatch.setattr(L.ReLU, "__call__", spy)
+    grad, acts = gradient_and_acts()
+    # the requested pre-ReLU convolutions keep their negative values; the others are reused
+    assert acts["conv2_1"].min() < 0 and acts["conv3_2"].min() < 0
+    np.testing.assert_array_equal(acts["relu2_1"], np.maximum(acts["conv2_1"], 0))
+    assert dict(in_place) == {"relu1_1": True, "relu2_1": False, "relu3_1": True,
+                              "relu3_2": False, "relu4_1": True, "relu4_2": True,
+                              "relu5_1": True, "relu5_2": True, "relu6": True, "relu7": True}
+    # and the gradient is the one of the network computed without any in-place ReLU
+    monkeypatch.setattr(L.ReLU, "works_in_place", False)
+    in_place.clear()
+    reference_grad, reference_acts = gradient_and_acts()
+    assert not any(flag for _, flag in in_place)
+    np.testing.assert_allclose(grad, reference_grad, rtol=1e-12, atol=1e-15)
+    for name in acts:
+        np.testing.assert_allclose(acts[name], reference_acts[name], rtol=1e-12)
+
+
 def test_forward_from_a_named_layer(squeezenet):
     x = _input((1, 3, 64, 64))
     full = squeezenet.forward(x, layers=["pool3", "fire5", "pool10"])

@@ -77,6 +77,27 @@ def to_numpy(a):
     return cp.asnumpy(a) if device_of(a) == "gpu" else np.asarray(a)
 
 
+def gpu_name():
+    """The name of the current CUDA device, e.g. "NVIDIA H100 80GB HBM3" (None without a GPU)."""
+    if not gpu_available:
+        return None
+    name = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)["name"]
+    return name.decode() if isinstance(name, bytes) else name
+
+
+def set_tf32(enabled):
+    """Let CuPy's float32 GEMMs (convolutions, linear layers) use TF32 tensor cores (10-bit
+    mantissa inputs, float32 accumulation) or not (strict float32, the default). Returns the
+    previous setting. No effect without a GPU."""
+    if not gpu_available:
+        return False
+    from cupy._core import _routines_linalg as linalg
+    previous = linalg.get_compute_type(np.float32) == linalg.COMPUTE_TYPE_TF32
+    linalg.set_compute_type(np.float32, linalg.COMPUTE_TYPE_TF32 if enabled
+                            else linalg.COMPUTE_TYPE_DEFAULT)
+    return previous
+
+
 def synchronize(xp):
     """Wait for the device of array module xp to finish its queued work (no-op for numpy)."""
     if xp is not np:

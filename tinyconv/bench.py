@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import backend
+
 # Pause before each timed run: the worker threads of the framework that ran last (OpenBLAS,
 # OpenMP) keep spinning for a while after their work is done and would slow the next one down.
 SETTLE_SECONDS = 0.5
@@ -158,10 +160,11 @@ def _tinyconv_step(model, case, x):
     return step
 
 
-def serve(step, baseline_mb, synchronize=None, peak_mb=None, info=None):
+def serve(step, baseline_mb, synchronize=None, peak_mb=None, info=None, reset_peak=None):
     """The child's side of the protocol: answer the parent's commands on stdin with one JSON
     line each. "warmup" runs step untimed, "time" runs it timed -> {"ms"}, "finish" ->
-    {"peak_mb"}: the peak RSS of the timed runs above baseline_mb (or peak_mb() if given)."""
+    {"peak_mb"}: the peak RSS of the timed runs above baseline_mb, or on a GPU peak_mb() of the
+    timed runs, counted from reset_peak() before the first."""
     sync = synchronize or (lambda: None)
     release_memory()
     reset_peak_rss()
@@ -182,6 +185,8 @@ def serve(step, baseline_mb, synchronize=None, peak_mb=None, info=None):
             if not timing:  # peak memory of the timed runs only: warm-up may autotune
                 release_memory()
                 reset_peak_rss()
+                if reset_peak:
+                    reset_peak()
                 timing = True
             sync()
             start = time.perf_counter()
@@ -195,10 +200,10 @@ def serve(step, baseline_mb, synchronize=None, peak_mb=None, info=None):
             raise ValueError(f"unknown benchmark command {command!r}")
 
 
-def serve_tinyconv_case(case, device, algorithm="heuristic"):
+def serve_tinyconv_case(case, device, algorithm="heuristic", tf32=False):
     """Child process body for tinyconv: build the case's network, then serve(). algorithm: the
-    convolution algorithm choice (tinyconv.ops.conv_algorithms); autotuning happens in warm-up."""
-    from . import backend
+    convolution algorithm choice (tinyconv.ops.conv_algorithms); autotuning happens in warm-up.
+    tf32: float32 GEMMs on TF32 tensor cores (GPU only)."""
     from .ops import conv_algorithms
     conv_algorithms.set_algorithm(algorithm)
     device = backend.check_device(device)
@@ -210,14 +215,19 @@ def serve_tinyconv_case(case, device, algorithm="heuristic"):
     xp = backend.xp_for(device)
     rng = np.random.default_rng(0)
     x = xp.asarray(rng.standard_normal((case.batch, 3, case.size, case.size), dtype=np.float32))
-    sync = peak = None
+    sync = peak = reset = None
+    from . import __version__
+    version = f"tinyconv {__version__}, numpy {np.__version__}"
     if device == "gpu":
+        backend.set_tf32(tf32)
         sync = backend.cp.cuda.Device().synchronize
         pool = backend.cp.get_default_memory_pool()
-        peak = lambda: pool.total_bytes() / 2 ** 20  # noqa: E731  (what the runs needed)
-    from . import __version__
-    serve(_tinyconv_step(model, case, x), baseline, sync, peak,
-          {"version": f"tinyconv {__version__}, numpy {np.__version__}"})
+        reset = pool.free_all_blocks  # the pool only grows: its size after the runs is their peak
+        peak = lambda: pool.total_bytes() / 2 ** 20  # noqa: E731
+        version += (f", CuPy {backend.cp.__version__}, {backend.gpu_name()}, "
+                    f"TF32 {'on' if tf32 else 'off'}")
+    serve(_tinyconv_step(model, case, x), baseline, sync, peak, {"version": version},
+          reset_peak=reset)
 
 
 # ----- the parent: one child process per framework, driven one run at a time in turn
@@ -257,8 +267,9 @@ class Child:
         return peak
 
 
-def _child_command(runner, case, device, extra=(), algorithm="heuristic"):
-    payload = json.dumps({"case": asdict(case), "device": device, "algorithm": algorithm})
+def _child_command(runner, case, device, extra=(), algorithm="heuristic", tf32=False):
+    payload = json.dumps({"case": asdict(case), "device": device, "algorithm": algorithm,
+                          "tf32": tf32})
     head = [sys.executable, "-m", "tinyconv.bench"] if runner is None else \
         [sys.executable, str(runner)]
     return head + ["--child", payload, *extra]
@@ -292,18 +303,19 @@ def machine_info():
         pass
     import scipy
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "scipy": scipy.__version__,
+            "numpy": np.__version__, "scipy": scipy.__version__, "gpu": backend.gpu_name(),
             "date": time.strftime("%Y-%m-%d %H:%M %Z")}
 
 
 def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sys.stderr,
-        algorithms=("heuristic",)):
+        algorithms=("heuristic",), tf32=False):
     """Run the cases (all by default) and return the report dict.
 
     compare: None or "torch" (NCHW and channels_last, needs tools/bench_torch.py and torch).
     algorithms: tinyconv's convolution algorithm choices to run, each in its own process: the
     first is reported as "tinyconv", the others as "tinyconv_<choice>" (e.g. tinyconv_autotune,
-    which tunes during warm-up).
+    which tunes during warm-up). tf32: float32 convolutions and GEMMs on TF32 tensor cores on
+    every side (GPU only; off means strict FP32 on every side, cuDNN's default TF32 turned off).
     Every framework runs in its own process, all alive at once, and the parent asks them for one
     timed run each in turn, so background load on a shared machine falls on all of them alike.
     """
@@ -324,12 +336,14 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sy
         sides["torch_channels_last"] = (TORCH_RUNNER, ("--memory-format", "channels_last"), None)
     elif compare is not None:
         raise ValueError(f"--compare supports 'torch' only, got {compare!r}")
+    if tf32 and device != "gpu":
+        raise ValueError("tf32 applies to the GPU device only")
     report = {"machine": machine_info(), "device": device, "warmup": warmup,
-              "repeats": repeats, "algorithms": list(algorithms), "cases": []}
+              "repeats": repeats, "algorithms": list(algorithms), "tf32": tf32, "cases": []}
     for case in cases:
         print(f"bench: {case.name}: starting {', '.join(sides)}", file=log, flush=True)
         record = {**asdict(case), "gflop": round(case_gflop(case), 2)}
-        children = {side: Child(_child_command(runner, case, device, extra, choice))
+        children = {side: Child(_child_command(runner, case, device, extra, choice, tf32))
                     for side, (runner, extra, choice) in sides.items()}
         for child in children.values():
             for _ in range(warmup):
@@ -362,7 +376,8 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sy
 def child_main(argv):
     """`python -m tinyconv.bench --child JSON`: serve one case to the parent (see serve)."""
     payload = json.loads(argv[argv.index("--child") + 1])
-    serve_tinyconv_case(Case(**payload["case"]), payload["device"], payload["algorithm"])
+    serve_tinyconv_case(Case(**payload["case"]), payload["device"], payload["algorithm"],
+                        payload.get("tf32", False))
 
 
 if __name__ == "__main__":

@@ -49,6 +49,9 @@ def register(subparsers):
                    help="tinyconv convolution algorithm choices, each run as its own side: "
                         "heuristic, autotune or an algorithm name (see "
                         "tinyconv.ops.conv_algorithms) [heuristic]")
+    p.add_argument("--tf32", action="store_true",
+                   help="GPU: float32 convolutions and GEMMs on TF32 tensor cores, on every side "
+                        "(default: strict FP32 everywhere, PyTorch's cuDNN TF32 turned off too)")
     p.add_argument("-o", "--output", help="also write the JSON report to this file")
     kernels = p.add_argument_group("kernel benchmark (--kernels)")
     kernels.add_argument("--kernels", action="store_true",
@@ -80,7 +83,8 @@ def run(args):
         if given:
             raise ValueError(f"{', '.join(given)} only apply with --kernels")
         report = bench.run(args.cases, device, _default(args.warmup, 2),
-                           _default(args.repeats, 7), args.compare, algorithms=args.algorithms)
+                           _default(args.repeats, 7), args.compare, algorithms=args.algorithms,
+                           tf32=args.tf32)
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:

@@ -36,8 +36,15 @@ def _same_padding(size, kernel, stride, dilation=1):
 
 
 class Layer:
-    """Base row: no parameters, one input, output shape = input shape, receptive field unchanged."""
+    """Base row: no parameters, one input, output shape = input shape, receptive field unchanged.
+
+    Two flags let Model.forward reuse memory (as PyTorch's inplace ReLU): a row that
+    `works_in_place` takes inplace=True and may then overwrite its input's array, which Model
+    passes only when nobody reads that input again and its maker's backward does not read it
+    (`output_read_by_backward` False: convolutions and linear layers save their inputs only)."""
     kind = "layer"
+    works_in_place = False
+    output_read_by_backward = True
 
     def __init__(self, name, inputs=None):
         self.name = name
@@ -87,6 +94,7 @@ class Conv2d(Layer):
     """Convolution, weight (out, in / groups, k, k). padding: int, or "same" (TensorFlow's rule,
     possibly one more pixel after than before, as the ml5 / TF checkpoints were trained with)."""
     kind = "conv"
+    output_read_by_backward = False
 
     def __init__(self, name, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  dilation=1, groups=1, bias=True, inputs=None):
@@ -181,9 +189,10 @@ class ConvTranspose2d(Layer):
 
 class ReLU(Layer):
     kind = "relu"
+    works_in_place = True
 
-    def __call__(self, params, x, training=False):
-        return ops.relu(x)
+    def __call__(self, params, x, training=False, inplace=False):
+        return ops.relu(x, inplace=inplace)
 
 
 class Dropout(Layer):
@@ -275,6 +284,7 @@ class GlobalAvgPool(Layer):
 class Linear(Layer):
     """Fully connected, weight (out, in); a 4-D input is flattened in (C, H, W) order first."""
     kind = "linear"
+    output_read_by_backward = False
 
     def __init__(self, name, in_features, out_features, inputs=None):
         super().__init__(name, inputs)

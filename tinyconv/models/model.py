@@ -147,11 +147,24 @@ class Model:
         for i, name in enumerate(todo):
             layer = self.layers[name]
             params = {key: self.params[f"{name}.{key}"] for key in layer.param_shapes()}
-            acts[name] = layer(params, *(acts[s] for s in layer.inputs), training=self.training)
+            extra = {"inplace": True} if self._may_overwrite_input(layer, i, last_use, keep,
+                                                                   source) else {}
+            acts[name] = layer(params, *(acts[s] for s in layer.inputs), training=self.training,
+                               **extra)
             for s in layer.inputs:
                 if last_use[s] == i and s not in keep:
                     del acts[s]  # free activations nobody will read again
         return {name: acts[row] for name, row in zip(requested, rows)}
+
+    def _may_overwrite_input(self, layer, i, last_use, keep, source):
+        """Whether row number i of this pass may write its output over its input's array: it
+        can (a ReLU), the input is made in this pass by a row whose backward does not read its
+        output (conv, linear), and no later row or caller reads the input."""
+        if not layer.works_in_place or len(layer.inputs) != 1:
+            return False
+        s = layer.inputs[0]
+        return (s != source and s not in keep and last_use[s] == i
+                and not self.layers[s].output_read_by_backward)
 
     def _check_start(self, todo):
         """The name standing for the input when running only `todo`; checks nothing skips it."""

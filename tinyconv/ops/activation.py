@@ -1,21 +1,38 @@
 """Pointwise nonlinearities, softmax and dropout over (N, C, ...) arrays."""
+import numpy as np
+
 from ..backend import get_array_module
 from ..tensor import Function
+from .parallel_cpu import for_each_slice
 
 
 class ReLU(Function):
     """max(x, 0). Saves its output y (y > 0 exactly where x > 0), which the hooks in
-    tinyconv.hooks (guided_relu, deconvnet_relu, redirected_relu) read as ctx.saved."""
+    tinyconv.hooks (guided_relu, deconvnet_relu, redirected_relu) read as ctx.saved.
+    inplace=True writes y over x's array (which must then be read by nobody else)."""
     name = "relu"
 
-    def forward(self, x):
-        y = get_array_module(x).maximum(x, 0)
+    def forward(self, x, inplace=False):
+        xp = get_array_module(x)
+        if xp.__name__ != "numpy":
+            y = xp.maximum(x, 0, out=x) if inplace else xp.maximum(x, 0)
+        else:
+            y = x if inplace else np.empty_like(x)  # empty_like keeps x's memory layout
+            for_each_slice(lambda xs, ys: np.maximum(xs, 0, out=ys), x, y)
         self.save_for_backward(y)
         return y
 
     def backward(self, dout):
         (y,) = self.saved
-        return dout * (y > 0)
+        if get_array_module(y).__name__ != "numpy":
+            return dout * (y > 0)
+        dx = np.empty_like(dout)
+
+        def masked(ys, ds, dxs):  # dx = (y > 0) * dout, written once, no temporaries
+            np.greater(ys, 0, out=dxs)
+            np.multiply(dxs, ds, out=dxs)
+        for_each_slice(masked, y, dout, dx)
+        return dx
 
 
 class LeakyReLU(Function):
@@ -110,8 +127,11 @@ class Dropout(Function):
         return dout * mask
 
 
-def relu(x):
-    return ReLU.apply(x)
+def relu(x, inplace=False):
+    """max(x, 0). inplace=True overwrites x's array (as PyTorch's inplace ReLU): only for an x
+    whose values nobody reads afterwards; its gradient is still correct, since the ReLU
+    backward reads only the output."""
+    return ReLU.apply(x, inplace=inplace)
 
 
 def leaky_relu(x, negative_slope=0.01):

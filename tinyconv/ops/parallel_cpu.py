@@ -28,3 +28,21 @@ def for_each_part(job, length, elements):
     job(bounds[0], bounds[1])  # the calling thread does the first part
     for future in futures:
         future.result()
+
+
+def for_each_slice(job, *arrays):
+    """Call job(*slices) on matching slices of same-shape numpy arrays (outputs among them), in
+    parallel threads when they are large. The arrays are cut along the axis with the largest
+    stride of the first one (N for NCHW, H for channels-last views), so every slice is a few
+    contiguous blocks of memory."""
+    first = arrays[0]
+    if first.ndim == 0:
+        job(*arrays)
+        return
+    axis = max(range(first.ndim), key=lambda k: (first.shape[k] > 1, abs(first.strides[k])))
+    head = (slice(None),) * axis
+
+    def run(start, stop):
+        index = head + (slice(start, stop),)
+        job(*(a[index] for a in arrays))
+    for_each_part(run, first.shape[axis], first.size)
