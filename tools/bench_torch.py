@@ -24,7 +24,18 @@ VGG19_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512,
 RELU5_1_OF_VGG19 = 30  # modules of vgg19.features up to and including relu5_1
 
 
-def build(case):
+def torch_device(device):
+    """PyTorch's name of a tinyconv device ("cpu" | "gpu")."""
+    return {"cpu": "cpu", "gpu": "cuda"}[device]
+
+
+def set_tf32(enabled):
+    """TF32 tensor cores for float32 convolutions and GEMMs on or off (cuDNN's default is on)."""
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled
+
+
+def build(case, case_device="cpu"):
     """The case's network (eval mode, frozen He-normal weights), cut where tinyconv cuts it."""
     with torch.device("meta"):
         if case.model == "vgg16":
@@ -35,7 +46,7 @@ def build(case):
             net = AlexNet()
         else:
             raise ValueError(f"no PyTorch network for case {case.name}")
-    net = net.to_empty(device="cpu").eval()
+    net = net.to_empty(device=torch_device(case_device)).eval()
     with torch.no_grad():
         for module in net.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
@@ -62,17 +73,38 @@ def make_step(net, case, x):
     return step
 
 
-def serve_case(case, memory_format):
+def serve_case(case, memory_format, device="cpu", tf32=False):
     baseline = current_rss_mb()
-    net = build(case)
+    net = build(case, device)
     x = torch.randn(case.batch, 3, case.size, case.size, generator=torch.Generator().manual_seed(0))
+    x = x.to(torch_device(device))
     if memory_format == "channels_last":
         net = net.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     if case.mode == "forward_backward":
         x.requires_grad_(True)
+    if device == "gpu":
+        set_tf32(tf32)
+        torch.backends.cudnn.benchmark = True  # cuDNN's own autotuner, as users run it
+        version = (f"torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}, "
+                   f"{torch.cuda.get_device_name()}, {memory_format}, TF32 {'on' if tf32 else 'off'}")
+        serve(make_step(net, case, x), baseline, torch.cuda.synchronize, gpu_peak_mb,
+              {"version": version}, reset_peak=reset_gpu_peak)
+        return
     version = f"torch {torch.__version__}, {torch.get_num_threads()} threads, {memory_format}"
     serve(make_step(net, case, x), baseline, info={"version": version})
+
+
+def reset_gpu_peak():
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+
+
+def gpu_peak_mb():
+    """Peak GPU memory reserved by PyTorch's caching allocator since reset_gpu_peak, MiB (the
+    same measure as CuPy's memory pool size on tinyconv's side)."""
+    return torch.cuda.max_memory_reserved() / 2 ** 20
 
 
 def main(argv):
@@ -80,7 +112,8 @@ def main(argv):
     memory_format = argv[argv.index("--memory-format") + 1]
     if memory_format not in ("nchw", "channels_last"):
         raise SystemExit(f"--memory-format must be nchw or channels_last, got {memory_format}")
-    serve_case(Case(**payload["case"]), memory_format)
+    serve_case(Case(**payload["case"]), memory_format, payload["device"],
+               payload.get("tf32", False))
 
 
 if __name__ == "__main__":
