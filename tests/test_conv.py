@@ -6,7 +6,9 @@ kernels, so every path is held to the same references.
 import numpy as np
 import pytest
 
-from tinyconv import Tensor
+import tinyconv
+
+from tinyconv import Tensor, ops
 from tinyconv.ops import conv, conv2d, conv_algorithms, conv_cpu, conv_transpose2d, im2col
 from tinyconv.testing import check_grad
 
@@ -268,6 +270,38 @@ def test_every_algorithm_by_name_gives_the_same_convolution_and_gradient():
         gradients.append(xt.grad)
     for grad in gradients[1:]:
         np.testing.assert_allclose(grad, gradients[0], atol=1e-9)
+
+
+@pytest.mark.parametrize("padding", [1, 0])
+def test_conv_then_relu_gradients_with_every_algorithm(xp, padding):
+    """conv -> ReLU, the pair every network repeats: input, weight and bias gradients against
+    numerical ones with each algorithm, frozen weights (input gradient only) and trainable."""
+    rng = np.random.default_rng(6)
+    x = xp.asarray(rng.standard_normal((2, 4, 9, 8)))
+    w, b = rng.standard_normal((5, 4, 3, 3)), rng.standard_normal(5)
+    geom = conv.conv_geometry(x.shape, w.shape, 1, padding, 1, 1)
+    for name in conv_algorithms.available(x, geom):
+        with conv_algorithms.algorithm(name):
+            check_grad(lambda t: ops.relu(conv2d(t, Tensor(xp.asarray(w)), padding=padding)), x)
+            check_grad(lambda t, wt, bt: ops.relu(conv2d(t, wt, bt, padding=padding)), x,
+                       xp.asarray(w), xp.asarray(b))
+
+
+def test_overrides_of_relu_still_apply_after_a_convolution():
+    """guided backprop through conv -> ReLU -> conv equals the hand-masked backward."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, 3, 8, 8))
+    w1, w2 = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal((2, 4, 3, 3))
+    xt = Tensor(x, requires_grad=True)
+    h = ops.relu(conv2d(xt, Tensor(w1), padding=1))
+    seed = rng.standard_normal((1, 2, 8, 8))
+    with tinyconv.override({"relu": tinyconv.hooks.guided_relu}):
+        conv2d(h, Tensor(w2), padding=1).backward(seed)
+    # by hand: the gradient at h, masked by (h > 0) and (gradient > 0), through conv1
+    dh = conv_transpose2d(Tensor(seed), Tensor(w2), padding=1).numpy()
+    masked = dh * ((h.numpy() > 0) & (dh > 0))
+    expected = conv_transpose2d(Tensor(masked), Tensor(w1), padding=1).numpy()
+    np.testing.assert_allclose(xt.grad, expected, rtol=1e-10, atol=1e-12)
 
 
 def test_named_algorithm_falls_back_where_it_cannot_run_and_choice_is_restored():
