@@ -213,7 +213,8 @@ def test_dispatch_picks_the_cpu_kernels_for_numpy_and_returns_channels_last():
 @pytest.mark.parametrize("x_shape, w_shape, expected", [
     ((1, 3, 224, 224), (64, 3, 3, 3), "cpu_im2col"),     # an image
     ((1, 64, 224, 224), (64, 64, 3, 3), "cpu_shifted"),
-    ((1, 256, 56, 56), (256, 256, 3, 3), "cpu_winograd2"),
+    ((1, 256, 56, 56), (256, 256, 3, 3), "cpu_winograd4"),
+    ((1, 512, 28, 28), (512, 512, 3, 3), "cpu_winograd2"),  # 49 tiles: F(4x4) weights cost
     ((1, 256, 128, 128), (256, 256, 3, 3), "cpu_winograd4"),
 ])
 def test_heuristic_per_layer(x_shape, w_shape, expected):
@@ -224,11 +225,15 @@ def test_heuristic_per_layer(x_shape, w_shape, expected):
     assert conv_algorithms.heuristic(x, geom) is conv_algorithms.ALGORITHMS[expected]
 
 
+@pytest.mark.parametrize("gemm_transforms", [True, False])
 @pytest.mark.parametrize("m", [2, 4])
-def test_winograd_float32_error_at_network_size(m):
+def test_winograd_float32_error_at_network_size(m, gemm_transforms, monkeypatch):
     """float32 Winograd on a VGG-like layer (64 channels, He weights) against float64 loops:
-    F(2x2) stays at the direct method's level, F(4x4) within 5e-5 of the largest output."""
+    F(2x2) stays at the direct method's level, F(4x4) within 5e-5 of the largest output; with
+    the transforms as BLAS products over gathered tiles and as chunked ufuncs."""
     from tinyconv.ops import winograd_cpu
+    monkeypatch.setattr(winograd_cpu, "GEMM_TRANSFORM_MAX_ELEMENTS",
+                        2 ** 30 if gemm_transforms else 0)
     rng = np.random.default_rng(4)
     x = np.maximum(rng.standard_normal((1, 64, 13, 14)), 0)
     w = rng.standard_normal((32, 64, 3, 3)) * np.sqrt(2 / (9 * 64))
@@ -252,10 +257,16 @@ def test_cpu_strategy_per_layer(shape, expected):
     assert conv_cpu.strategy(geom) == expected
 
 
-def test_every_algorithm_by_name_gives_the_same_convolution_and_gradient():
+@pytest.mark.parametrize("gemm_transforms", [True, False])
+def test_every_algorithm_by_name_gives_the_same_convolution_and_gradient(gemm_transforms,
+                                                                        monkeypatch):
+    from tinyconv.ops import winograd_cpu
+    monkeypatch.setattr(winograd_cpu, "GEMM_TRANSFORM_MAX_ELEMENTS",
+                        2 ** 30 if gemm_transforms else 0)
     rng = np.random.default_rng(5)
     x, w = rng.standard_normal((2, 6, 9, 8)), rng.standard_normal((5, 6, 3, 3))
-    expected = naive_conv2d(x, w, None, stride=1, padding=1, dilation=1, groups=1)
+    b = rng.standard_normal(5)
+    expected = naive_conv2d(x, w, b, stride=1, padding=1, dilation=1, groups=1)
     geom = conv.conv_geometry(x.shape, w.shape, 1, 1, 1, 1)
     assert conv_algorithms.available(x, geom) == ["im2col", "cpu_im2col", "cpu_shifted",
                                                   "cpu_winograd2", "cpu_winograd4"]
@@ -264,7 +275,7 @@ def test_every_algorithm_by_name_gives_the_same_convolution_and_gradient():
         with conv_algorithms.algorithm(name):
             assert conv.select_kernels(x, geom) is conv_algorithms.ALGORITHMS[name]
             xt = Tensor(x, requires_grad=True)
-            y = conv2d(xt, Tensor(w), padding=1)
+            y = conv2d(xt, Tensor(w), Tensor(b), padding=1)
             (y * y).sum().backward()
         np.testing.assert_allclose(y.numpy(), expected, atol=1e-10)
         gradients.append(xt.grad)

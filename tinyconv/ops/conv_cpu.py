@@ -32,9 +32,12 @@ SHIFTED_MIN_ROWS_PER_CHANNEL = 0.5
 SHIFTED_MIN_CHANNELS = 16  # with fewer input channels, nine GEMMs of depth C are too thin
 # Winograd pays for its input and output transforms when the GEMMs are wide (many channels in
 # and out) and for its weight transform when there are enough m x m output tiles per out channel.
-WINOGRAD_MIN_CHANNELS = {4: 256, 2: 256}  # input channels, by output tile size m
+# (tinyconv bench --kernels, VGG16 at 224, forward + input gradient: F(4x4) 26 ms against 30
+# shifted on conv3_1 (128 -> 256), 41 against 61 on conv3_2; F(2x2) 53 against 70 for F(4x4) on
+# conv4_2, whose 49 tiles do not pay for F(4x4)'s four-times-larger weight transform.)
+WINOGRAD_MIN_CHANNELS = {4: 128, 2: 256}  # input channels, by output tile size m
 WINOGRAD_MIN_OUT_CHANNELS = 256
-WINOGRAD_MIN_TILES_PER_CHANNEL = {4: 2.0, 2: 0.25}  # by output tile size m of F(m x m, 3x3)
+WINOGRAD_MIN_TILES_PER_CHANNEL = {4: 0.25, 2: 0.25}  # by output tile size m of F(m x m, 3x3)
 # Output rows per block of shifted GEMMs: a block's output stays in cache over all its taps
 BLOCK_ELEMENTS = 2 ** 18
 MIN_BLOCK_ROWS = 1024
