@@ -120,7 +120,7 @@ class PreparedWeight:
             self.tile = winograd_cpu.TILES[int(self.strategy[-1])]
             self.winograd = winograd_cpu.transform_weights(w, self.tile)
         else:
-            self.matrix = w.reshape(w.shape[0], -1)
+            self.matrix = im2col_weight_matrix(w)
 
 
 def prepare_weight(w, geom, name=None):
@@ -217,6 +217,15 @@ def _shifted_backward_weight(dout, x, geom):
 
 
 # ----- im2col + one GEMM (any stride and dilation)
+# Columns in (kernel row i, kernel column j, channel c) order: with dilation 1 along x, the
+# kw * C values under a window's kernel row are one contiguous run of the channels-last input,
+# so each kernel row is one copy of (N, OH, OW, kw * C) runs (AlexNet conv1, 11x11 / 4 over 3
+# channels: 11 copies of 33-value runs instead of 121 copies of 3-value ones).
+
+def im2col_weight_matrix(w):
+    """(O, C, kh, kw) -> (O, kh * kw * C), the column order of _im2col."""
+    return np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(w.shape[0], -1)
+
 
 def _tap_index(geom, i, j):
     """Index of tap (i, j) in a padded channels-last (N, Hp, Wp, C) array."""
@@ -225,17 +234,38 @@ def _tap_index(geom, i, j):
             slice(j * dw, j * dw + sw * (ow - 1) + 1, sw))
 
 
-def _im2col(x, geom):
-    """x (N, C, H, W) -> (N * OH * OW, C * kh * kw), columns in the OIHW weight's order."""
+def _window_runs(xpad, geom, i, j0=0, j1=None):
+    """(N, OH, OW, (j1 - j0) * C) view of padded channels-last xpad (N, Hp, Wp, C): at [n, y, x]
+    the values under kernel row i, kernel columns j0..j1-1 of output (y, x) (dilation 1 along x),
+    one contiguous run each. Runs of different outputs overlap when j1 - j0 > the x stride."""
+    n, _, _, c = xpad.shape
+    j1 = geom.w_shape[3] if j1 is None else j1
+    (oh, ow), (sh, sw), (dh, _) = geom.out_hw, geom.stride, geom.dilation
+    s0, s1, s2, s3 = xpad.strides
+    return np.lib.stride_tricks.as_strided(xpad[:, i * dh, j0], (n, oh, ow, (j1 - j0) * c),
+                                           (s0, sh * s1, sw * s2, s3))
+
+
+def _padded(x, geom):
     n, c, h, w = geom.x_shape
+    ph, pw = geom.padding
+    return embed(x, (h + 2 * ph, w + 2 * pw), (ph, pw)).reshape(n, h + 2 * ph, w + 2 * pw, c)
+
+
+def _im2col(x, geom):
+    """x (N, C, H, W) -> (N * OH * OW, kh * kw * C), columns in im2col_weight_matrix's order."""
+    n, c = geom.x_shape[:2]
     kh, kw = geom.w_shape[2:]
-    (ph, pw), (oh, ow) = geom.padding, geom.out_hw
-    xpad = embed(x, (h + 2 * ph, w + 2 * pw), (ph, pw)).reshape(n, h + 2 * ph, w + 2 * pw, c)
-    cols = np.empty((n, oh, ow, c, kh, kw), dtype=x.dtype)
+    oh, ow = geom.out_hw
+    xpad = _padded(x, geom)
+    cols = np.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
     for i in range(kh):
-        for j in range(kw):
-            cols[..., i, j] = xpad[_tap_index(geom, i, j)]
-    return cols.reshape(n * oh * ow, c * kh * kw)
+        if geom.dilation[1] == 1:
+            cols[:, :, :, i] = _window_runs(xpad, geom, i).reshape(n, oh, ow, kw, c)
+        else:
+            for j in range(kw):
+                cols[:, :, :, i, j] = xpad[_tap_index(geom, i, j)]
+    return cols.reshape(n * oh * ow, kh * kw * c)
 
 
 def _im2col_forward(x, w_matrix, geom, b):
@@ -250,18 +280,27 @@ def _im2col_forward(x, w_matrix, geom, b):
 
 
 def _im2col_backward_input(dout, w_matrix, geom):
+    """col2im of dout @ W: each kernel row's columns added back in groups of at most stride_x
+    kernel columns, whose runs do not overlap from one output to the next."""
     n, c, h, w = geom.x_shape
     kh, kw = geom.w_shape[2:]
-    (ph, pw), (oh, ow) = geom.padding, geom.out_hw
-    dcols = blas_cpu.gemm(channels_last_rows(dout), w_matrix)      # (N*OH*OW, C*kh*kw)
-    dcols = dcols.reshape(n, oh, ow, c, kh, kw)
+    (ph, pw), (oh, ow), sw = geom.padding, geom.out_hw, geom.stride[1]
+    dcols = blas_cpu.gemm(channels_last_rows(dout), w_matrix)      # (N*OH*OW, kh*kw*C)
+    dcols = dcols.reshape(n, oh, ow, kh, kw, c)
     dxpad = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=dout.dtype)
     for i in range(kh):
-        for j in range(kw):
-            dxpad[_tap_index(geom, i, j)] += dcols[..., i, j]
+        if geom.dilation[1] == 1:
+            for j0 in range(0, kw, sw):
+                j1 = min(j0 + sw, kw)
+                _window_runs(dxpad, geom, i, j0, j1)[...] += \
+                    dcols[:, :, :, i, j0:j1].reshape(n, oh, ow, (j1 - j0) * c)
+        else:
+            for j in range(kw):
+                dxpad[_tap_index(geom, i, j)] += dcols[:, :, :, i, j]
     return dxpad[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
 
 
 def _im2col_backward_weight(dout, x, geom):
-    dw = blas_cpu.gemm(channels_last_rows(dout).T, _im2col(x, geom))   # (O, C*kh*kw)
-    return dw.reshape(geom.w_shape)
+    o, c, kh, kw = geom.w_shape
+    dw = blas_cpu.gemm(channels_last_rows(dout).T, _im2col(x, geom))   # (O, kh*kw*C)
+    return np.ascontiguousarray(dw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
