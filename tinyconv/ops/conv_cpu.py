@@ -120,7 +120,7 @@ class PreparedWeight:
             self.tile = winograd_cpu.TILES[int(self.strategy[-1])]
             self.winograd = winograd_cpu.transform_weights(w, self.tile)
         else:
-            self.matrix = im2col_weight_matrix(w)
+            self.matrix = im2col_weight_matrix(w, geom)
 
 
 def prepare_weight(w, geom, name=None):
@@ -217,14 +217,26 @@ def _shifted_backward_weight(dout, x, geom):
 
 
 # ----- im2col + one GEMM (any stride and dilation)
-# Columns in (kernel row i, kernel column j, channel c) order: with dilation 1 along x, the
-# kw * C values under a window's kernel row are one contiguous run of the channels-last input,
-# so each kernel row is one copy of (N, OH, OW, kw * C) runs (AlexNet conv1, 11x11 / 4 over 3
-# channels: 11 copies of 33-value runs instead of 121 copies of 3-value ones).
+# Two column orders. Strided layers with dilation 1 along x (AlexNet conv1, 11x11 / 4 over 3
+# channels) use (kernel row i, kernel column j, channel c): the kw * C values under a window's
+# kernel row are one contiguous run of the channels-last input, so each kernel row is one copy
+# of (N, OH, OW, kw * C) runs (11 copies of 33-value runs instead of 121 of 3 values: conv1
+# forward 12.6 -> 6.1 ms), and the col2im adds stride-wide groups of kernel columns, whose runs
+# do not overlap. Other layers use (c, i, j), the OIHW weight's own order, copied tap by tap:
+# there numpy merges each tap's (OW, C) into one loop (with (i, j, c) columns VGG conv1_1's
+# input gradient took 13-19 ms instead of 7-10).
 
-def im2col_weight_matrix(w):
-    """(O, C, kh, kw) -> (O, kh * kw * C), the column order of _im2col."""
-    return np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(w.shape[0], -1)
+
+def _uses_runs(geom):
+    """Whether this layer's columns are in (i, j, c) order (else (c, i, j))."""
+    return geom.dilation[1] == 1 and geom.stride[1] > 1
+
+
+def im2col_weight_matrix(w, geom):
+    """(O, C, kh, kw) -> (O, C * kh * kw) in the column order of _im2col for this layer."""
+    if _uses_runs(geom):
+        return np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(w.shape[0], -1)
+    return w.reshape(w.shape[0], -1)
 
 
 def _tap_index(geom, i, j):
@@ -246,26 +258,22 @@ def _window_runs(xpad, geom, i, j0=0, j1=None):
                                            (s0, sh * s1, sw * s2, s3))
 
 
-def _padded(x, geom):
-    n, c, h, w = geom.x_shape
-    ph, pw = geom.padding
-    return embed(x, (h + 2 * ph, w + 2 * pw), (ph, pw)).reshape(n, h + 2 * ph, w + 2 * pw, c)
-
-
 def _im2col(x, geom):
-    """x (N, C, H, W) -> (N * OH * OW, kh * kw * C), columns in im2col_weight_matrix's order."""
-    n, c = geom.x_shape[:2]
+    """x (N, C, H, W) -> (N * OH * OW, C * kh * kw), columns in im2col_weight_matrix's order."""
+    n, c, h, w = geom.x_shape
     kh, kw = geom.w_shape[2:]
-    oh, ow = geom.out_hw
-    xpad = _padded(x, geom)
-    cols = np.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
-    for i in range(kh):
-        if geom.dilation[1] == 1:
+    (ph, pw), (oh, ow) = geom.padding, geom.out_hw
+    xpad = embed(x, (h + 2 * ph, w + 2 * pw), (ph, pw)).reshape(n, h + 2 * ph, w + 2 * pw, c)
+    if _uses_runs(geom):
+        cols = np.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
+        for i in range(kh):
             cols[:, :, :, i] = _window_runs(xpad, geom, i).reshape(n, oh, ow, kw, c)
-        else:
+    else:
+        cols = np.empty((n, oh, ow, c, kh, kw), dtype=x.dtype)
+        for i in range(kh):
             for j in range(kw):
-                cols[:, :, :, i, j] = xpad[_tap_index(geom, i, j)]
-    return cols.reshape(n * oh * ow, kh * kw * c)
+                cols[..., i, j] = xpad[_tap_index(geom, i, j)]
+    return cols.reshape(n * oh * ow, c * kh * kw)
 
 
 def _im2col_forward(x, w_matrix, geom, b):
@@ -280,27 +288,31 @@ def _im2col_forward(x, w_matrix, geom, b):
 
 
 def _im2col_backward_input(dout, w_matrix, geom):
-    """col2im of dout @ W: each kernel row's columns added back in groups of at most stride_x
-    kernel columns, whose runs do not overlap from one output to the next."""
+    """col2im of dout @ W, tap by tap, or with (i, j, c) columns in stride-wide groups of
+    kernel columns whose runs do not overlap from one output to the next."""
     n, c, h, w = geom.x_shape
     kh, kw = geom.w_shape[2:]
     (ph, pw), (oh, ow), sw = geom.padding, geom.out_hw, geom.stride[1]
-    dcols = blas_cpu.gemm(channels_last_rows(dout), w_matrix)      # (N*OH*OW, kh*kw*C)
-    dcols = dcols.reshape(n, oh, ow, kh, kw, c)
+    dcols = blas_cpu.gemm(channels_last_rows(dout), w_matrix)      # (N*OH*OW, C*kh*kw)
     dxpad = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=dout.dtype)
-    for i in range(kh):
-        if geom.dilation[1] == 1:
+    if _uses_runs(geom):
+        dcols = dcols.reshape(n, oh, ow, kh, kw, c)
+        for i in range(kh):
             for j0 in range(0, kw, sw):
                 j1 = min(j0 + sw, kw)
                 _window_runs(dxpad, geom, i, j0, j1)[...] += \
                     dcols[:, :, :, i, j0:j1].reshape(n, oh, ow, (j1 - j0) * c)
-        else:
+    else:
+        dcols = dcols.reshape(n, oh, ow, c, kh, kw)
+        for i in range(kh):
             for j in range(kw):
-                dxpad[_tap_index(geom, i, j)] += dcols[:, :, :, i, j]
+                dxpad[_tap_index(geom, i, j)] += dcols[..., i, j]
     return dxpad[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
 
 
 def _im2col_backward_weight(dout, x, geom):
     o, c, kh, kw = geom.w_shape
-    dw = blas_cpu.gemm(channels_last_rows(dout).T, _im2col(x, geom))   # (O, kh*kw*C)
-    return np.ascontiguousarray(dw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
+    dw = blas_cpu.gemm(channels_last_rows(dout).T, _im2col(x, geom))   # (O, C*kh*kw)
+    if _uses_runs(geom):
+        return np.ascontiguousarray(dw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
+    return dw.reshape(geom.w_shape)
