@@ -250,6 +250,7 @@ def test_winograd_float32_error_at_network_size(m, gemm_transforms, monkeypatch)
     ((1, 512, 32, 32, 512), "winograd2"),     # too few 4x4 tiles for F(4x4)'s weight transform
     ((1, 64, 224, 224, 64), "shifted"),       # thin layer
     ((1, 3, 224, 224, 64), "im2col"),         # first layer
+    ((1, 512, 14, 14, 512), "im2col"),        # VGG conv5: fewer pixels than output channels
 ])
 def test_cpu_strategy_per_layer(shape, expected):
     n, c, h, w, o = shape

@@ -27,8 +27,10 @@ from . import blas_cpu, winograd_cpu
 from .channels_last import as_nchw, channels_last_rows, embed
 
 # Shifted GEMMs need each tap's (O, C) weight as a contiguous block; the rearranged copy of the
-# weight costs about as much as an im2col copy of this many input rows per output channel.
-SHIFTED_MIN_ROWS_PER_CHANNEL = 0.5
+# weight costs about as much as an im2col copy of this many input rows per output channel
+# (tinyconv bench --kernels: im2col wins on VGG conv5 at 14x14, 256 padded rows for 512 output
+# channels, 24 vs 27 ms, and on AlexNet conv3-5 at 13x13, e.g. conv5 6.2 vs 8.0 ms).
+SHIFTED_MIN_ROWS_PER_CHANNEL = 1.0
 SHIFTED_MIN_CHANNELS = 16  # with fewer input channels, nine GEMMs of depth C are too thin
 # Winograd pays for its input and output transforms when the GEMMs are wide (many channels in
 # and out) and for its weight transform when there are enough m x m output tiles per out channel.
