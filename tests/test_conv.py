@@ -76,15 +76,21 @@ CONV_CASES = [
 ]
 
 
-CPU_STRATEGIES = {  # thresholds that force one strategy of conv_cpu wherever it can run
+CPU_STRATEGIES = {  # thresholds that force one strategy of conv_cpu wherever it can run (and
+    # its own backward kernels even for the few-channel inputs of these small cases)
     "cpu_winograd4": dict(WINOGRAD_MIN_CHANNELS={4: 1, 2: 1}, WINOGRAD_MIN_OUT_CHANNELS=1,
-                          WINOGRAD_MIN_TILES_PER_CHANNEL={4: 0, 2: 0}),
+                          WINOGRAD_MIN_TILES_PER_CHANNEL={4: 0, 2: 0},
+                          GENERIC_BACKWARD_MAX_CHANNELS=0),
     "cpu_winograd2": dict(WINOGRAD_MIN_CHANNELS={4: 1, 2: 1}, WINOGRAD_MIN_OUT_CHANNELS=1,
-                          WINOGRAD_MIN_TILES_PER_CHANNEL={4: float("inf"), 2: 0}),
+                          WINOGRAD_MIN_TILES_PER_CHANNEL={4: float("inf"), 2: 0},
+                          GENERIC_BACKWARD_MAX_CHANNELS=0),
     "cpu_shifted": dict(WINOGRAD_MIN_CHANNELS={4: 10 ** 9, 2: 10 ** 9}, SHIFTED_MIN_CHANNELS=1,
-                        SHIFTED_MIN_ROWS_PER_CHANNEL=0),
+                        SHIFTED_MIN_ROWS_PER_CHANNEL=0, GENERIC_BACKWARD_MAX_CHANNELS=0),
     "cpu_im2col": dict(WINOGRAD_MIN_CHANNELS={4: 10 ** 9, 2: 10 ** 9},
-                       SHIFTED_MIN_CHANNELS=10 ** 9),
+                       SHIFTED_MIN_CHANNELS=10 ** 9, GENERIC_BACKWARD_MAX_CHANNELS=0),
+    # the defaults: few-channel backward passes through the generic NCHW kernels
+    "cpu_im2col_generic_backward": dict(WINOGRAD_MIN_CHANNELS={4: 10 ** 9, 2: 10 ** 9},
+                                        SHIFTED_MIN_CHANNELS=10 ** 9),
 }
 
 
