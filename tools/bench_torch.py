@@ -87,7 +87,8 @@ def serve_case(case, memory_format, device="cpu", tf32=False):
         set_tf32(tf32)
         torch.backends.cudnn.benchmark = True  # cuDNN's own autotuner, as users run it
         version = (f"torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}, "
-                   f"{torch.cuda.get_device_name()}, {memory_format}, TF32 {'on' if tf32 else 'off'}")
+                   f"{torch.cuda.get_device_name()}, {memory_format}, "
+                   f"TF32 {'on' if tf32 else 'off'}")
         serve(make_step(net, case, x), baseline, torch.cuda.synchronize, gpu_peak_mb,
               {"version": version}, reset_peak=reset_gpu_peak)
         return
