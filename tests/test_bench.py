@@ -62,3 +62,37 @@ def test_steal_percent_from_cpu_counters():
     assert bench.steal_percent(None, (30, 1200)) is None
     reading = bench.cpu_times()
     assert reading is None or 0 <= reading[0] <= reading[1]
+
+
+def test_checkouts_must_hold_a_tinyconv_package(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no tinyconv package"):
+        bench.run(["alexnet_forward_backward_b1"], checkouts=[str(tmp_path)])
+
+
+def test_checkouts_run_as_sides_of_their_own_with_a_ratio(tmp_path, monkeypatch):
+    other = tmp_path / "older"
+    (other / "tinyconv").mkdir(parents=True)
+    (other / "tinyconv" / "__init__.py").write_text("")
+    started = []
+
+    class FakeChild:  # answers the protocol: the other checkout takes twice as long
+        def __init__(self, command, package_parent=None):
+            started.append(package_parent)
+            self.ms = 20.0 if package_parent else 10.0
+            self.info = {"version": "fake"}
+
+        def ask(self, command):
+            return {"ms": self.ms} if command == "time" else {"ok": True}
+
+        def finish(self):
+            return 1.0
+
+    monkeypatch.setattr(bench, "Child", FakeChild)
+    monkeypatch.setattr(bench, "SETTLE_SECONDS", 0)
+    report = bench.run(["alexnet_forward_backward_b1"], warmup=1, repeats=3,
+                       checkouts=[str(other)], log=io.StringIO())
+    (record,) = report["cases"]
+    assert started == [None, other.resolve()]
+    assert report["checkouts"] == {"checkout_1": str(other.resolve())}
+    assert record["checkout_1"]["median_ms"] == 20.0
+    assert record["checkout_1_time_ratio_vs_tinyconv"] == 2.0

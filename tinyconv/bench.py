@@ -235,15 +235,18 @@ def serve_tinyconv_case(case, device, algorithm="heuristic", tf32=False):
 class Child:
     """A benchmark child process speaking serve()'s protocol."""
 
-    def __init__(self, command):
-        # the children import this same tinyconv, installed or not
-        package_parent = str(Path(__file__).resolve().parent.parent)
+    def __init__(self, command, package_parent=None):
+        # the children import this same tinyconv, installed or not, or the one in
+        # package_parent (a folder holding a tinyconv package: another checkout); they run in
+        # that folder, so that `python -m` does not pick up a tinyconv in the current one
+        package_parent = str(package_parent or Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)}
         self.command = command
         self.stderr = tempfile.TemporaryFile(mode="w+")
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=self.stderr, text=True, env=env)
+                                        stderr=self.stderr, text=True, env=env,
+                                        cwd=package_parent)
         self.info = self._read()
 
     def _read(self):
@@ -308,13 +311,16 @@ def machine_info():
 
 
 def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sys.stderr,
-        algorithms=("heuristic",), tf32=False):
+        algorithms=("heuristic",), tf32=False, checkouts=()):
     """Run the cases (all by default) and return the report dict.
 
     compare: None or "torch" (NCHW and channels_last, needs tools/bench_torch.py and torch).
     algorithms: tinyconv's convolution algorithm choices to run, each in its own process: the
     first is reported as "tinyconv", the others as "tinyconv_<choice>" (e.g. tinyconv_autotune,
-    which tunes during warm-up). tf32: float32 convolutions and GEMMs on TF32 tensor cores on
+    which tunes during warm-up). checkouts: other source checkouts of tinyconv (folders holding
+    a tinyconv package, e.g. git worktrees of older commits), each run as side "checkout_<i>"
+    with the first algorithm choice, interleaved with this one: an A/B test of two versions on a
+    machine whose speed drifts (reported with time_ratio_vs_tinyconv). tf32: float32 convolutions and GEMMs on TF32 tensor cores on
     every side (GPU only; off means strict FP32 on every side, cuDNN's default TF32 turned off).
     Every framework runs in its own process, all alive at once, and the parent asks them for one
     timed run each in turn, so background load on a shared machine falls on all of them alike.
@@ -326,25 +332,35 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sy
     from .ops import conv_algorithms
     for choice in algorithms:
         conv_algorithms.check_choice(choice)
-    sides = {("tinyconv" if i == 0 else f"tinyconv_{choice}"): (None, (), choice)
+    sides = {("tinyconv" if i == 0 else f"tinyconv_{choice}"): (None, (), choice, None)
              for i, choice in enumerate(algorithms)}
+    for i, folder in enumerate(checkouts, start=1):
+        folder = Path(folder).resolve()
+        if not (folder / "tinyconv" / "__init__.py").is_file():
+            raise FileNotFoundError(f"checkout {folder} holds no tinyconv package "
+                                    f"(tinyconv/__init__.py)")
+        sides[f"checkout_{i}"] = (None, (), algorithms[0], folder)
     if compare == "torch":
         if not TORCH_RUNNER.exists():
             raise FileNotFoundError(f"--compare torch needs {TORCH_RUNNER} (a source checkout "
                                     f"of tinyconv) and PyTorch installed")
-        sides["torch_nchw"] = (TORCH_RUNNER, ("--memory-format", "nchw"), None)
-        sides["torch_channels_last"] = (TORCH_RUNNER, ("--memory-format", "channels_last"), None)
+        sides["torch_nchw"] = (TORCH_RUNNER, ("--memory-format", "nchw"), None, None)
+        sides["torch_channels_last"] = (TORCH_RUNNER, ("--memory-format", "channels_last"), None,
+                                        None)
     elif compare is not None:
         raise ValueError(f"--compare supports 'torch' only, got {compare!r}")
     if tf32 and device != "gpu":
         raise ValueError("tf32 applies to the GPU device only")
     report = {"machine": machine_info(), "device": device, "warmup": warmup,
-              "repeats": repeats, "algorithms": list(algorithms), "tf32": tf32, "cases": []}
+              "repeats": repeats, "algorithms": list(algorithms), "tf32": tf32,
+              "checkouts": {side: str(folder) for side, (*_, folder) in sides.items()
+                            if side.startswith("checkout_")}, "cases": []}
     for case in cases:
         print(f"bench: {case.name}: starting {', '.join(sides)}", file=log, flush=True)
         record = {**asdict(case), "gflop": round(case_gflop(case), 2)}
-        children = {side: Child(_child_command(runner, case, device, extra, choice, tf32))
-                    for side, (runner, extra, choice) in sides.items()}
+        children = {side: Child(_child_command(runner, case, device, extra, choice, tf32),
+                                folder)
+                    for side, (runner, extra, choice, folder) in sides.items()}
         for child in children.values():
             for _ in range(warmup):
                 child.ask("warmup")
@@ -366,6 +382,9 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sy
                 for what, key in (("time", "median_ms"), ("memory", "peak_mb")):
                     record[f"{prefix}{what}_ratio_vs_{side}"] = round(
                         record[ours][key] / record[side][key], 3)
+        for side in (side for side in sides if side.startswith("checkout_")):
+            record[f"{side}_time_ratio_vs_tinyconv"] = round(
+                record[side]["median_ms"] / record["tinyconv"]["median_ms"], 3)
         print(f"bench: {case.name}: " + ", ".join(f"{side} {record[side]['median_ms']:.0f} ms"
                                                  for side in sides)
               + f" (CPU steal {record['cpu_steal_percent']}%)", file=log, flush=True)

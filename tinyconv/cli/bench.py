@@ -9,6 +9,8 @@ EXAMPLE = """examples:
   tinyconv bench                                   # every case on the default device
   tinyconv bench --compare torch --repeats 15      # PyTorch NCHW and channels_last, same run
   tinyconv bench --cases vgg16_forward_backward_b1 --repeats 11 -o bench.json
+  git worktree add ../before HEAD~3 && tinyconv bench --cases vgg16_forward_backward_b1 \
+      --repeats 21 --checkouts ../before                # A/B: this checkout against an older one
   tinyconv bench --kernels -o kernels.json --plot kernels.png   # per-layer kernel benchmark
   tinyconv bench --kernels --models vgg16 --batch 8 --shape 1,64,512,512,64,3
 
@@ -49,6 +51,9 @@ def register(subparsers):
                    help="tinyconv convolution algorithm choices, each run as its own side: "
                         "heuristic, autotune or an algorithm name (see "
                         "tinyconv.ops.conv_algorithms) [heuristic]")
+    p.add_argument("--checkouts", nargs="+", metavar="DIR", default=(),
+                   help="also time the tinyconv of these source checkouts (e.g. git worktrees "
+                        "of older commits), interleaved with this one: an A/B test of versions")
     p.add_argument("--tf32", action="store_true",
                    help="GPU: float32 convolutions and GEMMs on TF32 tensor cores, on every side "
                         "(default: strict FP32 everywhere, PyTorch's cuDNN TF32 turned off too)")
@@ -84,7 +89,7 @@ def run(args):
             raise ValueError(f"{', '.join(given)} only apply with --kernels")
         report = bench.run(args.cases, device, _default(args.warmup, 2),
                            _default(args.repeats, 7), args.compare, algorithms=args.algorithms,
-                           tf32=args.tf32)
+                           tf32=args.tf32, checkouts=args.checkouts)
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:
@@ -98,9 +103,9 @@ def _default(value, default):
 
 def run_kernels(args, device):
     """The kernel benchmark's report; draws --plot."""
-    if args.cases or args.compare or args.algorithms != ["heuristic"]:
-        raise ValueError("--cases, --compare and --algorithms are for the network benchmark; "
-                         "--kernels times every algorithm")
+    if args.cases or args.compare or args.algorithms != ["heuristic"] or args.checkouts:
+        raise ValueError("--cases, --compare, --algorithms and --checkouts are for the network "
+                         "benchmark; --kernels times every algorithm")
     names = bench_kernels.DEFAULT_MODELS if args.models is None else \
         [m for m in args.models if m != "none"]
     batch, size = _default(args.batch, 1), _default(args.size, 224)
