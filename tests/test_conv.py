@@ -220,6 +220,8 @@ def test_dispatch_picks_the_cpu_kernels_for_numpy_and_returns_channels_last():
     ((1, 3, 224, 224), (64, 3, 3, 3), "cpu_im2col"),     # an image
     ((1, 64, 224, 224), (64, 64, 3, 3), "cpu_shifted"),
     ((1, 256, 56, 56), (256, 256, 3, 3), "cpu_winograd4"),
+    ((1, 128, 112, 112), (128, 128, 3, 3), "cpu_winograd4"),  # BLAS transforms: from 128 out
+    ((1, 128, 256, 256), (128, 128, 3, 3), "cpu_shifted"),    # chunked transforms: from 256
     ((1, 512, 28, 28), (512, 512, 3, 3), "cpu_winograd2"),  # 49 tiles: F(4x4) weights cost
     ((1, 256, 128, 128), (256, 256, 3, 3), "cpu_winograd4"),
 ])

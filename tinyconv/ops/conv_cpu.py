@@ -39,6 +39,10 @@ SHIFTED_MIN_CHANNELS = 16  # with fewer input channels, nine GEMMs of depth C ar
 # conv4_2, whose 49 tiles do not pay for F(4x4)'s four-times-larger weight transform.)
 WINOGRAD_MIN_CHANNELS = {4: 128, 2: 256}  # input channels, by output tile size m
 WINOGRAD_MIN_OUT_CHANNELS = 256
+# ... except F(4x4) with its transforms as BLAS products (few tiles x channels), which pays from
+# 128 output channels (VGG16 conv2_2, 128 -> 128 at 112x112: 54 ms against 62 shifted; at
+# 256x256, with the chunked transforms, 320 against 248)
+WINOGRAD4_BLAS_MIN_OUT_CHANNELS = 128
 WINOGRAD_MIN_TILES_PER_CHANNEL = {4: 0.25, 2: 0.25}  # by output tile size m of F(m x m, 3x3)
 # With very few input channels (an image's 3) the channels-last GEMMs of both backward passes
 # have only C * kh * kw columns (27 for a 3x3 RGB layer) and run slowly; the generic NCHW kernels
@@ -76,10 +80,13 @@ def strategy(geom):
     o = geom.w_shape[0]
     (ph, pw), (oh, ow) = geom.padding, geom.out_hw
     available = strategies(geom)
-    if "winograd2" in available and o >= WINOGRAD_MIN_OUT_CHANNELS:
+    if "winograd2" in available:
         for m in (4, 2):
             tiles = n * -(-oh // m) * -(-ow // m)
-            if c >= WINOGRAD_MIN_CHANNELS[m] and tiles >= WINOGRAD_MIN_TILES_PER_CHANNEL[m] * o:
+            min_out = WINOGRAD4_BLAS_MIN_OUT_CHANNELS if m == 4 and \
+                winograd_cpu.blas_transforms(tiles, max(c, o)) else WINOGRAD_MIN_OUT_CHANNELS
+            if o >= min_out and c >= WINOGRAD_MIN_CHANNELS[m] \
+                    and tiles >= WINOGRAD_MIN_TILES_PER_CHANNEL[m] * o:
                 return f"winograd{m}"
     if "shifted" in available and c >= SHIFTED_MIN_CHANNELS \
             and n * (h + 2 * ph) * (w + 2 * pw) >= SHIFTED_MIN_ROWS_PER_CHANNEL * o:

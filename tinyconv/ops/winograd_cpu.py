@@ -130,6 +130,11 @@ OUTPUT_TRANSFORMS = {m: np.kron(tile.at, tile.at) for m, tile in TILES.items()}
 GEMM_TRANSFORM_MAX_ELEMENTS = 2 ** 17
 
 
+def blas_transforms(tiles, channels):
+    """Whether the transforms of `tiles` tiles of `channels` channels run as BLAS products."""
+    return tiles * channels <= GEMM_TRANSFORM_MAX_ELEMENTS
+
+
 def transform_weights(w, tile, flipped=False):
     """w (O, C, 3, 3) -> (a*a, O, C): G g G^T for every (out, in) pair, as one BLAS product
     (which also brings each transformed tap together as one (O, C) block). flipped: the kernel
@@ -234,9 +239,9 @@ def conv3x3(x, u, padding, out_channels, tile, bias=None):
     oh, ow = h + 2 * padding[0] - 2, w + 2 * padding[1] - 2
     th, tw = -(-oh // m), -(-ow // m)
     tiles = n * th * tw
-    gemm_input = tiles * x.shape[1] <= GEMM_TRANSFORM_MAX_ELEMENTS
-    gemm_output = tiles * out_channels <= GEMM_TRANSFORM_MAX_ELEMENTS
-    v = (_input_tiles_gemm if gemm_input else _input_tiles)(x, padding, (th, tw), tile)
+    gemm_output = blas_transforms(tiles, out_channels)
+    v = (_input_tiles_gemm if blas_transforms(tiles, x.shape[1]) else _input_tiles)(
+        x, padding, (th, tw), tile)
     mm = np.empty((a * a, tiles, out_channels), dtype=x.dtype)      # (a*a, P, O)
     for kl in range(a * a):                                          # v: (a*a, P, C)
         blas_cpu.gemm(v[kl], u[kl], out=mm[kl])
