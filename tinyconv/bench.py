@@ -320,8 +320,9 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sy
     which tunes during warm-up). checkouts: other source checkouts of tinyconv (folders holding
     a tinyconv package, e.g. git worktrees of older commits), each run as side "checkout_<i>"
     with the first algorithm choice, interleaved with this one: an A/B test of two versions on a
-    machine whose speed drifts (reported with time_ratio_vs_tinyconv). tf32: float32 convolutions and GEMMs on TF32 tensor cores on
-    every side (GPU only; off means strict FP32 on every side, cuDNN's default TF32 turned off).
+    machine whose speed drifts (reported with time_ratio_vs_tinyconv). tf32: float32
+    convolutions and GEMMs on TF32 tensor cores on every side (GPU only; off means strict FP32
+    on every side, cuDNN's default TF32 turned off).
     Every framework runs in its own process, all alive at once, and the parent asks them for one
     timed run each in turn, so background load on a shared machine falls on all of them alike.
     """

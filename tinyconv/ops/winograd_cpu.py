@@ -239,12 +239,11 @@ def conv3x3(x, u, padding, out_channels, tile, bias=None):
     oh, ow = h + 2 * padding[0] - 2, w + 2 * padding[1] - 2
     th, tw = -(-oh // m), -(-ow // m)
     tiles = n * th * tw
-    gemm_output = blas_transforms(tiles, out_channels)
-    v = (_input_tiles_gemm if blas_transforms(tiles, x.shape[1]) else _input_tiles)(
-        x, padding, (th, tw), tile)
+    input_tiles = _input_tiles_gemm if blas_transforms(tiles, x.shape[1]) else _input_tiles
+    output_tiles = _output_tiles_gemm if blas_transforms(tiles, out_channels) else _output_tiles
+    v = input_tiles(x, padding, (th, tw), tile)
     mm = np.empty((a * a, tiles, out_channels), dtype=x.dtype)      # (a*a, P, O)
     for kl in range(a * a):                                          # v: (a*a, P, C)
         blas_cpu.gemm(v[kl], u[kl], out=mm[kl])
-    y = (_output_tiles_gemm if gemm_output else _output_tiles)(
-        mm.reshape(a, a, n, th, tw, out_channels), tile, bias)
+    y = output_tiles(mm.reshape(a, a, n, th, tw, out_channels), tile, bias)
     return y.reshape(n, m * th, m * tw, out_channels)[:, :oh, :ow].transpose(0, 3, 1, 2)
