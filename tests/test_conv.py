@@ -253,6 +253,21 @@ def test_winograd_float32_error_at_network_size(m, gemm_transforms, monkeypatch)
     assert error < {2: 2e-6, 4: 5e-5}[m]
 
 
+@pytest.mark.parametrize("m", [2, 4])
+def test_winograd_weights_of_the_flipped_kernel(m):
+    """The input gradient's transformed weights (kernel rotated 180 degrees): for F(2x2) rows of
+    the forward's transform, for F(4x4) a transform of its own; both equal the direct one."""
+    from tinyconv.ops import winograd_cpu
+    rng = np.random.default_rng(6)
+    w = rng.standard_normal((5, 7, 3, 3))
+    tile = winograd_cpu.TILES[m]
+    u = winograd_cpu.transform_weights(w, tile)
+    flipped = np.stack(winograd_cpu.flipped_weights(u, w, tile))
+    direct = winograd_cpu.transform_weights(np.ascontiguousarray(w[:, :, ::-1, ::-1]), tile)
+    np.testing.assert_allclose(flipped, direct, rtol=1e-12, atol=1e-12)
+    assert (winograd_cpu.FLIPPED_ROWS[m] is None) == (m == 4)
+
+
 @pytest.mark.parametrize("shape, expected", [
     ((1, 256, 128, 128, 256), "winograd4"),   # VGG19 conv3 at 512x512
     ((1, 512, 32, 32, 512), "winograd2"),     # too few 4x4 tiles for F(4x4)'s weight transform

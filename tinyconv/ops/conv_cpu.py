@@ -120,7 +120,8 @@ def taps_first(w, chunk=16384):
 class PreparedWeight:
     """The weight in the layout the layer's strategy reads: per-tap blocks (kh*kw, O, C) for
     shifted GEMMs, Winograd-transformed blocks (a*a, O, C), or the OIHW matrix (O, C*kh*kw) for
-    im2col. The Winograd weights of the backward (flipped kernel) are made when first needed."""
+    im2col. The Winograd weights of the backward (flipped kernel) are made when first needed
+    (F(2x2): rows of the forward's)."""
 
     def __init__(self, w, geom, name=None):
         self.strategy = name or strategy(geom)
@@ -158,7 +159,7 @@ def conv_backward_input(dout, wk, geom):
     if geom.x_shape[1] <= GENERIC_BACKWARD_MAX_CHANNELS:
         return im2col.conv_backward_input(dout, wk.w, geom)
     if wk.strategy.startswith("winograd"):  # correlation with the flipped, transposed kernel
-        u = winograd_cpu.transform_weights(wk.w, wk.tile, flipped=True)  # (a*a, O, C)
+        u = winograd_cpu.flipped_weights(wk.winograd, wk.w, wk.tile)  # a*a x (O, C)
         padding = (2 - geom.padding[0], 2 - geom.padding[1])
         return winograd_cpu.conv3x3(dout, u, padding, geom.x_shape[1], wk.tile)
     if wk.strategy == "shifted":

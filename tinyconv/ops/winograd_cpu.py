@@ -135,6 +135,42 @@ def blas_transforms(tiles, channels):
     return tiles * channels <= GEMM_TRANSFORM_MAX_ELEMENTS
 
 
+def _flip_permutation(g):
+    """perm with G @ reversed(g) == (G @ g)[perm] for every 3-tap g, or None if no such row
+    permutation exists. F(2x2) has one (its points 0, 1, -1, infinity map to themselves under
+    x -> 1/x); F(4x4) has none (2 -> 1/2)."""
+    reversed_g = g[:, ::-1]
+    perm = []
+    for row in reversed_g:
+        matches = [k for k in range(len(g)) if np.array_equal(g[k], row)]
+        if not matches:
+            return None
+        perm.append(matches[0])
+    return np.array(perm)
+
+
+def _flip_permutation_2d(g):
+    """The permutation of the a*a rows of G g G^T that flips the 3x3 kernel, or None."""
+    perm = _flip_permutation(g)
+    if perm is None:
+        return None
+    return (perm[:, None] * len(perm) + perm[None, :]).ravel()
+
+
+# Rows of the transformed weight that give the transform of the 180-degree-rotated kernel
+FLIPPED_ROWS = {m: _flip_permutation_2d(tile.g) for m, tile in TILES.items()}
+
+
+def flipped_weights(u, w, tile):
+    """The transformed flipped kernel (the input gradient's weights) as a*a (O, C) operands:
+    rows of the forward's transformed weights u (a*a, O, C) where the tile allows (F(2x2): no
+    arithmetic, no copy), else transform_weights(w, tile, flipped=True)."""
+    rows = FLIPPED_ROWS[tile.m]
+    if rows is None:
+        return transform_weights(w, tile, flipped=True)
+    return [u[k] for k in rows]
+
+
 def transform_weights(w, tile, flipped=False):
     """w (O, C, 3, 3) -> (a*a, O, C): G g G^T for every (out, in) pair, as one BLAS product
     (which also brings each transformed tap together as one (O, C) block). flipped: the kernel
@@ -232,7 +268,8 @@ def _output_tiles_gemm(mm, tile, bias):
 
 
 def conv3x3(x, u, padding, out_channels, tile, bias=None):
-    """x (N, C, H, W) correlated with transformed weights u: a*a GEMM operands (C, O) ->
+    """x (N, C, H, W) correlated with transformed weights u: a*a GEMM operands (C, O) (an array
+    or a sequence of 2-D arrays) ->
     (N, O, OH, OW), a view of channels-last memory. padding: (ph, pw), each 0, 1 or 2."""
     n, _, h, w = x.shape
     m, a = tile.m, tile.a
