@@ -280,7 +280,6 @@ def conv3x3(x, u, padding, out_channels, tile, bias=None):
     output_tiles = _output_tiles_gemm if blas_transforms(tiles, out_channels) else _output_tiles
     v = input_tiles(x, padding, (th, tw), tile)
     mm = np.empty((a * a, tiles, out_channels), dtype=x.dtype)      # (a*a, P, O)
-    for kl in range(a * a):                                          # v: (a*a, P, C)
-        blas_cpu.gemm(v[kl], u[kl], out=mm[kl])
+    blas_cpu.gemm_batch(list(v), list(u), list(mm))                  # v: (a*a, P, C)
     y = output_tiles(mm.reshape(a, a, n, th, tw, out_channels), tile, bias)
     return y.reshape(n, m * th, m * tw, out_channels)[:, :oh, :ow].transpose(0, 3, 1, 2)
