@@ -78,10 +78,12 @@ CONV_CASES = [
 
 CPU_STRATEGIES = {  # thresholds that force one strategy of conv_cpu wherever it can run (and
     # its own backward kernels even for the few-channel inputs of these small cases)
-    "cpu_winograd4": dict(WINOGRAD_MIN_CHANNELS={4: 1, 2: 1}, WINOGRAD_MIN_OUT_CHANNELS=1,
+    "cpu_winograd4": dict(WINOGRAD_MIN_CHANNELS={4: 1, 2: 1},
+                          WINOGRAD_MIN_OUT_CHANNELS={4: 1, 2: 1},
                           WINOGRAD_MIN_TILES_PER_CHANNEL={4: 0, 2: 0},
                           GENERIC_BACKWARD_MAX_CHANNELS=0),
-    "cpu_winograd2": dict(WINOGRAD_MIN_CHANNELS={4: 1, 2: 1}, WINOGRAD_MIN_OUT_CHANNELS=1,
+    "cpu_winograd2": dict(WINOGRAD_MIN_CHANNELS={4: 1, 2: 1},
+                          WINOGRAD_MIN_OUT_CHANNELS={4: 1, 2: 1},
                           WINOGRAD_MIN_TILES_PER_CHANNEL={4: float("inf"), 2: 0},
                           GENERIC_BACKWARD_MAX_CHANNELS=0),
     "cpu_shifted": dict(WINOGRAD_MIN_CHANNELS={4: 10 ** 9, 2: 10 ** 9}, SHIFTED_MIN_CHANNELS=1,
@@ -221,9 +223,9 @@ def test_dispatch_picks_the_cpu_kernels_for_numpy_and_returns_channels_last():
     ((1, 64, 224, 224), (64, 64, 3, 3), "cpu_shifted"),
     ((1, 256, 56, 56), (256, 256, 3, 3), "cpu_winograd4"),
     ((1, 128, 112, 112), (128, 128, 3, 3), "cpu_winograd4"),  # BLAS transforms: from 128 out
-    ((1, 128, 256, 256), (128, 128, 3, 3), "cpu_shifted"),    # chunked transforms: from 256
+    ((1, 128, 256, 256), (128, 128, 3, 3), "cpu_shifted"),    # chunked transforms: no F(4x4)
     ((1, 512, 28, 28), (512, 512, 3, 3), "cpu_winograd2"),  # 49 tiles: F(4x4) weights cost
-    ((1, 256, 128, 128), (256, 256, 3, 3), "cpu_winograd4"),
+    ((1, 256, 128, 128), (256, 256, 3, 3), "cpu_winograd2"),  # chunked transforms: F(2x2)
 ])
 def test_heuristic_per_layer(x_shape, w_shape, expected):
     x = np.zeros(x_shape, np.float32)
@@ -269,7 +271,7 @@ def test_winograd_weights_of_the_flipped_kernel(m):
 
 
 @pytest.mark.parametrize("shape, expected", [
-    ((1, 256, 128, 128, 256), "winograd4"),   # VGG19 conv3 at 512x512
+    ((1, 256, 128, 128, 256), "winograd2"),   # VGG19 conv3 at 512x512
     ((1, 512, 32, 32, 512), "winograd2"),     # too few 4x4 tiles for F(4x4)'s weight transform
     ((1, 64, 224, 224, 64), "shifted"),       # thin layer
     ((1, 3, 224, 224, 64), "im2col"),         # first layer

@@ -38,11 +38,12 @@ SHIFTED_MIN_CHANNELS = 16  # with fewer input channels, nine GEMMs of depth C ar
 # shifted on conv3_1 (128 -> 256), 41 against 61 on conv3_2; F(2x2) 53 against 70 for F(4x4) on
 # conv4_2, whose 49 tiles do not pay for F(4x4)'s four-times-larger weight transform.)
 WINOGRAD_MIN_CHANNELS = {4: 128, 2: 256}  # input channels, by output tile size m
-WINOGRAD_MIN_OUT_CHANNELS = 256
-# ... except F(4x4) with its transforms as BLAS products (few tiles x channels), which pays from
-# 128 output channels (VGG16 conv2_2, 128 -> 128 at 112x112: 54 ms against 62 shifted; at
-# 256x256, with the chunked transforms, 320 against 248)
-WINOGRAD4_BLAS_MIN_OUT_CHANNELS = 128
+WINOGRAD_MIN_OUT_CHANNELS = {4: 128, 2: 256}  # output channels, by output tile size m
+# F(4x4) only where its transforms are BLAS products (few tiles x channels): with its 6-point
+# transforms done as chunked ufuncs it loses to F(2x2) (VGG19 at 512, conv3_2, 256 -> 256 at
+# 128x128, forward + input gradient: F(4x4) 281 ms, F(2x2) 213, shifted 277; conv2_2, 128 ->
+# 128 at 256x256: 487 F(4x4) against 305 shifted). With BLAS transforms it wins from 128 output
+# channels (VGG16 conv2_2, 128 -> 128 at 112x112: 54 ms against 62 shifted).
 WINOGRAD_MIN_TILES_PER_CHANNEL = {4: 0.25, 2: 0.25}  # by output tile size m of F(m x m, 3x3)
 # With very few input channels (an image's 3) the channels-last GEMMs of both backward passes
 # have only C * kh * kw columns (27 for a 3x3 RGB layer) and run slowly; the generic NCHW kernels
@@ -83,9 +84,9 @@ def strategy(geom):
     if "winograd2" in available:
         for m in (4, 2):
             tiles = n * -(-oh // m) * -(-ow // m)
-            min_out = WINOGRAD4_BLAS_MIN_OUT_CHANNELS if m == 4 and \
-                winograd_cpu.blas_transforms(tiles, max(c, o)) else WINOGRAD_MIN_OUT_CHANNELS
-            if o >= min_out and c >= WINOGRAD_MIN_CHANNELS[m] \
+            if m == 4 and not winograd_cpu.blas_transforms(tiles, max(c, o)):
+                continue
+            if o >= WINOGRAD_MIN_OUT_CHANNELS[m] and c >= WINOGRAD_MIN_CHANNELS[m] \
                     and tiles >= WINOGRAD_MIN_TILES_PER_CHANNEL[m] * o:
                 return f"winograd{m}"
     if "shifted" in available and c >= SHIFTED_MIN_CHANNELS \
