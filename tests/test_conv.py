@@ -272,6 +272,7 @@ def test_winograd_weights_of_the_flipped_kernel(m):
 
 @pytest.mark.parametrize("shape, expected", [
     ((1, 256, 128, 128, 256), "winograd2"),   # VGG19 conv3 at 512x512
+    ((8, 256, 56, 56, 256), "winograd4"),     # VGG16 conv3 at batch 8: chunked, wide calls
     ((1, 512, 32, 32, 512), "winograd2"),     # too few 4x4 tiles for F(4x4)'s weight transform
     ((1, 64, 224, 224, 64), "shifted"),       # thin layer
     ((1, 3, 224, 224, 64), "im2col"),         # first layer

@@ -39,11 +39,14 @@ SHIFTED_MIN_CHANNELS = 16  # with fewer input channels, nine GEMMs of depth C ar
 # conv4_2, whose 49 tiles do not pay for F(4x4)'s four-times-larger weight transform.)
 WINOGRAD_MIN_CHANNELS = {4: 128, 2: 256}  # input channels, by output tile size m
 WINOGRAD_MIN_OUT_CHANNELS = {4: 128, 2: 256}  # output channels, by output tile size m
-# F(4x4) only where its transforms are BLAS products (few tiles x channels): with its 6-point
-# transforms done as chunked ufuncs it loses to F(2x2) (VGG19 at 512, conv3_2, 256 -> 256 at
-# 128x128, forward + input gradient: F(4x4) 281 ms, F(2x2) 213, shifted 277; conv2_2, 128 ->
-# 128 at 256x256: 487 F(4x4) against 305 shifted). With BLAS transforms it wins from 128 output
-# channels (VGG16 conv2_2, 128 -> 128 at 112x112: 54 ms against 62 shifted).
+# F(4x4) with its transforms as BLAS products (few tiles x channels) wins from 128 output
+# channels (VGG16 conv2_2, 128 -> 128 at 112x112: 54 ms against 62 shifted). Its chunked
+# transforms (larger layers) run one numpy call per tile row and point, and pay only with 256+
+# output channels and enough values per call (N * padded width * channels): VGG16 conv3_2 at
+# batch 8 (8 x 58 x 256 per call), forward + input gradient, F(4x4) 293 ms, F(2x2) 335; VGG19
+# conv3_2 at 512 (1 x 130 x 256), F(4x4) 279, F(2x2) 219, shifted 287 (tinyconv bench --kernels).
+WINOGRAD4_CHUNKED_MIN_OUT_CHANNELS = 256
+WINOGRAD4_CHUNKED_MIN_ROW_ELEMENTS = 2 ** 16
 WINOGRAD_MIN_TILES_PER_CHANNEL = {4: 0.25, 2: 0.25}  # by output tile size m of F(m x m, 3x3)
 # With very few input channels (an image's 3) the channels-last GEMMs of both backward passes
 # have only C * kh * kw columns (27 for a 3x3 RGB layer) and run slowly; the generic NCHW kernels
@@ -84,7 +87,9 @@ def strategy(geom):
     if "winograd2" in available:
         for m in (4, 2):
             tiles = n * -(-oh // m) * -(-ow // m)
-            if m == 4 and not winograd_cpu.blas_transforms(tiles, max(c, o)):
+            if m == 4 and not winograd_cpu.blas_transforms(tiles, max(c, o)) and (
+                    o < WINOGRAD4_CHUNKED_MIN_OUT_CHANNELS
+                    or n * (ow + 2) * max(c, o) < WINOGRAD4_CHUNKED_MIN_ROW_ELEMENTS):
                 continue
             if o >= WINOGRAD_MIN_OUT_CHANNELS[m] and c >= WINOGRAD_MIN_CHANNELS[m] \
                     and tiles >= WINOGRAD_MIN_TILES_PER_CHANNEL[m] * o:
