@@ -4,9 +4,9 @@ After every BLAS call OpenBLAS keeps its worker threads busy-waiting for the nex
 for 2^28 CPU cycles (about 0.1 s). A forward/backward pass alternates GEMMs with numpy work
 spread over the cores (copies into padded buffers, Winograd transforms, ReLU, pooling:
 parallel_cpu), and every such step then shares its cores with spinning BLAS threads. Measured
-on 2 cores, interleaved runs of the same code: VGG16 forward+backward at batch 1 604 -> 560 ms,
-VGG19 to relu5_1 at 512x512 3119 -> 2833 ms. Waking sleeping workers for the next GEMM costs
-microseconds.
+on 2 cores, interleaved runs against OPENBLAS_THREAD_TIMEOUT=28 (the default): VGG16
+forward+backward at batch 1 586 -> 548 ms, at batch 8 4380 -> 3621 ms, VGG19 to relu5_1 at
+512x512 3119 -> 2833 ms. Waking sleeping workers for the next GEMM costs microseconds.
 
 `sleep_idle_blas_workers()` runs once at `import tinyconv`: for every OpenBLAS library loaded in
 the process (scipy's, through which tinyconv's GEMMs go, and numpy's) it sets the idle timeout

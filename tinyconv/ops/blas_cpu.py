@@ -92,7 +92,7 @@ def _find_gemm_batch():
         if config is None:
             continue
         config.restype = ctypes.c_char_p
-        if b"USE64BITINT" in config():  # 64-bit integer arguments: not what _gemm_batch passes
+        if b"USE64BITINT" in config():  # 64-bit integer arguments: not what gemm_batch passes
             continue
         for prefix in ("scipy_cblas_", "cblas_"):
             if hasattr(lib, prefix + "sgemm_batch") and hasattr(lib, prefix + "dgemm_batch"):
@@ -105,12 +105,12 @@ _GEMM_BATCH = _find_gemm_batch()
 
 
 def _layout(arrays):
-    """(transposed, leading dimension) shared by same-shape 2-D arrays with unit stride along
+    """(transposed, leading dimension) shared by 2-D arrays of one shape with unit stride along
     rows (row-major) or columns (transposed), else None."""
     item = arrays[0].itemsize
     rows, cols = arrays[0].shape
     strides = {a.strides for a in arrays}
-    if len(strides) != 1:
+    if len(strides) != 1 or len({a.shape for a in arrays}) != 1:
         return None
     (s0, s1), = strides
     if s1 == item and s0 % item == 0 and s0 // item >= max(1, cols):
@@ -128,6 +128,8 @@ def gemm_batch(a_list, b_list, out_list):
     of every product being split over the threads, which pays where the products are small (16
     products of (196, 512) @ (512, 512): 20.9 -> 15.5 ms on 2 cores). Else, and for products
     under GEMM_BATCH_MIN_MNK multiply-adds, one gemm each."""
+    if not out_list:
+        return out_list
     function = _GEMM_BATCH.get(out_list[0].dtype)
     a_layout, b_layout, out_layout = _layout(a_list), _layout(b_list), _layout(out_list)
     same_dtype = {x.dtype for x in (*a_list, *b_list, *out_list)} == {out_list[0].dtype}

@@ -126,8 +126,8 @@ def taps_first(w, chunk=16384):
 class PreparedWeight:
     """The weight in the layout the layer's strategy reads: per-tap blocks (kh*kw, O, C) for
     shifted GEMMs, Winograd-transformed blocks (a*a, O, C), or the OIHW matrix (O, C*kh*kw) for
-    im2col. The Winograd weights of the backward (flipped kernel) are made when first needed
-    (F(2x2): rows of the forward's)."""
+    im2col. The Winograd weights of the backward (flipped kernel) are made by the backward
+    (F(2x2): rows of the forward's, no arithmetic)."""
 
     def __init__(self, w, geom, name=None):
         self.strategy = name or strategy(geom)

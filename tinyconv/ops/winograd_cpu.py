@@ -137,8 +137,8 @@ def blas_transforms(tiles, channels):
 
 def _flip_permutation(g):
     """perm with G @ reversed(g) == (G @ g)[perm] for every 3-tap g, or None if no such row
-    permutation exists. F(2x2) has one (its points 0, 1, -1, infinity map to themselves under
-    x -> 1/x); F(4x4) has none (2 -> 1/2)."""
+    permutation exists. F(2x2) has one (flipping the kernel maps each interpolation point x to
+    1/x, and its points 0, 1, -1, infinity go to each other); F(4x4) has none (2 -> 1/2)."""
     reversed_g = g[:, ::-1]
     perm = []
     for row in reversed_g:
