@@ -5,10 +5,9 @@
     with tc.override({"relu": tc.hooks.guided_relu}):
         model(x)[0, 243].backward()                    # x.grad: guided backprop of class 243
 """
-from . import cpu_memory, cpu_threads
+from . import cpu_memory
 
 cpu_memory.apply_default()  # before any large array: freed memory is kept for reuse
-cpu_threads.apply_default()  # idle BLAS threads sleep instead of spinning over numpy's work
 
 from . import backend, hooks, ops  # noqa: E402
 from . import optim

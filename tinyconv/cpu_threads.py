@@ -8,12 +8,14 @@ on 2 cores, interleaved runs against OPENBLAS_THREAD_TIMEOUT=28 (the default): V
 forward+backward at batch 1 586 -> 548 ms, at batch 8 4380 -> 3621 ms, VGG19 to relu5_1 at
 512x512 3119 -> 2833 ms. Waking sleeping workers for the next GEMM costs microseconds.
 
-`sleep_idle_blas_workers()` runs once at `import tinyconv`: for every OpenBLAS library loaded in
-the process (scipy's, through which tinyconv's GEMMs go, and numpy's) it sets the idle timeout
-to 2^4 cycles and restarts the library's thread pool so that the setting takes effect (OpenBLAS
-reads it once, from OPENBLAS_THREAD_TIMEOUT, when its threads start). Set OPENBLAS_THREAD_TIMEOUT
-yourself (e.g. 28, OpenBLAS's default) and tinyconv leaves it alone. Other BLAS libraries (MKL,
-Accelerate) are left as they are.
+`sleep_idle_blas_workers()` runs once, when tinyconv's BLAS module (ops/blas_cpu.py, which loads
+scipy's BLAS) is first imported, i.e. when the CPU kernels are first used, so `import tinyconv`
+stays free of scipy. For every OpenBLAS library loaded in the process then (scipy's, through
+which tinyconv's GEMMs go, and numpy's) it sets the idle timeout to 2^4 cycles and restarts the
+library's thread pool so that the setting takes effect (OpenBLAS reads it once, from
+OPENBLAS_THREAD_TIMEOUT, when its threads start). Set OPENBLAS_THREAD_TIMEOUT yourself (e.g. 28,
+OpenBLAS's default) and tinyconv leaves it alone. Other BLAS libraries (MKL, Accelerate) are left
+as they are.
 """
 import ctypes
 import os

@@ -15,7 +15,10 @@ import ctypes
 import numpy as np
 from scipy.linalg import blas
 
+from .. import cpu_threads
 from ..cpu_threads import loaded_openblas_paths
+
+cpu_threads.apply_default()  # scipy's OpenBLAS is loaded now: its idle workers sleep, not spin
 
 
 def _routine(kind, dtype):
