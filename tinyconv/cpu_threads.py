@@ -25,28 +25,33 @@ IDLE_TIMEOUT_LOG2_CYCLES = 4  # OpenBLAS's smallest; 12 (about 2 microseconds) m
 _ENV = "OPENBLAS_THREAD_TIMEOUT"
 
 
-def loaded_openblas_paths():
-    """Paths of the OpenBLAS libraries mapped into this process (Linux), else []."""
+def loaded_openblas():
+    """[(path, ctypes handle)] of the OpenBLAS libraries mapped into this process (Linux)."""
     try:
         with open("/proc/self/maps") as maps:
             paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
     except OSError:
         return []
-    return sorted(path for path in paths if os.path.isfile(path))
+    found = []
+    for path in sorted(p for p in paths if os.path.isfile(p)):
+        try:
+            found.append((path, ctypes.CDLL(path)))  # the handle of the loaded library
+        except OSError:
+            continue
+    return found
 
 
-def _functions(path):
-    """(read_env, thread_shutdown, thread_timeout) of the OpenBLAS at path, or None."""
+def _functions(lib):
+    """(read_env, thread_shutdown, thread_timeout) of an OpenBLAS, or None."""
     try:
-        lib = ctypes.CDLL(path)  # the handle of the already-loaded library
         return lib.openblas_read_env, lib.blas_thread_shutdown_, lib.openblas_thread_timeout
-    except (OSError, AttributeError):
+    except AttributeError:
         return None
 
 
 def idle_timeouts():
     """{path: log2 of the idle timeout in cycles} of every loaded OpenBLAS."""
-    found = {path: _functions(path) for path in loaded_openblas_paths()}
+    found = {path: _functions(lib) for path, lib in loaded_openblas()}
     return {path: fns[2]() for path, fns in found.items() if fns is not None}
 
 
@@ -58,8 +63,8 @@ def sleep_idle_blas_workers(log2_cycles=IDLE_TIMEOUT_LOG2_CYCLES):
     previous = os.environ.get(_ENV)
     os.environ[_ENV] = str(log2_cycles)
     try:
-        for path in loaded_openblas_paths():
-            fns = _functions(path)
+        for path, lib in loaded_openblas():
+            fns = _functions(lib)
             if fns is None:
                 continue
             read_env, thread_shutdown, thread_timeout = fns

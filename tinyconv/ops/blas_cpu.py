@@ -16,7 +16,6 @@ import numpy as np
 from scipy.linalg import blas
 
 from .. import cpu_threads
-from ..cpu_threads import loaded_openblas_paths
 
 cpu_threads.apply_default()  # scipy's OpenBLAS is loaded now: its idle workers sleep, not spin
 
@@ -84,11 +83,7 @@ GEMM_BATCH_MIN_MNK = 1 << 22
 
 def _find_gemm_batch():
     """{dtype: cblas_?gemm_batch} of a loaded 32-bit-integer OpenBLAS (scipy's), or {}."""
-    for path in loaded_openblas_paths():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
+    for _, lib in cpu_threads.loaded_openblas():
         config = next((getattr(lib, name) for name in ("scipy_openblas_get_config",
                                                        "openblas_get_config")
                        if hasattr(lib, name)), None)
@@ -134,13 +129,15 @@ def gemm_batch(a_list, b_list, out_list):
     if not out_list:
         return out_list
     function = _GEMM_BATCH.get(out_list[0].dtype)
-    a_layout, b_layout, out_layout = _layout(a_list), _layout(b_list), _layout(out_list)
-    same_dtype = {x.dtype for x in (*a_list, *b_list, *out_list)} == {out_list[0].dtype}
-    if function is None or None in (a_layout, b_layout, out_layout) or out_layout[0] \
-            or not same_dtype or a_list[0].size * b_list[0].shape[1] < GEMM_BATCH_MIN_MNK:
+    layouts = None
+    if function is not None and a_list[0].size * b_list[0].shape[1] >= GEMM_BATCH_MIN_MNK and \
+            {x.dtype for x in (*a_list, *b_list, *out_list)} == {out_list[0].dtype}:
+        layouts = _layout(a_list), _layout(b_list), _layout(out_list)
+    if layouts is None or None in layouts or layouts[2][0]:
         for a, b, out in zip(a_list, b_list, out_list):
             gemm(a, b, out=out)
         return out_list
+    a_layout, b_layout, out_layout = layouts
     (m, k), n, count = a_list[0].shape, b_list[0].shape[1], len(out_list)
     scalar = ctypes.c_float if out_list[0].dtype == np.float32 else ctypes.c_double
 
