@@ -51,6 +51,16 @@ def test_layer_names_and_shapes_of_every_architecture():
         assert len(set(model.layer_names)) == len(model.layer_names)
 
 
+def test_default_feature_layer_is_the_deepest_map_before_the_classifier():
+    vgg16 = models.model_from_spec(models.arch_spec("vgg16"))
+    assert vgg16.default_feature_layer() == "avgpool"
+    assert vgg16.default_feature_layer(spatial=False) == "relu7"
+    sq = models.model_from_spec(models.arch_spec("squeezenet1_1"))
+    assert sq.resolve(sq.default_feature_layer(spatial=False)) == sq.resolve("fire9")
+    no_classifier = vgg16.truncated("relu4_2")
+    assert no_classifier.default_feature_layer(spatial=False) == "relu4_2"
+
+
 def test_forward_matches_shape_table_and_model_call(squeezenet):
     x = _input((2, 3, 67, 67))
     acts = squeezenet.forward(x, layers=squeezenet.layer_names)

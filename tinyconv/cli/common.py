@@ -125,23 +125,6 @@ def target_tag(args, objective):
     return tag + (f"-y{args.unit[0]}x{args.unit[1]}" if args.unit else "")
 
 
-def default_layer(model, spatial=True):
-    """A sensible feature layer: relu7 when not `spatial` and present, else the deepest layer with
-    a spatial map that is not class scores (SqueezeNet: fire9/concat; VGG16: pool5)."""
-    if not spatial and "relu7" in model.layers:
-        return "relu7"
-    size = model.preprocessing.input_size or (224, 224)
-    shapes = model.output_shapes((1, 3) + tuple(size))
-    classes = len(model.labels) if model.labels else None
-    for name in reversed(model.layer_names):
-        shape = shapes[name]
-        if model.layers[name].kind == "dropout" or len(shape) != 4 or shape[2] * shape[3] == 1:
-            continue
-        if classes is None or shape[1] != classes:
-            return name
-    raise ValueError(f"{model.arch} has no layer with a spatial map; pass --layer")
-
-
 def add_image_arg(parser):
     """The positional IMAGE and --image-size."""
     parser.add_argument("image", help="image file (resized and centre-cropped as the model "

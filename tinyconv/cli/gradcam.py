@@ -4,7 +4,7 @@ from ..methods.attribution import grad_cam, guided_backprop
 from ..methods.display import gradient_image
 from ..methods.grids import apply_colormap, overlay
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, add_target_args,
-                     default_layer, describe, image_stem, load_input, load_model_from_args,
+                     describe, image_stem, load_input, load_model_from_args,
                      panel, resolve_target, save_array, save_picture, target_tag)
 
 EXAMPLE = """examples:
@@ -30,7 +30,7 @@ def register(subparsers):
 def run(args):
     model = load_model_from_args(args)
     image, x = load_input(model, args)
-    layer = model.resolve(args.layer or default_layer(model))
+    layer = model.resolve(args.layer or model.default_feature_layer())
     objective = resolve_target(model, args, x)
     print(f"target: {describe(model, objective)}; Grad-CAM at {layer}")
     cam = grad_cam(model, x, layer, objective)[0]  # (H, W)

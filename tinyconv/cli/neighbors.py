@@ -5,7 +5,7 @@ import numpy as np
 from .. import features
 from ..methods.grids import tile_images
 from ..methods.neighbours import nearest_neighbours, pixel_vectors
-from .common import (add_model_args, add_output_args, add_parser, default_layer,
+from .common import (add_model_args, add_output_args, add_parser,
                      load_model_from_args, progress_printer, save_array, save_picture)
 
 EXAMPLE = """examples:
@@ -34,7 +34,7 @@ def add_feature_args(parser):
 
 def folder_features(model, args, paths):
     """Features of `paths` under the feature arguments, with progress on stderr."""
-    layer = model.resolve(args.layer or default_layer(model, spatial=False))
+    layer = model.resolve(args.layer or model.default_feature_layer(spatial=False))
     found = features.image_features(model, paths, layer, args.pooling, args.image_size,
                                     args.batch_size, args.cache_dir,
                                     progress_printer(f"{layer} features"))

@@ -120,8 +120,8 @@ def multifaceted_visualization(model, target, images, facets=4, feature_layer=No
     if not 1 <= facets <= len(images):
         raise ValueError(f"facets must be in 1..{len(images)} (the number of images), got "
                          f"{facets}")
-    features = array_features(model, images, feature_layer or default_feature_layer(model),
-                              batch_size=16)
+    layer = feature_layer or model.default_feature_layer(spatial=False)
+    features = array_features(model, images, layer, batch_size=16)
     _, labels = kmeans(features, facets, seed=seed)
     results = []
     for facet in range(facets):
@@ -133,15 +133,6 @@ def multifaceted_visualization(model, target, images, facets=4, feature_layer=No
         if results[-1].interrupted:
             break
     return results, labels
-
-
-def default_feature_layer(model):
-    """The last layer whose output still has spatial extent before the class scores (SqueezeNet:
-    the last fire module; VGG/AlexNet: relu7 when present)."""
-    for name in ("relu7", "fire9/concat", "pool5"):
-        if name in model.layers:
-            return name
-    raise KeyError(f"no default feature layer for {model.arch}; pass feature_layer=")
 
 
 def start_image(model, x0, size, init_std, rng):

@@ -19,6 +19,11 @@ from .layers import INPUT_FIELD
 INPUT = "input"
 
 
+def _is_spatial_map(shape):
+    """Whether an output shape is an (N, C, H, W) map of more than one position."""
+    return len(shape) == 4 and shape[2] * shape[3] > 1
+
+
 class Model:
     """A network as a table of named layers. Build one with tinyconv.models.build or load_model.
 
@@ -93,6 +98,22 @@ class Model:
             shapes[name] = tuple(layer.output_shape(*(shapes[s] for s in layer.inputs)))
         del shapes[INPUT]
         return shapes
+
+    def default_feature_layer(self, spatial=True):
+        """A sensible feature layer: relu7 when not `spatial` and present, else the deepest layer
+        with a spatial map that is not class scores (SqueezeNet: fire9/concat; VGG16: avgpool)."""
+        if not spatial and "relu7" in self.layers:
+            return "relu7"
+        size = self.preprocessing.input_size or (224, 224)
+        shapes = self.output_shapes((1, 3) + tuple(size))
+        output = shapes[self.output_name]
+        # a classifier's output is a vector; maps with as many channels are its class scores
+        classes = None if _is_spatial_map(output) else output[1]
+        for name in reversed(self.layer_names):
+            if self.layers[name].kind != "dropout" and _is_spatial_map(shapes[name]) \
+                    and shapes[name][1] != classes:
+                return name
+        raise ValueError(f"{self.arch} has no layer with a spatial map; name a layer")
 
     def receptive_field(self, layer):
         """(size, stride, offset) of `layer` in input pixels (see tinyconv.models.layers).
