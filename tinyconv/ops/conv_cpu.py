@@ -25,6 +25,7 @@ import numpy as np
 
 from . import blas_cpu, im2col, winograd_cpu
 from .channels_last import as_nchw, channels_last_rows, embed
+from .parallel_cpu import for_each_part
 
 # Shifted GEMMs need each tap's (O, C) weight as a contiguous block; the rearranged copy of the
 # weight costs about as much as an im2col copy of this many input rows per output channel
@@ -243,19 +244,23 @@ def _shifted_backward_weight(dout, x, geom):
 
 
 # ----- im2col + one GEMM (any stride and dilation)
-# Two column orders. Strided layers with dilation 1 along x (AlexNet conv1, 11x11 / 4 over 3
-# channels) use (kernel row i, kernel column j, channel c): the kw * C values under a window's
-# kernel row are one contiguous run of the channels-last input, so each kernel row is one copy
-# of (N, OH, OW, kw * C) runs (11 copies of 33-value runs instead of 121 of 3 values: conv1
-# forward 12.6 -> 6.1 ms), and the col2im adds stride-wide groups of kernel columns, whose runs
-# do not overlap. Other layers use (c, i, j), the OIHW weight's own order, copied tap by tap:
-# there numpy merges each tap's (OW, C) into one loop (with (i, j, c) columns VGG conv1_1's
-# input gradient took 13-19 ms instead of 7-10).
+# Two column orders. Strided layers and layers of a few input channels, with dilation 1 along
+# x (AlexNet conv1, 11x11 / 4 over 3 channels; VGG conv1_1), use (kernel row i, kernel column j,
+# channel c): the kw * C values under a window's kernel row are one contiguous run of the
+# channels-last input, so each kernel row is one copy of (N, OH, OW, kw * C) runs (AlexNet
+# conv1: 11 copies of 33-value runs instead of 121 of 3 values, forward 12.6 -> 6.1 ms; VGG
+# conv1_1 at 512x512: 3 copies of 9-value runs instead of 9 of 3, 38 -> 18 ms), and the col2im
+# adds stride-wide groups of kernel columns, whose runs do not overlap. Other layers use
+# (c, i, j), the OIHW weight's own order, copied tap by tap: there numpy merges each tap's
+# (OW, C) into one loop, and the weight needs no rearranging (with (i, j, c) columns VGG
+# conv1_1's input gradient took 13-19 ms instead of 7-10; it now takes the generic kernels).
+# The copies run over the cores, output rows split between them.
 
 
 def _uses_runs(geom):
     """Whether this layer's columns are in (i, j, c) order (else (c, i, j))."""
-    return geom.dilation[1] == 1 and geom.stride[1] > 1
+    return geom.dilation[1] == 1 and (
+        geom.stride[1] > 1 or geom.x_shape[1] <= GENERIC_BACKWARD_MAX_CHANNELS)
 
 
 def im2col_weight_matrix(w, geom):
@@ -292,13 +297,19 @@ def _im2col(x, geom):
     xpad = embed(x, (h + 2 * ph, w + 2 * pw), (ph, pw)).reshape(n, h + 2 * ph, w + 2 * pw, c)
     if _uses_runs(geom):
         cols = np.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
-        for i in range(kh):
-            cols[:, :, :, i] = _window_runs(xpad, geom, i).reshape(n, oh, ow, kw, c)
+        runs = [_window_runs(xpad, geom, i).reshape(n, oh, ow, kw, c) for i in range(kh)]
+
+        def copy_rows(start, stop):
+            for i in range(kh):
+                cols[:, start:stop, :, i] = runs[i][:, start:stop]
     else:
         cols = np.empty((n, oh, ow, c, kh, kw), dtype=x.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                cols[..., i, j] = xpad[_tap_index(geom, i, j)]
+        taps = [xpad[_tap_index(geom, i, j)] for i in range(kh) for j in range(kw)]
+
+        def copy_rows(start, stop):
+            for t, tap in enumerate(taps):
+                cols[:, start:stop, :, :, t // kw, t % kw] = tap[:, start:stop]
+    for_each_part(copy_rows, oh, cols.size)
     return cols.reshape(n * oh * ow, c * kh * kw)
 
 
