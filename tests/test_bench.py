@@ -96,3 +96,37 @@ def test_checkouts_run_as_sides_of_their_own_with_a_ratio(tmp_path, monkeypatch)
     assert report["checkouts"] == {"checkout_1": str(other.resolve())}
     assert record["checkout_1"]["median_ms"] == 20.0
     assert record["checkout_1_time_ratio_vs_tinyconv"] == 2.0
+
+
+def test_quiet_rounds_give_medians_and_ratios_of_their_own(tmp_path, monkeypatch):
+    other = tmp_path / "older"
+    (other / "tinyconv").mkdir(parents=True)
+    (other / "tinyconv" / "__init__.py").write_text("")
+
+    class FakeChild:  # the other checkout takes twice as long, except in rounds 2 and 3 (stolen)
+        def __init__(self, command, package_parent=None):
+            self.times = iter([20, 50, 50, 24, 20] if package_parent else [10, 50, 50, 12, 10])
+            self.info = {"version": "fake"}
+
+        def ask(self, command):
+            return {"ms": next(self.times)} if command == "time" else {"ok": True}
+
+        def finish(self):
+            return 1.0
+
+    # cpu_times() readings (steal, total): one before the rounds, then one at the start and end
+    # of each round; 60 of the 100 between readings 3 and 4 (round 2) and 5 and 6 were stolen
+    readings = iter([(60 * (k >= 4) + 60 * (k >= 6), 100 * k) for k in range(12)])
+    monkeypatch.setattr(bench, "cpu_times", lambda: next(readings))
+    monkeypatch.setattr(bench, "Child", FakeChild)
+    monkeypatch.setattr(bench, "SETTLE_SECONDS", 0)
+    log = io.StringIO()
+    (record,) = bench.run(["alexnet_forward_backward_b1"], warmup=1, repeats=5,
+                          checkouts=[str(other)], log=log)["cases"]
+    assert record["round_steal_percent"] == [0.0, 60.0, 60.0, 0.0, 0.0]
+    assert record["quiet_rounds"] == 3
+    assert (record["tinyconv"]["median_ms"], record["tinyconv"]["quiet_median_ms"]) == (12, 10)
+    assert (record["checkout_1"]["median_ms"], record["checkout_1"]["quiet_median_ms"]) == (24, 20)
+    assert record["checkout_1_quiet_time_ratio_vs_tinyconv"] == 2.0
+    assert "tinyconv 12 ms (quiet 10)" in log.getvalue()
+    assert "3 of 5 rounds quiet" in log.getvalue()
