@@ -359,10 +359,10 @@ def test_named_algorithm_falls_back_where_it_cannot_run_and_choice_is_restored()
 def test_autotune_times_each_algorithm_once_per_shape_and_uses_the_fastest(monkeypatch):
     calls = []
 
-    def fake_time(name, x, w, dout, geom, repeats=2):
-        calls.append(name)
-        return {"cpu_shifted": 1.0}.get(name, 2.0)
-    monkeypatch.setattr(conv_algorithms, "time_algorithm", fake_time)
+    def fake_time(names, x, w, dout, geom):
+        calls.extend(names)
+        return {name: {"cpu_shifted": 1.0}.get(name, 2.0) for name in names}
+    monkeypatch.setattr(conv_algorithms, "time_algorithms", fake_time)
     monkeypatch.setattr(conv_algorithms, "_tuned", {})
     x = np.random.default_rng(6).standard_normal((1, 4, 6, 6))
     w = np.random.default_rng(7).standard_normal((3, 4, 3, 3))
@@ -385,6 +385,28 @@ def test_autotune_really_times_the_algorithms(monkeypatch):
     (times,) = conv_algorithms.tuned().values()
     assert set(times) == set(conv_algorithms.available(x, geom)) - {"im2col"} and name in times
     assert all(0 < t < 10 for t in times.values())
+
+
+def test_autotune_times_the_algorithms_in_turns(monkeypatch):
+    order = []
+
+    class Recording:  # kernels that only note when they run
+        def __init__(self, name):
+            self.name = name
+
+        def prepare_weight(self, w, geom):
+            order.append(self.name)
+
+        def conv_forward(self, x, wk, geom):
+            pass
+
+        def conv_backward_input(self, dout, wk, geom):
+            pass
+    monkeypatch.setattr(conv_algorithms, "ALGORITHMS", {"a": Recording("a"), "b": Recording("b")})
+    x = np.zeros((1, 1, 1, 1))
+    times = conv_algorithms.time_algorithms(["a", "b"], x, None, None, None, rounds=3)
+    assert order == ["a", "a", "b", "b", "a", "b", "a", "b"]  # one untimed run each, then turns
+    assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
 
 
 def test_autotune_skips_im2col_whose_columns_would_be_huge():

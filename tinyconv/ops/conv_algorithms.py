@@ -65,6 +65,7 @@ MODES = ("heuristic", "autotune")
 _choice = os.environ.get("TINYCONV_CONV_ALGORITHM", "heuristic").strip() or "heuristic"
 _tuned = {}
 AUTOTUNE_MAX_COLUMN_BYTES = 2 ** 28  # im2col's workspace limit while autotuning (256 MiB)
+AUTOTUNE_ROUNDS = 2  # timed runs of each algorithm per layer shape (after one untimed run)
 
 
 def check_choice(choice):
@@ -131,16 +132,24 @@ def select(x, geom):
     return ALGORITHMS[choice] if choice in available(x, geom) else heuristic(x, geom)
 
 
-def time_algorithm(name, x, w, dout, geom, repeats=2):
-    """Best-of-`repeats` seconds of weight preparation + forward + input gradient (one untimed
-    run first)."""
-    kernels = ALGORITHMS[name]
+def time_algorithms(names, x, w, dout, geom, rounds=AUTOTUNE_ROUNDS):
+    """{name: best seconds} of weight preparation + forward + input gradient: one untimed run of
+    each algorithm, then `rounds` rounds in which each is timed once in turn, so that a burst of
+    load on a shared machine does not fall on one algorithm's runs alone."""
+    def runner(kernels):
+        def run():
+            wk = kernels.prepare_weight(w, geom)
+            kernels.conv_forward(x, wk, geom)
+            kernels.conv_backward_input(dout, wk, geom)
+        return run
 
-    def run():
-        wk = kernels.prepare_weight(w, geom)
-        kernels.conv_forward(x, wk, geom)
-        kernels.conv_backward_input(dout, wk, geom)
-    return min(time_calls(run, get_array_module(x), repeats)) / 1e3
+    xp = get_array_module(x)
+    runs = {name: runner(ALGORITHMS[name]) for name in names}
+    best = {name: min(time_calls(run, xp, 1)) for name, run in runs.items()}  # warm-up + 1
+    for _ in range(rounds - 1):
+        for name, run in runs.items():
+            best[name] = min(best[name], min(time_calls(run, xp, 1, warmup=0)))
+    return {name: ms / 1e3 for name, ms in best.items()}
 
 
 def _tuning_candidates(x, geom):
@@ -175,7 +184,7 @@ def autotune(x, geom):
                             for shape in (geom.x_shape, geom.w_shape, out_shape))
             if xp is np and geom.x_shape[1] > 3:  # activations, channels-last on the CPU
                 xin, dout = channels_last(xin), channels_last(dout)
-            _tuned[key] = {name: time_algorithm(name, xin, w, dout, geom) for name in names}
+            _tuned[key] = time_algorithms(names, xin, w, dout, geom)
     times = _tuned[key]
     return min(times, key=times.get)
 
