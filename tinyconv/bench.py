@@ -11,10 +11,9 @@ Each framework runs a case in a child process of its own, all alive at once; the
 them for one timed run each in turn, so load from other processes on a shared machine falls on
 every framework alike. Times are the median of those runs after warm-up, and over the quiet
 rounds alone (a round: one run of every side; quiet: little CPU stolen by the hypervisor, see
-QUIET_STEAL_PERCENT). Peak memory is the
-peak resident set size during the timed runs (counted from after the warm-up) above the
-RSS right after imports: weights, activations and workspace, the same measure for every
-framework. GFLOP/s counts the multiply-adds of convolutions and fully connected layers (x2) from
+QUIET_STEAL_PERCENT). Peak memory is the peak resident set size during the timed runs
+(counted from after the warm-up) above the RSS right after imports: weights, activations and
+workspace, the same measure for every framework. GFLOP/s counts the multiply-adds of convolutions and fully connected layers (x2) from
 the layer shapes, forward once and backward once more (the input gradient; weights are frozen).
 
 PyTorch is never imported by the tinyconv package: `--compare torch` runs the children with
