@@ -145,10 +145,12 @@ def time_algorithms(names, x, w, dout, geom, rounds=AUTOTUNE_ROUNDS):
 
     xp = get_array_module(x)
     runs = {name: runner(ALGORITHMS[name]) for name in names}
-    best = {name: min(time_calls(run, xp, 1)) for name, run in runs.items()}  # warm-up + 1
-    for _ in range(rounds - 1):
+    for run in runs.values():
+        run()
+    best = {name: float("inf") for name in names}
+    for _ in range(rounds):
         for name, run in runs.items():
-            best[name] = min(best[name], min(time_calls(run, xp, 1, warmup=0)))
+            best[name] = min(best[name], *time_calls(run, xp, 1, warmup=0))
     return {name: ms / 1e3 for name, ms in best.items()}
 
 
