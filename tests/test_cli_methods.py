@@ -113,7 +113,7 @@ def test_folder_methods(run, photos, tmp_path, capsys):
                "--image-size", 64, "--cache-dir", cache) == 0
     out = capsys.readouterr()
     assert "from the cache" in out.out  # embed reused the features neighbors computed
-    assert "fire9/concat features: 6/6" in out.err  # progress, on stderr
+    assert "fire9/concat features: images 6/6, " in out.err  # progress, on stderr
     written = pictures(tmp_path / "out")
     assert written[f"{query.stem}_neighbors.png"] == (2 * 96 + 3, 4 * 96 + 9)
     for name in ("embed_pca_scatter", "embed_pca_grid", "embed_tsne_scatter", "embed_tsne_grid",

@@ -19,6 +19,7 @@ from tinyconv.methods.style import (original_colours, preset, RGB_TO_YIQ, style_
 from tinyconv.methods.visualization import (class_visualization, feature_visualization,
                                             multifaceted_visualization)
 from tinyconv.models.preprocessing import CAFFE_VGG, TORCHVISION
+from tinyconv.progress import Progress
 
 QUIET = dict(progress=None)
 
@@ -234,15 +235,14 @@ def ctrl_c_at_step_3(monkeypatch):
         step_or_stop()
         return scaled_step(*args)
 
-    def interrupted_progress(what):
-        def report(done, total):
+    class InterruptedProgress(Progress):
+        def __call__(self, done, total=None):
             raise KeyboardInterrupt
-        return report
 
     calls, scaled_step = [], optimize_module._scaled_step
     monkeypatch.setattr(optimize_module, "Adam", InterruptedAdam)
     monkeypatch.setattr(optimize_module, "_scaled_step", interrupted_step)
-    monkeypatch.setattr("tinyconv.cli.efros_leung.progress_printer", interrupted_progress)
+    monkeypatch.setattr("tinyconv.cli.efros_leung.progress_printer", InterruptedProgress)
     return calls
 
 

@@ -7,7 +7,6 @@ A method subcommand is a parser built with `add_parser`, the argument groups it 
 """
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from ..features import model_images
 from ..image import save_image
 from ..methods import objectives
 from ..methods.grids import tile_images
+from ..progress import Progress
 
 
 def add_parser(subparsers, name, summary, doc, example):
@@ -185,13 +185,7 @@ def panel(*pictures, gap=4):
     return tile_images(np.stack(tiles), rows=1, padding=gap, pad_value=255)
 
 
-def progress_printer(what, stream=None):
-    """A progress(done, total) callback that rewrites one line on `stream` (default stderr)."""
-    start = time.perf_counter()
-
-    def report(done, total):
-        end = "\n" if done >= total else ""
-        print(f"\r{what}: {done}/{total} ({time.perf_counter() - start:.0f} s)", end=end,
-              file=stream or sys.stderr, flush=True)
-
-    return report
+def progress_printer(what, unit=""):
+    """A progress(done, total) callback on stderr naming `what` (a tinyconv.progress.Progress:
+    redrawn on a terminal, periodic lines in a log); close() ends it early."""
+    return Progress(what, unit=unit)

@@ -1,6 +1,5 @@
 """`tinyconv efros-leung SAMPLE --size H W`: non-parametric texture synthesis (Efros & Leung 1999),
 growing a texture pixel by pixel from neighbourhoods of the sample."""
-import sys
 import time
 
 import numpy as np
@@ -39,13 +38,15 @@ def run(args):
     sample = load_sized(args.sample, args.sample_size)
     start = time.perf_counter()
     interrupted = False
+    progress = progress_printer("efros-leung", "pixels")
     try:
         texture = synthesize(sample, tuple(args.size), window=args.window,
                              error_threshold=args.threshold, seed=args.seed, order=args.order,
-                             progress=progress_printer("pixels"))
+                             progress=progress)
     except SynthesisInterrupted as stop:
         texture, interrupted = stop.texture, True
-        print(file=sys.stderr)  # ends the progress line
+    finally:
+        progress.close()
     seconds = time.perf_counter() - start
     h, w = texture.shape[:2]
     if interrupted:

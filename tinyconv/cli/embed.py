@@ -46,7 +46,8 @@ def run(args):
         points = pca(found.values, 2)
     else:
         perplexity = min(args.perplexity, (len(paths) - 2) / 3)
-        points = tsne(found.values, perplexity=perplexity, n_iter=args.iters, seed=args.seed)
+        points = tsne(found.values, perplexity=perplexity, n_iter=args.iters, seed=args.seed,
+                      verbose=True)
     print(f"{args.method} of {len(paths)} points in {time.perf_counter() - start:.1f} s")
     names = class_names if len(class_names) > 1 else None
     save_picture(args, f"embed_{args.method}_scatter",

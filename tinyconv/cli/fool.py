@@ -56,7 +56,8 @@ def run(args):
             [_random_other(rng, len(p), int(p.argmax())) for p in before]
         fooled = fooling_images(model, x, targets, lr=args.lr, max_steps=args.steps,
                                 objective=args.objective,
-                                **loop_kwargs(args, model, f"fool_{i:04d}"))
+                                **dict(loop_kwargs(args, model, f"fool_{i:04d}"),
+                                       progress=f"fool {_span(i, len(batch), len(paths))}"))
         if fooled.result.interrupted:
             report_end(fooled.result)
         after = model.probabilities(fooled.images)
@@ -95,6 +96,13 @@ def summarize(steps, changes):
               f"{np.median(relative):.4f}, worst {relative.max():.4f}")
     else:
         print()
+
+
+def _span(first, count, total):
+    """"image 3 of 10" or "images 1-4 of 10" (`first` counted from 0)."""
+    if count == 1:
+        return f"image {first + 1} of {total}"
+    return f"images {first + 1}-{first + count} of {total}"
 
 
 def _random_other(rng, classes, predicted):

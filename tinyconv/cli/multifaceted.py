@@ -58,23 +58,26 @@ def run(args):
     print(f"{len(paths)} images, {args.facets} facets of {class_name(model, target)}")
     kwargs = regularizer_kwargs(args)
     kwargs.pop("size")
-    results, labels = multifaceted_visualization(
-        model, target, x, facets=args.facets, feature_layer=args.feature_layer,
-        seed=args.seed, steps=args.steps, lr=args.lr, step_rule=args.step_rule,
-        snapshots=lambda k: loop_kwargs(args, model, facet_name(target, k))["on_snapshot"],
-        progress_every=args.progress_every, save_every=args.save_every, **kwargs)
-    means, facets = [], []
-    for k, result in enumerate(results):
-        members = labels == k
+    means, facets, written = [], [], []
+
+    def on_facet(k, result, members):
+        """Report and write each facet as soon as its ascent ends."""
         print(f"facet {k}: {members.sum()} images")
         report_end(result)
         report_classes(model, result.image, target)
         means.append(images[members].mean(axis=0).round().astype(np.uint8))
         facets.append(model.deprocess(result.image)[0])
-        last = save_picture(args, facet_name(target, k), facets[-1])
+        written.append(save_picture(args, facet_name(target, k), facets[-1]))
+
+    results, _ = multifaceted_visualization(
+        model, target, x, facets=args.facets, feature_layer=args.feature_layer,
+        seed=args.seed, steps=args.steps, lr=args.lr, step_rule=args.step_rule,
+        snapshots=lambda k: loop_kwargs(args, model, facet_name(target, k))["on_snapshot"],
+        progress=args.command, progress_every=args.progress_every, save_every=args.save_every,
+        on_facet=on_facet, **kwargs)
     grid = tile_images(np.stack(means + facets), rows=2, padding=4, pad_value=255)
     whole = save_picture(args, f"multifaceted_c{target}", grid)
-    stop_if_interrupted(results[-1].interrupted, last, whole)
+    stop_if_interrupted(results[-1].interrupted, written[-1], whole)
 
 
 def facet_name(target, facet):

@@ -37,7 +37,7 @@ def folder_features(model, args, paths):
     layer = model.resolve(args.layer or model.default_feature_layer(spatial=False))
     found = features.image_features(model, paths, layer, args.pooling, args.image_size,
                                     args.batch_size, args.cache_dir,
-                                    progress_printer(f"{layer} features"))
+                                    progress_printer(f"{layer} features", "images"))
     cached = " (from the cache)" if found.from_cache else ""
     print(f"{len(paths)} images, {layer} {args.pooling} features of size "
           f"{found.values.shape[1]}{cached}")

@@ -41,7 +41,7 @@ def run(args):
     print(f"target: P(class {target}) ({class_name(model, target)})")
     prob_map, heat = occlusion_map(model, x, target, size=args.size, stride=args.stride,
                                    batch_size=args.batch_size,
-                                   progress=progress_printer("occluded images"))
+                                   progress=progress_printer("occlusion", "occluded images"))
     unoccluded = float(model.probabilities(x)[0, target])
     row, col = np.unravel_index(np.argmin(prob_map), prob_map.shape)
     print(f"P without occlusion {unoccluded:.4f}; lowest {prob_map.min():.4f} with the square "

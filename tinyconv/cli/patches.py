@@ -46,7 +46,7 @@ def run(args):
     paths = features.find_images(args.folder)
     found = features.image_features(model, paths, layer, "max", args.image_size,
                                     args.batch_size, args.cache_dir,
-                                    progress_printer(f"{layer} maxima"))
+                                    progress_printer(f"{layer} maxima", "images"))
     rows = top_activations(found.values, found.positions, found.map_shape[2], args.channel,
                            n=min(args.top, len(paths)))
     for row in rows:

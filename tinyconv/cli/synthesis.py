@@ -26,7 +26,9 @@ def add_loop_args(parser, steps, lr, lr_help, step_rules=None, step_rule=None):
     group.add_argument("--save-every", type=int, default=0, metavar="K",
                        help="also write a snapshot PNG every K steps [0: only the result]")
     group.add_argument("--progress-every", type=int, default=10, metavar="K",
-                       help="print step, loss terms and time every K steps [10]")
+                       help="progress (step, loss terms, time) on stderr: a line every K "
+                            "steps when stderr is not a terminal, where one line is redrawn "
+                            "instead [10]")
 
 
 def check_loop_args(args):
@@ -41,13 +43,14 @@ def check_loop_args(args):
 
 
 def loop_kwargs(args, model, name):
-    """progress_every, save_every and an on_snapshot writing --out/NAME_stepNNNN.png."""
+    """progress (named after the subcommand), progress_every, save_every and an on_snapshot
+    writing --out/NAME_stepNNNN.png."""
     def on_snapshot(step, x):
         if args.save_every and step % args.save_every == 0:
             save_picture(args, f"{name}_step{step:04d}", model.deprocess(x)[0])
 
-    return dict(progress_every=args.progress_every, save_every=args.save_every,
-                on_snapshot=on_snapshot)
+    return dict(progress=args.command, progress_every=args.progress_every,
+                save_every=args.save_every, on_snapshot=on_snapshot)
 
 
 def report_end(result):

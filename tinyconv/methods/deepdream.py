@@ -21,13 +21,15 @@ from .visualization import start_image
 
 
 def deepdream(model, x, layer, steps=10, lr=1.5, octaves=4, octave_scale=1.4, jitter=32,
-              guide=None, seed=0, save_every=0, on_snapshot=None, **loop):
+              guide=None, seed=0, save_every=0, on_snapshot=None, progress="deepdream", **loop):
     """Dream on image x (1, 3, H, W), input space; returns a Result with the full-size image.
 
     layer: the layer name to amplify. steps: gradient steps per octave. lr: mean step size in
     0..255 pixel units (converted to the model's input units). guide: None, or a guide
     image (1, 3, h, w) in input space whose features at `layer` the dream should grow.
     save_every / on_snapshot(step, image): snapshots at full size, steps counted across octaves.
+    progress: as in tinyconv.methods.optimize; a name is followed by the octave ("deepdream octave
+    2/4 (102x154)"), the smallest first.
     """
     obj.check_layer(model, layer)
     if octaves < 1 or octave_scale < 1:
@@ -59,12 +61,15 @@ def deepdream(model, x, layer, steps=10, lr=1.5, octaves=4, octave_scale=1.4, ji
         full = base + resize(backend.to_numpy(image) - octave_base, base.shape[2:])
         on_snapshot(done + step, full.astype(model.dtype))
 
-    for octave_base in reversed(pyramid):
+    for octave, octave_base in enumerate(reversed(pyramid), 1):
         detail = resize(detail, octave_base.shape[2:])
         start = xp.asarray(octave_base + detail, dtype=model.dtype)
+        height, width = octave_base.shape[2:]
+        named = f"{progress} octave {octave}/{octaves} ({width}x{height})" \
+            if isinstance(progress, str) else progress
         result = optimize(loss, start, steps, step, step_rule="normalized_mean_abs", maximize=True,
                           transforms=transforms, regularizers=regularizers,
-                          save_every=save_every,
+                          save_every=save_every, progress=named,
                           on_snapshot=snapshot if on_snapshot and save_every else None, **loop)
         detail = result.image.astype(np.float64) - octave_base
         history += result.history

@@ -18,12 +18,13 @@ momentum 0.8; per-coordinate gains; learning rate max(N / 12, 200) (Belkina et a
 gradient written without its constant factor 4, as in bhtsne and FIt-SNE.
 """
 import functools
-import time
 
 import numpy as np
 import scipy.fft
 from scipy import sparse
 from scipy.spatial import cKDTree
+
+from ..progress import Progress
 
 EXACT_MAX_POINTS = 500       # method="auto" uses the exact gradient below this many points
 _NODES_PER_BOX = 3           # FIt-SNE's defaults: 3 Lagrange nodes per box of width <= 1,
@@ -57,8 +58,9 @@ def tsne(X, perplexity=30.0, n_components=2, method="auto", n_iter=1000, seed=0,
     method: "exact" (O(N^2)), "fast" (kNN affinities + FFT-interpolated repulsion, 2-D only) or
     "auto" (exact below EXACT_MAX_POINTS points). X is first reduced to `pca_dims` dimensions by PCA
     when it has more (None: never). init: "pca" (the PCA projection scaled to std 1e-4) or "random".
-    learning_rate None means max(N / early_exaggeration, 200). verbose prints the KL divergence
-    every 50 iterations. The same seed gives the same result.
+    learning_rate None means max(N / early_exaggeration, 200). verbose shows progress on stderr
+    (tinyconv.progress) with the KL divergence every 50 iterations. The same seed gives the same
+    result.
     """
     X = _as_matrix(X, "tsne")
     N = len(X)
@@ -73,7 +75,6 @@ def tsne(X, perplexity=30.0, n_components=2, method="auto", n_iter=1000, seed=0,
                          "use method='exact'")
     if init not in ("pca", "random"):
         raise ValueError(f"unknown t-SNE init {init!r}; choose 'pca' or 'random'")
-    start = time.perf_counter()
     if pca_dims is not None and X.shape[1] > pca_dims:
         X = pca(X, min(pca_dims, N))
     if method == "exact":
@@ -82,8 +83,8 @@ def tsne(X, perplexity=30.0, n_components=2, method="auto", n_iter=1000, seed=0,
     else:
         P = sparse_joint_probabilities(X, perplexity)
         gradient = _fast_gradient
-    if verbose:
-        print(f"t-SNE {method}: {N} points, affinities in {time.perf_counter() - start:.1f} s")
+    progress = Progress(f"t-SNE {method} of {N} points", n_iter, "iteration", 50) \
+        if verbose else None
     rng = np.random.default_rng(seed)
     if init == "pca":
         Y = pca(X, n_components)
@@ -107,7 +108,9 @@ def tsne(X, perplexity=30.0, n_components=2, method="auto", n_iter=1000, seed=0,
             Y -= Y.mean(0)
             done += 1
             if report:
-                print(f"  iteration {done:5d}  KL {kl:.4f}  ({time.perf_counter() - start:.1f} s)")
+                progress.update(done, {"KL": kl})
+    if progress:
+        progress.close()
     return Y
 
 

@@ -30,12 +30,14 @@ class Inversion:
 
 
 def invert_features(model, x, layer, steps=200, step_rule="lbfgs", lr=0.05, tv=1e-3, beta=2.0,
-                    alpha=6.0, alpha_weight=0.0, init_std=0.1, seed=0, **loop):
+                    alpha=6.0, alpha_weight=0.0, init_std=0.1, seed=0, progress="invert", **loop):
     """Reconstruct image x (1, 3, H, W) (input space) from its activation at `layer`.
 
     step_rule: "lbfgs" (with the valid pixel range as bounds) or "adam" (lr = step size, pixels
     clamped after each step). tv, alpha_weight: regularizer weights (>= 0). init_std: the start
-    is Gaussian noise of this std (input units) from `seed`. Returns an Inversion.
+    is Gaussian noise of this std (input units) from `seed`. progress: as in
+    tinyconv.methods.optimize; a name is followed by the layer ("invert fire3"). Returns an
+    Inversion.
     """
     obj.check_layer(model, layer)
     for name, value in (("tv", tv), ("alpha_weight", alpha_weight), ("init_std", init_std)):
@@ -71,6 +73,7 @@ def invert_features(model, x, layer, steps=200, step_rule="lbfgs", lr=0.05, tv=1
 
     x0 = start_image(model, None, x.shape[2:], init_std, np.random.default_rng(seed))
     result = optimize(loss, x0, steps, lr, step_rule=step_rule, **pixel_range(model, step_rule),
+                      progress=f"{progress} {layer}" if isinstance(progress, str) else progress,
                       **loop)
     error = relative_feature_error(model, result.image, layer, target)
     return Inversion(layer, result.image, error, result)

@@ -10,10 +10,10 @@ keeping the last image when interrupted.
 
 `loss(x: Tensor) -> (scalar Tensor, {term name: float})`.
 """
-import sys
 import time
 
 from ..backend import get_array_module, to_numpy
+from ..progress import Progress
 from ..tensor import Tensor
 from ..optim import Adam, lbfgs
 
@@ -34,14 +34,8 @@ class Result:
         return len(self.history)
 
 
-def print_progress(step, steps, terms, elapsed, stream=sys.stderr):
-    """One progress line: step, every loss term, elapsed seconds."""
-    shown = "  ".join(f"{k} {v:.4g}" for k, v in terms.items())
-    print(f"step {step:>4}/{steps}  {shown}  {elapsed:.1f}s", file=stream, flush=True)
-
-
 def optimize(loss, x0, steps, lr, step_rule="adam", maximize=False, transforms=(), regularizers=(),
-             progress=print_progress, progress_every=10, save_every=0, on_snapshot=None,
+             progress="optimize", progress_every=10, save_every=0, on_snapshot=None,
              stop=None, bounds=None, gradient_holder=None):
     """Optimize image x from x0 (N, C, H, W array) for `steps` steps.
 
@@ -54,6 +48,9 @@ def optimize(loss, x0, steps, lr, step_rule="adam", maximize=False, transforms=(
     save_every / on_snapshot(step, x array): snapshots every k steps, at the end, and on interrupt.
     stop(step, x array, terms) -> bool: end early when it returns True (e.g. fooled).
     gradient_holder: a dict that receives the last gradient as "grad" (for contribution clipping).
+    progress: a name for the progress on stderr (tinyconv.progress: "NAME: step 10/200, loss
+      terms, time", a line every `progress_every` steps in a log), None for none, or a function
+      progress(step, steps, terms, elapsed) called every `progress_every` steps.
     Returns a Result.
     """
     if step_rule not in STEP_RULES:
@@ -66,6 +63,7 @@ def optimize(loss, x0, steps, lr, step_rule="adam", maximize=False, transforms=(
     x = Tensor(xp.array(x0, copy=True), requires_grad=True)
     sign = -1.0 if maximize else 1.0
     history, first, started = [], {}, time.perf_counter()
+    shown = Progress(progress, steps, "step", progress_every) if isinstance(progress, str) else None
 
     def signed_loss(image, record):
         """The loss to minimize at `image` (a scalar Tensor); its terms go into record["terms"]."""
@@ -81,7 +79,9 @@ def optimize(loss, x0, steps, lr, step_rule="adam", maximize=False, transforms=(
         history.append(terms)
         for regularize in regularizers:
             regularize(x.data, step)
-        if progress and (step % progress_every == 0 or step == steps - 1):
+        if shown:
+            shown.update(step + 1, terms)
+        elif progress and (step % progress_every == 0 or step == steps - 1):
             progress(step + 1, steps, terms, time.perf_counter() - started)
         if on_snapshot and save_every and (step + 1) % save_every == 0:
             on_snapshot(step + 1, to_numpy(x.data))
@@ -116,6 +116,9 @@ def optimize(loss, x0, steps, lr, step_rule="adam", maximize=False, transforms=(
                     break
     except KeyboardInterrupt:
         interrupted = True
+    finally:
+        if shown:
+            shown.close()
     image = to_numpy(x.data)
     if on_snapshot:
         on_snapshot(len(history), image)

@@ -101,7 +101,8 @@ def multifaceted_visualization(model, target, images, facets=4, feature_layer=No
                                steps=MULTIFACETED_DEFAULTS["steps"],
                                lr=MULTIFACETED_DEFAULTS["lr"],
                                centre_bias=MULTIFACETED_DEFAULTS["centre_bias"],
-                               snapshots=None, **kwargs):
+                               snapshots=None, progress="multifaceted", on_facet=None,
+                               **kwargs):
     """Nguyen et al. 2016: one visualization of class `target` per facet of its training images.
 
     images: preprocessed (N, 3, H, W) array of the class's (or a group of classes') images;
@@ -113,6 +114,9 @@ def multifaceted_visualization(model, target, images, facets=4, feature_layer=No
     stopped one: the run ends with it), labels: (N,) facet of each image).
     snapshots: optional snapshots(facet) -> the on_snapshot(step, x) callback of that facet's
     ascent (see tinyconv.methods.optimize; used with save_every).
+    progress: as in tinyconv.methods.optimize; a name is followed by the facet ("multifaceted
+    facet 0 (of 4, 12 images)"). on_facet(facet, result, members): called as each facet's ascent
+    ends, members the (N,) bool mask of its images.
     """
     images = backend.to_numpy(images.data if isinstance(images, Tensor) else images)
     if images.ndim != 4 or images.shape[1] != 3:
@@ -125,11 +129,15 @@ def multifaceted_visualization(model, target, images, facets=4, feature_layer=No
     _, labels = kmeans(features, facets, seed=seed)
     results = []
     for facet in range(facets):
-        start = images[labels == facet].mean(axis=0, keepdims=True)
-        results.append(class_visualization(model, target, x0=start, seed=seed + facet,
-                                           steps=steps, lr=lr, centre_bias=centre_bias,
-                                           on_snapshot=snapshots and snapshots(facet),
-                                           **kwargs))
+        members = labels == facet
+        named = f"{progress} facet {facet} (of {facets}, {members.sum()} images)" \
+            if isinstance(progress, str) else progress
+        results.append(class_visualization(model, target, x0=images[members].mean(
+            axis=0, keepdims=True), seed=seed + facet, steps=steps, lr=lr,
+            centre_bias=centre_bias, on_snapshot=snapshots and snapshots(facet), progress=named,
+            **kwargs))
+        if on_facet:
+            on_facet(facet, results[-1], members)
         if results[-1].interrupted:
             break
     return results, labels

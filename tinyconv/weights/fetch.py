@@ -13,7 +13,6 @@ or such a published prefix, and `verify_sha256` accepts a digest that starts wit
 """
 import hashlib
 import os
-import sys
 import tempfile
 import time
 import urllib.error
@@ -21,6 +20,7 @@ import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..progress import Progress
 from .convert import convert
 from .format import is_tinyconv_file, write_weights
 
@@ -82,41 +82,26 @@ def verify_sha256(digest, expected, what):
                             f"corrupt or not the published one, and was not kept")
 
 
-class Progress:
-    """A one-line progress bar on a stream: percentage, megabytes, speed."""
-
-    def __init__(self, label, total, stream=None, min_interval=0.1):
-        self.label, self.total = label, total
-        self.stream = stream or sys.stderr
-        self.start = self.last = time.monotonic()
-        self.min_interval = min_interval
-
-    def update(self, done, final=False):
-        now = time.monotonic()
-        if not final and now - self.last < self.min_interval:
-            return
-        self.last = now
-        speed = done / max(now - self.start, 1e-9) / 1e6
-        if self.total:
-            fill = int(30 * done / self.total)
-            bar = f"[{'#' * fill}{'.' * (30 - fill)}] {100 * done / self.total:5.1f}% " \
-                  f"{done / 1e6:.1f}/{self.total / 1e6:.1f} MB"
-        else:
-            bar = f"{done / 1e6:.1f} MB"
-        self.stream.write(f"\r{self.label} {bar} {speed:.1f} MB/s")
-        if final:
-            self.stream.write("\n")
-        self.stream.flush()
+def download_status(done, total, seconds):
+    """What a download's progress shows: a bar, percentage and megabytes (or only megabytes
+    when the server announced no length), and the speed."""
+    speed = done / max(seconds, 1e-9) / 1e6
+    if not total:
+        return f"{done / 1e6:.1f} MB, {speed:.1f} MB/s"
+    fill = int(30 * done / total)
+    return (f"[{'#' * fill}{'.' * (30 - fill)}] {100 * done / total:5.1f}% "
+            f"{done / 1e6:.1f}/{total / 1e6:.1f} MB, {speed:.1f} MB/s")
 
 
 def download(url, dest, sha256, progress=None, timeout=60):
     """Download `url` to `dest` atomically, checking length and SHA-256 (or published prefix).
 
-    progress: True / False, or None for "when stderr is a terminal". Returns dest.
+    progress: False for none; True or None: on stderr (tinyconv.progress: a bar redrawn on a
+    terminal, a line every tenth of the file in a log). Returns dest.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    show = sys.stderr.isatty() if progress is None else progress
+    show = progress is not False
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
         digest = hashlib.sha256()
@@ -128,7 +113,8 @@ def download(url, dest, sha256, progress=None, timeout=60):
                 raise DownloadError(f"cannot download {url}: {getattr(e, 'reason', e)}") from None
             with response:
                 total = int(response.headers.get("Content-Length") or 0)
-                bar = Progress(f"downloading {dest.name}", total) if show else None
+                bar = Progress(f"downloading {dest.name}", total or None) if show else None
+                started = time.monotonic()
                 while True:
                     try:
                         block = response.read(CHUNK)
@@ -141,9 +127,10 @@ def download(url, dest, sha256, progress=None, timeout=60):
                     digest.update(block)
                     done += len(block)
                     if bar:
-                        bar.update(done)
+                        bar.update(done, status=download_status(done, total,
+                                                                time.monotonic() - started))
                 if bar:
-                    bar.update(done, final=True)
+                    bar.close()
         if total and done != total:
             raise DownloadError(f"download of {url} is truncated: {done} of {total} bytes")
         verify_sha256(digest.hexdigest(), sha256, url)
