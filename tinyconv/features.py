@@ -6,30 +6,33 @@ average or a global max; the max also records where each channel peaked, which i
 finder needs. Running a network over a folder is the slow part, so the result goes to an .npz file
 whose name is a SHA-256 of everything that determines it: the model's weights (their bytes), the
 layer, the pooling, the input geometry, and every file's path, size and modification time. Change
-any of these and the features are computed again.
+any of these and the features are computed again. A file that cannot be read is skipped or stops
+the run, as a SkipUnreadable says; the cache remembers the skipped files and their reasons, so a
+cached result reports them again and never gives a row to one of them.
 """
 import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .backend import to_numpy, xp_for
-from .image import IMAGE_EXTENSIONS, list_images, load_image, resize
+from .image import IMAGE_EXTENSIONS, UnreadableImage, list_images, load_image, resize
 from .tensor import no_grad
 
 POOLINGS = ("avg", "max", "none")
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass
 class Features:
     """values (N, D) float32, one row per file of `paths`; positions (N, C) int64, only for
     pooling="max" on a spatial layer: the flat index (y * w + x) of each channel's maximum;
-    map_shape: the layer's (C, h, w) (or (D,)) for one image; from_cache: read from disk."""
+    map_shape: the layer's (C, h, w) (or (D,)) for one image; from_cache: read from disk;
+    skipped: (path, reason) of each unreadable file left out of `paths`."""
     values: np.ndarray
     paths: list
     layer: str
@@ -37,6 +40,46 @@ class Features:
     map_shape: tuple
     positions: np.ndarray = None
     from_cache: bool = False
+    skipped: list = field(default_factory=list)
+
+
+class SkipUnreadable:
+    """What a run over many images does with one it cannot read: skip it (kept in `skipped` as
+    (path, reason), and warn(message) is told), or with strict=True raise its UnreadableImage."""
+
+    def __init__(self, strict=False, warn=None):
+        self.strict, self.warn, self.skipped = strict, warn, []
+
+    def __call__(self, error):
+        if self.strict:
+            raise error
+        self.skipped.append((error.path, error.reason))
+        if self.warn:
+            self.warn(f"skipped {error.path}: {error.reason}")
+
+    def check_any_left(self, kept, total):
+        """ValueError when none of `total` images was readable (`kept` of them were)."""
+        if not kept and self.skipped:
+            path, reason = self.skipped[0]
+            raise ValueError(f"none of the {total} images can be read (the first: {path}: "
+                             f"{reason})")
+
+
+def read_images(paths, skip=None, prepare=None):
+    """The readable files of `paths` -> (list of uint8 (H, W, 3) images, passed through
+    prepare(image) when given; their paths). skip: a SkipUnreadable (None: raise at the first
+    unreadable file)."""
+    skip = skip or SkipUnreadable(strict=True)
+    images, kept = [], []
+    for path in paths:
+        try:
+            image = load_image(path)
+        except UnreadableImage as error:
+            skip(error)
+            continue
+        images.append(prepare(image) if prepare else image)
+        kept.append(path)
+    return images, kept
 
 
 def find_images(folders):
@@ -60,11 +103,12 @@ def find_images(folders):
 def labelled_images(folder, per_class=None):
     """Images of a folder with one subfolder per class (CIFAR-10 style), sorted.
 
-    Returns (paths, labels (N,) int64, class_names); a folder holding images directly is one
-    unnamed class. per_class keeps the first n files of each class.
+    Returns (paths, labels (N,) int64, class_names); a folder holding images directly, and no
+    subfolder with images, is one unnamed class. per_class keeps the first n files of each class.
     """
     folder = Path(folder)
-    classes = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    classes = sorted(p for p in folder.iterdir() if p.is_dir() and list_images([p])) \
+        if folder.is_dir() else []
     if not classes:
         paths = find_images([folder])[:per_class]
         return paths, np.zeros(len(paths), dtype=np.int64), [folder.name]
@@ -75,8 +119,6 @@ def labelled_images(folder, per_class=None):
             labels += [len(names)] * len(found)
             names.append(sub.name)
             paths += found
-    if not paths:
-        find_images([sub for sub in classes])  # raises the empty-folder error
     return paths, np.array(labels, dtype=np.int64), names
 
 
@@ -87,14 +129,24 @@ def model_images(model, paths, image_size=None, thumbnail=None):
     size); an int s or (H, W): every image resized to exactly that (CIFAR-10 upsampled to 224).
     thumbnail: an int t shrinks each result to (t, t) afterwards (pixel space, picture grids).
     """
-    images = []
-    for path in paths:
-        image = load_image(path)
+    return stack_images(model, readable_model_images(model, paths, image_size, thumbnail)[0])
+
+
+def readable_model_images(model, paths, image_size=None, thumbnail=None, skip=None):
+    """model_images of the readable files of `paths`, unstacked -> (list of images, their
+    paths); skip: as in read_images."""
+    def prepare(image):
         if image_size is not None:
             image = resize(image, _pair(image_size))
         else:
             image = model.preprocessing.prepare_image(image)
-        images.append(resize(image, _pair(thumbnail)) if thumbnail else image)
+        return resize(image, _pair(thumbnail)) if thumbnail else image
+
+    return read_images(paths, skip, prepare)
+
+
+def stack_images(model, images):
+    """Images of one size -> (N, H, W, 3); ValueError naming the sizes when they differ."""
     sizes = sorted({image.shape for image in images})
     if len(sizes) > 1:
         raise ValueError(f"{model.arch} takes images of any size, and these differ ({sizes[:3]}"
@@ -112,14 +164,17 @@ def _pair(size):
 
 
 def image_features(model, paths, layer, pooling="avg", image_size=None, batch_size=32,
-                   cache_dir=None, progress=None):
+                   cache_dir=None, progress=None, skip=None):
     """Features of `layer` for every image file of `paths` -> Features.
 
     pooling: "avg" or "max" over the spatial positions of a (N, C, h, w) layer, or "none"
     (flattened C * h * w); layers without positions are taken as they are. image_size: see
     model_images. cache_dir: folder of the .npz cache (None: TINYCONV_CACHE or ~/.cache/tinyconv,
     under features/; False: no cache). progress(done, total) is called after every batch.
+    skip: a SkipUnreadable (None: an unreadable file raises); Features.paths then holds the
+    readable files only, and a cached result tells `skip` about the same files again.
     """
+    skip = skip or SkipUnreadable(strict=True)
     _check_pooling(pooling)
     layer = model.resolve(layer)
     paths = [Path(p) for p in paths]
@@ -132,19 +187,27 @@ def image_features(model, paths, layer, pooling="avg", image_size=None, batch_si
         cache_file = folder / f"{model.arch}_{layer.replace('/', '-')}_{pooling}_{key[:24]}.npz"
         cached = _read_cache(cache_file, paths)
         if cached is not None:
+            for path, reason in cached["skipped"]:
+                skip(UnreadableImage(path, reason))
             return Features(layer=layer, pooling=pooling, from_cache=True, **cached)
-    values, positions, map_shape = [], [], None
+    values, positions, kept, map_shape = [], [], [], None
+    first_skipped = len(skip.skipped)
     for start in range(0, len(paths), batch_size):
-        batch = paths[start:start + batch_size]
-        x = model.preprocess(list(model_images(model, batch, image_size)), resize=False)
-        pooled, where, map_shape = batch_features(model, x, layer, pooling)
-        values.append(pooled)
-        if where is not None:
-            positions.append(where)
+        images, readable = readable_model_images(model, paths[start:start + batch_size],
+                                                 image_size, skip=skip)
+        if images:
+            x = model.preprocess(list(stack_images(model, images)), resize=False)
+            pooled, where, map_shape = batch_features(model, x, layer, pooling)
+            values.append(pooled)
+            kept += readable
+            if where is not None:
+                positions.append(where)
         if progress:
-            progress(start + len(batch), len(paths))
-    features = Features(np.concatenate(values), paths, layer, pooling, map_shape,
-                        np.concatenate(positions) if positions else None)
+            progress(min(start + batch_size, len(paths)), len(paths))
+    skip.check_any_left(len(kept), len(paths))
+    features = Features(np.concatenate(values), kept, layer, pooling, map_shape,
+                        np.concatenate(positions) if positions else None,
+                        skipped=skip.skipped[first_skipped:])
     if cache_file is not None:
         _write_cache(cache_file, features)
     return features
@@ -215,11 +278,13 @@ def _read_cache(path, paths):
         return None
     try:
         with np.load(path, allow_pickle=False) as data:
-            if [str(p) for p in paths] != list(data["paths"]):
+            kept, skipped = list(data["paths"]), list(data["skipped"])
+            if sorted(kept + skipped) != sorted(str(p) for p in paths):
                 return None
             positions = data["positions"] if data["positions"].size else None
-            return dict(values=data["values"], paths=paths, positions=positions,
-                        map_shape=tuple(int(v) for v in data["map_shape"]))
+            return dict(values=data["values"], paths=[Path(p) for p in kept],
+                        positions=positions, map_shape=tuple(int(v) for v in data["map_shape"]),
+                        skipped=[(Path(p), str(r)) for p, r in zip(skipped, data["reasons"])])
     except (OSError, KeyError, ValueError):
         return None  # a damaged cache file is recomputed and overwritten
 
@@ -231,5 +296,7 @@ def _write_cache(path, features):
     os.close(handle)
     np.savez(temporary, values=features.values, positions=positions,
              paths=np.array([str(p) for p in features.paths]),
+             skipped=np.array([str(p) for p, _ in features.skipped], dtype=str),
+             reasons=np.array([r for _, r in features.skipped], dtype=str),
              map_shape=np.array(features.map_shape, dtype=np.int64))
     os.replace(temporary, path)  # readers never see a half-written file

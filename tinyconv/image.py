@@ -6,8 +6,8 @@ RGBA, 16-bit, EXIF rotation) behind `load_image`, and gives the two geometric st
 are evaluated with (short side resize with Pillow's bilinear filter, centre crop), computed exactly
 as torchvision computes them so accuracies match published ones.
 
-Unreadable files and images too large to decode sensibly raise ValueError with the file's name
-and the reason; the pixel limit is checked from the header, before any pixel is decoded.
+Unreadable files and images too large to decode sensibly raise UnreadableImage (a ValueError)
+with the file's name and the reason; the pixel limit is checked from the header, before any pixel is decoded.
 """
 import os
 from pathlib import Path
@@ -35,11 +35,28 @@ def load_image(path, size=None, max_pixels=MAX_PIXELS):
     except FileNotFoundError:
         raise FileNotFoundError(f"image file not found: {path}") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ValueError(f"cannot read image {path}: not a readable image file ({e})") from None
+        raise UnreadableImage(path, _reason(path, e)) from None
     image = np.asarray(rgb, dtype=np.uint8)
     if size is not None:
         image = resize_short_side(image, size) if np.isscalar(size) else resize(image, size)
     return image
+
+
+class UnreadableImage(ValueError):
+    """An image file that cannot be decoded: `path`, and `reason` in a few words."""
+
+    def __init__(self, path, reason):
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"cannot read image {path}: {reason}")
+
+
+def _reason(path, error):
+    """Why a file is not a readable image, without repeating its name."""
+    if isinstance(error, UnidentifiedImageError):
+        return "empty file" if path.is_file() and path.stat().st_size == 0 else \
+            "not an image file (Pillow cannot identify its format)"
+    text = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    return text[:1].lower() + text[1:] if text else "not a readable image file"
 
 
 def _open_without_pillow_limit(path):
@@ -56,9 +73,9 @@ def _open_without_pillow_limit(path):
 def _check_pixel_count(path, size, max_pixels):
     width, height = size
     if width * height > max_pixels:
-        raise ValueError(f"image {path} is {width} x {height} = {width * height / 1e6:.0f} "
-                         f"megapixels, above the limit of {max_pixels / 1e6:.0f} megapixels "
-                         f"(pass max_pixels= to load it anyway)")
+        raise UnreadableImage(path, f"{width} x {height} = {width * height / 1e6:.0f} megapixels, "
+                                    f"above the limit of {max_pixels / 1e6:.0f} megapixels (pass "
+                                    f"max_pixels= to load it anyway)")
 
 
 def _to_rgb(im):

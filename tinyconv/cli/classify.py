@@ -3,8 +3,10 @@ import argparse
 
 import numpy as np
 
-from ..image import list_images, load_image
+from ..features import read_images
+from ..image import list_images
 from ..models import load_model
+from .common import add_strict_arg, report_skipped, skip_unreadable
 
 EXAMPLE = """examples:
   tinyconv classify --weights squeezenet1_1.h5 dog.png snake.png
@@ -23,6 +25,7 @@ def register(subparsers):
     p.add_argument("--top-k", type=int, default=5, help="classes per image [5]")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass [32]")
     p.add_argument("--device", choices=("cpu", "gpu"), help="default: TINYCONV_DEVICE or auto")
+    add_strict_arg(p)
     p.set_defaults(func=run)
 
 
@@ -34,11 +37,17 @@ def run(args):
     paths = list_images(args.images)
     if not paths:
         raise FileNotFoundError(f"no images found in {args.images}")
+    skip, read = skip_unreadable(args), 0
     for i in range(0, len(paths), args.batch_size):
-        batch = paths[i:i + args.batch_size]
-        probs = model.predict([load_image(p) for p in batch], batch_size=args.batch_size)
+        images, batch = read_images(paths[i:i + args.batch_size], skip)
+        if not images:
+            continue
+        read += len(images)
+        probs = model.predict(images, batch_size=args.batch_size)
         for path, p in zip(batch, probs):
             print(path)
             for c in np.argsort(-p)[:args.top_k]:
                 name = model.labels[c] if model.labels else ""
                 print(f"  {p[c]:.4f}  {c:4d}  {name}")
+    skip.check_any_left(read, len(paths))
+    report_skipped(args, skip, read)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import models
-from ..features import model_images
+from ..features import SkipUnreadable, model_images
 from ..image import save_image
 from ..methods import objectives
 from ..methods.grids import tile_images
@@ -151,6 +151,32 @@ def load_target_input(args):
     objective = resolve_target(model, args, x)
     print(f"target: {describe(model, objective)}")
     return model, image, x, objective
+
+
+def add_strict_arg(parser):
+    """--strict: stop at the first unreadable image instead of skipping it."""
+    parser.add_argument("--strict", action="store_true",
+                        help="stop at the first unreadable image (default: skip it with a "
+                             "warning naming the file)")
+
+
+def skip_unreadable(args):
+    """The SkipUnreadable of --strict, warning on stderr."""
+    return SkipUnreadable(args.strict, lambda message: warn(args, message))
+
+
+def report_skipped(args, skip, read):
+    """After a run that read `read` images: how many `skip` left out, if any."""
+    if skip.skipped:
+        warn(args, f"skipped {len(skip.skipped)} of {read + len(skip.skipped)} images "
+                   f"(unreadable); --strict stops at the first")
+
+
+def warn(args, message):
+    """One warning line on stderr naming the subcommand; stdout is flushed first so that a log
+    holding both keeps their order."""
+    sys.stdout.flush()
+    print(f"tinyconv {args.command}: warning: {message}", file=sys.stderr, flush=True)
 
 
 def add_output_args(parser):

@@ -7,8 +7,9 @@ import numpy as np
 from .. import features
 from ..methods.embedding import pca, tsne
 from ..methods.grids import image_grid_embedding, scatter_plot
-from .common import (add_model_args, add_output_args, add_parser, load_model_from_args,
-                     save_array, save_picture)
+from .common import (add_model_args, add_output_args, add_parser, add_strict_arg,
+                     load_model_from_args, report_skipped, save_array, save_picture,
+                     skip_unreadable)
 from .neighbors import add_feature_args, folder_features
 
 EXAMPLE = """examples:
@@ -33,6 +34,7 @@ def register(subparsers):
     p.add_argument("--size", type=int, default=800, help="side of the scatter plot [800]")
     add_model_args(p)
     add_feature_args(p)
+    add_strict_arg(p)
     add_output_args(p)
     p.set_defaults(func=run)
 
@@ -40,7 +42,11 @@ def register(subparsers):
 def run(args):
     model = load_model_from_args(args)
     paths, labels, class_names = features.labelled_images(args.folder, args.per_class)
-    found = folder_features(model, args, paths)
+    skip = skip_unreadable(args)
+    found = folder_features(model, args, paths, skip)
+    readable = set(found.paths)
+    labels = labels[[path in readable for path in paths]]
+    paths = found.paths
     start = time.perf_counter()
     if args.method == "pca":
         points = pca(found.values, 2)
@@ -59,3 +65,4 @@ def run(args):
     save_array(args, f"embed_{args.method}_labels", labels)
     save_array(args, f"embed_{args.method}_features", found.values)
     save_array(args, f"embed_{args.method}_paths", np.array([str(p) for p in paths]))
+    report_skipped(args, skip, len(paths))

@@ -5,8 +5,9 @@ import numpy as np
 from .. import features
 from ..methods.grids import tile_images
 from ..methods.neighbours import nearest_neighbours, pixel_vectors
-from .common import (add_model_args, add_output_args, add_parser,
-                     load_model_from_args, progress_printer, save_array, save_picture)
+from .common import (add_model_args, add_output_args, add_parser, add_strict_arg,
+                     load_model_from_args, progress_printer, report_skipped, save_array,
+                     save_picture, skip_unreadable)
 
 EXAMPLE = """examples:
   tinyconv neighbors --weights squeezenet1_1.h5 --query dog.jpg --k 8 imagenet_samples/
@@ -32,14 +33,15 @@ def add_feature_args(parser):
                                            "~/.cache/tinyconv, /features)")
 
 
-def folder_features(model, args, paths):
-    """Features of `paths` under the feature arguments, with progress on stderr."""
+def folder_features(model, args, paths, skip):
+    """Features of `paths` under the feature arguments, with progress on stderr; unreadable
+    files go to `skip` (a SkipUnreadable)."""
     layer = model.resolve(args.layer or model.default_feature_layer(spatial=False))
     found = features.image_features(model, paths, layer, args.pooling, args.image_size,
                                     args.batch_size, args.cache_dir,
-                                    progress_printer(f"{layer} features", "images"))
+                                    progress_printer(f"{layer} features", "images"), skip)
     cached = " (from the cache)" if found.from_cache else ""
-    print(f"{len(paths)} images, {layer} {args.pooling} features of size "
+    print(f"{len(found.paths)} images, {layer} {args.pooling} features of size "
           f"{found.values.shape[1]}{cached}")
     return found
 
@@ -56,15 +58,18 @@ def register(subparsers):
     p.add_argument("--thumb", type=int, default=96, help="side of each picture [96]")
     add_model_args(p)
     add_feature_args(p)
+    add_strict_arg(p)
     add_output_args(p)
     p.set_defaults(func=run)
 
 
 def run(args):
     model = load_model_from_args(args)
-    paths = features.find_images(args.folder)
+    folder = features.find_images(args.folder)
     queries = features.find_images(args.query)
-    found = folder_features(model, args, paths)
+    skip = skip_unreadable(args)
+    found = folder_features(model, args, folder, skip)
+    paths = found.paths
     asked = features.image_features(model, queries, found.layer, args.pooling, args.image_size,
                                     args.batch_size, cache_dir=False)
     pixels = pixel_vectors(features.model_images(model, paths, args.image_size,
@@ -90,3 +95,4 @@ def run(args):
     save_array(args, "neighbors_features", by_feature)
     save_array(args, "neighbors_pixels", by_pixel)
     save_array(args, "neighbors_paths", np.array([str(p) for p in paths]))
+    report_skipped(args, skip, len(paths))

@@ -4,8 +4,9 @@ backprop (which pixels of the patch made that unit fire)."""
 from .. import features
 from ..methods.objectives import check_channel
 from ..methods.patches import hit_patches, patch_grid, top_activations
-from .common import (add_model_args, add_output_args, add_parser, load_model_from_args,
-                     progress_printer, save_array, save_picture)
+from .common import (add_model_args, add_output_args, add_parser, add_strict_arg,
+                     load_model_from_args, progress_printer, report_skipped, save_array,
+                     save_picture, skip_unreadable)
 
 EXAMPLE = """examples:
   tinyconv patches --weights squeezenet1_1.h5 --layer fire5 --channel 3 17 40 imagenet_samples/
@@ -33,6 +34,7 @@ def register(subparsers):
     p.add_argument("--batch-size", type=int, default=32, help="images per pass [32]")
     p.add_argument("--cache-dir", help="feature cache folder")
     add_model_args(p)
+    add_strict_arg(p)
     add_output_args(p)
     p.set_defaults(func=run)
 
@@ -43,10 +45,11 @@ def run(args):
     for channel in args.channel:
         check_channel(model, layer, channel)
     field = model.receptive_field(layer)
-    paths = features.find_images(args.folder)
-    found = features.image_features(model, paths, layer, "max", args.image_size,
-                                    args.batch_size, args.cache_dir,
-                                    progress_printer(f"{layer} maxima", "images"))
+    skip = skip_unreadable(args)
+    found = features.image_features(model, features.find_images(args.folder), layer, "max",
+                                    args.image_size, args.batch_size, args.cache_dir,
+                                    progress_printer(f"{layer} maxima", "images"), skip)
+    paths = found.paths
     rows = top_activations(found.values, found.positions, found.map_shape[2], args.channel,
                            n=min(args.top, len(paths)))
     for row in rows:
@@ -62,3 +65,4 @@ def run(args):
     save_array(args, name, patches)
     if gradients is not None:
         save_array(args, f"{name}_guided", gradients)
+    report_skipped(args, skip, len(paths))
