@@ -2,6 +2,7 @@
 names; --version; `convert` into the cache and finding the weights again by name; `stylize`;
 `layers`; the ImageNet class names shipped in the package."""
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,8 +78,9 @@ def test_help_names_only_actions_that_exist(capsys):
 
 
 def test_imagenet_class_index_ships_in_the_package():
+    """Inside the package folder (setup.py's package_data installs it there)."""
     assert IMAGENET_CLASS_INDEX.is_file()
-    assert IMAGENET_CLASS_INDEX.parent.parent == __import__("pathlib").Path(tinyconv.__file__).parent
+    assert IMAGENET_CLASS_INDEX.parent.parent == Path(tinyconv.__file__).parent
 
 
 def test_a_1000_class_network_without_labels_gets_the_imagenet_names(tmp_path):

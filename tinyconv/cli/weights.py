@@ -19,7 +19,7 @@ FILE.pth --name vgg16` caches a copy you have."""
 
 
 def register(subparsers):
-    p = subparsers.add_parser("weights", help="fetch official weights, list the cache, show what weights hold",
+    p = subparsers.add_parser("weights", help="fetch official weights, list the cache, describe weights",
                               description=__doc__, epilog=EXAMPLE,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
