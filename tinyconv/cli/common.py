@@ -90,10 +90,9 @@ def missing_weights(weights):
     path = Path(weights)
     if path.name != weights or path.suffix:  # a path: offer its folder's files and the cache
         folder = path.parent
-        near = [str(folder / p.name) for p in sorted(folder.glob("*")) if p.suffix == path.suffix] \
-            if folder.is_dir() else []
-        hint = did_you_mean(weights, near + cached)
-        return f"no such file: {weights}{hint}"
+        files = sorted(folder.iterdir()) if folder.is_dir() else []
+        near = [str(folder / p.name) for p in files if p.suffix == path.suffix]
+        return f"no such file: {weights}{did_you_mean(weights, near + cached)}"
     listing = f" (cached: {', '.join(cached)})" if cached else " (the cache is empty)"
     return (f"no such file, and no weights named {weights} in the cache"
             f"{did_you_mean(weights, cached)}{listing}")
