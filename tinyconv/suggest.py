@@ -2,7 +2,7 @@
 import difflib
 
 
-def close_matches(word, choices, n=3, cutoff=0.6, spread=0.1):
+def close_matches(word, choices, n=3, cutoff=0.6, spread=0.05):
     """Up to n of `choices` that look like `word` (difflib's ratio at least `cutoff`), most alike
     first, and only those within `spread` of the best, so that one clear match comes alone."""
     word = str(word)
