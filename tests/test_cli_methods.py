@@ -122,10 +122,10 @@ def test_folder_methods(run, photos, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("command, args, message", [
-    ("saliency", ["--layer", "fire10", "--channel", "0"], "no layer 'fire10'; valid names: conv1"),
+    ("saliency", ["--layer", "fire10", "--channel", "0"], "no layer 'fire10'; did you mean fire2"),
     ("guided", ["--layer", "fire9", "--channel", "512"],
      r"channel 512 is out of range for fire9/concat, which has 512 channels (0..511)"),
-    ("gradcam", ["--class", "tigr cat"], "unknown class name 'tigr cat'; similar: tiger_cat"),
+    ("gradcam", ["--class", "tigr cat"], "unknown class name 'tigr cat'; did you mean tiger_cat"),
     ("occlusion", ["--class", "1000"], "class index 1000 is out of range 0..999"),
 ])
 def test_clear_errors(run, assets, capsys, command, args, message):

@@ -109,5 +109,5 @@ def test_unknown_pooling_and_layer(model, folder):
         features.image_features(model, paths, "fire2", "mean", cache_dir=False)
     with pytest.raises(ValueError, match="unknown pooling 'mean'"):
         features.array_features(model, np.zeros((1, 3, 32, 32), np.float32), "fire2", "mean")
-    with pytest.raises(KeyError, match="no layer 'fire11'; valid names: conv1"):
+    with pytest.raises(KeyError, match="no layer 'fire11'; did you mean fire2"):
         features.image_features(model, paths, "fire11", cache_dir=False)

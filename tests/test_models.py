@@ -127,11 +127,18 @@ def test_forward_from_a_named_layer(squeezenet):
         squeezenet.forward(x, layers=["fire2"], start="fire2/expand3x3")
 
 
-def test_unknown_layer_lists_valid_names(squeezenet):
-    with pytest.raises(KeyError, match=r"no layer 'conv5_3'; valid names: conv1, relu1, pool1"):
-        squeezenet.forward(_input((1, 3, 64, 64)), layers=["conv5_3"])
-    with pytest.raises(KeyError, match="fire9"):
+def test_unknown_layer_names_the_close_names_not_all_of_them(squeezenet):
+    with pytest.raises(KeyError) as error:
+        squeezenet.forward(_input((1, 3, 64, 64)), layers=["fire55"])
+    assert error.value.args[0] == ("squeezenet1_1 has no layer 'fire55'; did you mean fire5? "
+                                   "(all 73: `tinyconv layers` on the command line, "
+                                   "model.layer_names in Python)")
+    with pytest.raises(KeyError, match=r"no layer 'fire9/conact'; did you mean fire9/concat\?"):
+        squeezenet.receptive_field("fire9/conact")
+    with pytest.raises(KeyError, match=r"no layer 'nope' \(all 73"):
         squeezenet.receptive_field("nope")
+    with pytest.raises(KeyError, match=r"no layer 'fc88'; did you mean fc8\?"):
+        models.param_shapes("vgg16", last_layer="fc88")
 
 
 def test_vgg16_receptive_fields_are_the_classic_ones():

@@ -173,8 +173,19 @@ def test_load_model_by_name_needs_weights(tmp_path, monkeypatch, squeezenet_file
     assert tinyconv.load_model("squeezenet1_1", weights=path).arch == "squeezenet1_1"
     with pytest.raises(ValueError, match="holds squeezenet1_1 weights, not alexnet"):
         tinyconv.load_model("alexnet", weights=path)
-    with pytest.raises(FileNotFoundError, match="neither a weight file nor an architecture"):
+    with pytest.raises(FileNotFoundError, match="no such file, and no weights named 'resnet50' "
+                                                "in the cache"):
         tinyconv.load_model("resnet50")
+
+
+def test_load_model_finds_weights_cached_under_any_name(tmp_path, monkeypatch, squeezenet_file):
+    """`tinyconv convert` stores weights under the source's name; load_model finds them by it."""
+    monkeypatch.setenv("TINYCONV_CACHE", str(tmp_path))
+    path, _ = squeezenet_file
+    write_weights(tmp_path / "my_squeezenet.h5", read_weights(path))
+    assert tinyconv.load_model("my_squeezenet").arch == "squeezenet1_1"
+    with pytest.raises(FileNotFoundError, match="no weights named 'my_squeezenet.h5'"):
+        tinyconv.load_model("my_squeezenet.h5")  # a name is not a file name
 
 
 def test_torchvision_file_with_unknown_keys(tmp_path):

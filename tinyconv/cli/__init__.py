@@ -6,10 +6,15 @@ import argparse
 import importlib
 import sys
 
+from .. import __version__
+from ..suggest import close_matches, did_you_mean, suggestion
+
 SUBCOMMANDS = [
     "convert",
     "classify",
+    "stylize",
     "weights",
+    "layers",
     "bench",
     "filters",
     "activations",
@@ -34,15 +39,51 @@ SUBCOMMANDS = [
 ]
 
 
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors suggest the close names of a misspelt choice (subcommand,
+    --model NAME) or option, which argparse before Python 3.14 does not."""
+
+    def _check_value(self, action, value):
+        # argparse's own check of a value against `choices` (a private hook, stable since 3.2)
+        if action.choices is not None and value not in action.choices:
+            hint = did_you_mean(value, action.choices)
+            if hint:
+                raise argparse.ArgumentError(action, f"invalid choice: {value!r}{hint}")
+        super()._check_value(action, value)
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            parser = chosen_parser(self, parsed)
+            options = [o for action in parser._actions for o in action.option_strings]
+            close = [match for arg in unknown if arg.startswith("-")
+                     for match in close_matches(arg.split("=")[0], options, n=1)]
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}{suggestion(close)}")
+        return parsed
+
+
+def chosen_parser(parser, namespace):
+    """The (sub)parser of the subcommand that `namespace` was parsed by: "tinyconv weights
+    fetch" for `tinyconv weights fetch ...`."""
+    while True:
+        commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(namespace, commands[0].dest, None) if commands else None
+        if name not in (commands[0].choices if commands else {}):
+            return parser
+        parser = commands[0].choices[name]
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="tinyconv",
         description="See inside convolutional networks: models, weights and visualizations on "
                     "numpy/CuPy.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n  tinyconv convert squeezenet1_1.pth -o squeezenet1_1.h5\n"
-               "  tinyconv classify --weights squeezenet1_1.h5 dog.jpg",
+        epilog="examples:\n  tinyconv convert squeezenet1_1.pth     # into the cache, as "
+               "squeezenet1_1\n"
+               "  tinyconv classify --weights squeezenet1_1 dog.jpg",
     )
+    parser.add_argument("--version", action="version", version=f"tinyconv {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(f"tinyconv.cli.{name}").register(subparsers)
@@ -60,8 +101,10 @@ def main(argv=None):
     except KeyboardInterrupt as stop:  # Ctrl-C; synthesis runs say where their last image is
         print(f"tinyconv {args.command}: {str(stop) or 'interrupted'}", file=sys.stderr)
         return 130
-    except (ValueError, KeyError, FileNotFoundError, TypeError, RuntimeError) as e:
-        print(f"tinyconv {args.command}: error: {e}", file=sys.stderr)
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError, TypeError,
+            RuntimeError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e  # str() quotes it
+        print(f"tinyconv {args.command}: error: {message}", file=sys.stderr)
         return 1
 
 

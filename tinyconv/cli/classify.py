@@ -1,42 +1,43 @@
-"""`tinyconv classify --weights FILE.h5 IMAGE...`: top-k classes of images, batched."""
-import argparse
+"""`tinyconv classify --weights WEIGHTS IMAGE...`: top-k classes of images, batched."""
+import sys
 
 import numpy as np
 
 from ..features import read_images
 from ..image import list_images
-from ..models import load_model
-from .common import add_strict_arg, report_skipped, skip_unreadable
+from .common import (add_model_args, add_parser, add_strict_arg, load_model_from_args,
+                     report_skipped, skip_unreadable)
 
 EXAMPLE = """examples:
-  tinyconv classify --weights squeezenet1_1.h5 dog.png snake.png
+  tinyconv classify --weights squeezenet1_1 dog.png snake.png
   tinyconv classify --weights squeezenet1_1.h5 --top-k 1 --batch-size 64 photos/
+  tinyconv classify --weights cifar_net.h5 --labels cifar10_classes.txt cat.png
 
 Each image is resized (short side 256) and centre-cropped to the model's input size, as in
-training; the output lists probability, class index and class name."""
+training; the output lists probability, class index and class name. 1000-class networks without
+class names of their own use ImageNet's; --labels gives others."""
 
 
 def register(subparsers):
-    p = subparsers.add_parser("classify", help="top-k ImageNet classes of images",
-                              description=__doc__, epilog=EXAMPLE,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_parser(subparsers, "classify", "top-k classes of images", __doc__, EXAMPLE)
     p.add_argument("images", nargs="+", help="image files or folders of images")
-    p.add_argument("--weights", required=True, help="tinyconv weight file (or any convertible)")
+    add_model_args(p)
     p.add_argument("--top-k", type=int, default=5, help="classes per image [5]")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass [32]")
-    p.add_argument("--device", choices=("cpu", "gpu"), help="default: TINYCONV_DEVICE or auto")
     add_strict_arg(p)
     p.set_defaults(func=run)
 
 
 def run(args):
-    model = load_model(args.weights, device=args.device)
+    model = load_model_from_args(args)
     if model.preprocessing.input_size is None:
-        raise ValueError(f"{args.weights} holds {model.arch} without its classifier; it cannot "
-                         f"classify")
+        raise ValueError(f"{args.weights or args.model} holds {model.arch} without its "
+                         f"classifier; it cannot classify")
     paths = list_images(args.images)
     if not paths:
         raise FileNotFoundError(f"no images found in {args.images}")
+    if not model.labels:
+        print(f"({model.arch} has no class names: --labels FILE gives them)", file=sys.stderr)
     skip, read = skip_unreadable(args), 0
     for i in range(0, len(paths), args.batch_size):
         images, batch = read_images(paths[i:i + args.batch_size], skip)

@@ -31,31 +31,71 @@ def add_model_args(parser):
     group = parser.add_argument_group("model")
     source = group.add_mutually_exclusive_group()
     source.add_argument("--weights", help="tinyconv .h5 weight file (or any file `tinyconv "
-                                          "convert` reads)")
+                                          "convert` reads), or the name of weights in the "
+                                          "cache (`tinyconv weights list`)")
     source.add_argument("--model", choices=sorted(models.ARCHITECTURES),
                         help="architecture with random weights (seeded by --seed)")
     group.add_argument("--labels", help="class names (imagenet_class_index.json, "
-                                        "synset_words.txt, one per line) when the weights "
-                                        "carry none")
-    group.add_argument("--device", choices=("cpu", "gpu"),
-                       help="default: TINYCONV_DEVICE, else the GPU when there is one")
+                                        "synset_words.txt, one per line) instead of the "
+                                        "weights' own")
+    add_device_arg(group)
     group.add_argument("--seed", type=int, default=0,
                        help="seed of random weights and of any random sampling [0]")
+
+
+def add_device_arg(group):
+    group.add_argument("--device", choices=("cpu", "gpu"),
+                       help="default: TINYCONV_DEVICE, else the GPU when there is one")
 
 
 def load_model_from_args(args):
     """The Model named by --weights or --model (random weights), with --labels attached."""
     if args.weights:
-        model = models.load_model(args.weights, device=args.device)
+        model = load_weights(args.weights, args.device)
     elif args.model:
         model = models.build(args.model, device=args.device, seed=args.seed)
     else:
-        raise ValueError("give --weights FILE (a tinyconv .h5 file) or --model NAME (random "
-                         f"weights; one of {', '.join(sorted(models.ARCHITECTURES))})")
+        raise ValueError("give --weights FILE|NAME (a weight file, or weights in the cache) or "
+                         "--model NAME (random weights; one of "
+                         f"{', '.join(sorted(models.ARCHITECTURES))})")
     if args.labels:
         from ..weights.convert import read_labels
         model.labels = read_labels(args.labels)
     return model
+
+
+def load_weights(weights, device=None):
+    """The Model of --weights: a file or folder, else weights in the cache under that name."""
+    from ..weights.fetch import cached_weights
+    path = Path(weights)
+    if not path.exists():
+        path = cached_weights(weights)
+        if path is None:
+            raise FileNotFoundError(missing_weights(weights))
+    return models.load_model(path, device=device)
+
+
+def missing_weights(weights):
+    """Why --weights `weights` names nothing, and what would: fetch, a file, --model."""
+    from ..suggest import did_you_mean
+    from ..weights.fetch import REGISTRY, cached_names
+    cached = cached_names()
+    if weights in REGISTRY:
+        return (f"no weights for {weights} in the cache: run `tinyconv weights fetch "
+                f"{weights}`, or give --weights FILE, or --model {weights} for random weights")
+    if weights in models.ARCHITECTURES:
+        return (f"no weights named {weights} in the cache: convert a checkpoint with `tinyconv "
+                f"convert FILE --name {weights}`, or give --weights FILE, or --model {weights} "
+                f"for random weights")
+    path = Path(weights)
+    if path.name != weights or path.suffix:  # a path: offer its folder's files and the cache
+        folder = path.parent
+        files = sorted(folder.iterdir()) if folder.is_dir() else []
+        near = [str(folder / p.name) for p in files if p.suffix == path.suffix]
+        return f"no such file: {weights}{did_you_mean(weights, near + cached)}"
+    listing = f" (cached: {', '.join(cached)})" if cached else " (the cache is empty)"
+    return (f"no such file, and no weights named {weights} in the cache"
+            f"{did_you_mean(weights, cached)}{listing}")
 
 
 def add_target_args(parser, units=True):

@@ -1,21 +1,25 @@
 """`tinyconv weights fetch|list|info`: official weights, the cache, and what a file holds."""
 import argparse
+from pathlib import Path
 
 from ..weights import REGISTRY, cache_dir, fetch, read_weights
-from ..weights.fetch import cached_weights
+from ..weights.fetch import DownloadError, cached_names, cached_weights, is_download_of
+from ..weights.format import read_source
 
 EXAMPLE = """examples:
-  tinyconv weights fetch vgg16 --labels imagenet_class_index.json
+  tinyconv weights fetch vgg16
   tinyconv weights list
-  tinyconv weights info ~/.cache/tinyconv/vgg16.h5
+  tinyconv weights info vgg16
 
 fetch downloads the official torchvision file once (progress on stderr), checks its published
 SHA-256, converts it and keeps only the converted file in the cache (TINYCONV_CACHE, default
-~/.cache/tinyconv). Later fetches and tinyconv.load_model("vgg16") work offline."""
+~/.cache/tinyconv). Later fetches, --weights vgg16 and tinyconv.load_model("vgg16") work offline.
+Without a network, --mirror URL fetches the same file from elsewhere, and `tinyconv convert
+FILE.pth --name vgg16` caches a copy you have."""
 
 
 def register(subparsers):
-    p = subparsers.add_parser("weights", help="fetch official weights; list the cache; inspect",
+    p = subparsers.add_parser("weights", help="fetch official weights, list the cache, describe weights",
                               description=__doc__, epilog=EXAMPLE,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -34,25 +38,42 @@ def register(subparsers):
     ls.set_defaults(func=run_list)
     info = sub.add_parser("info", help="architecture, preprocessing, source of a weight file",
                           epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    info.add_argument("file")
+    info.add_argument("weights", help="weight file, or the name of weights in the cache")
     info.set_defaults(func=run_info)
 
 
 def run_fetch(args):
-    path = fetch(args.name, cache=args.cache_dir, labels=args.labels,
-                 progress=False if args.quiet else None, force=args.force, mirror=args.mirror)
+    try:
+        path = fetch(args.name, cache=args.cache_dir, labels=args.labels,
+                     progress=False if args.quiet else None, force=args.force,
+                     mirror=args.mirror)
+    except DownloadError as e:
+        filename = REGISTRY[args.name].filename
+        raise DownloadError(f"{e}\nto fetch it anyway: --mirror URL (a server with {filename}; "
+                            f"also TINYCONV_MIRROR), or, with a copy of the file at hand, "
+                            f"`tinyconv convert {filename} --name {args.name}`") from None
     print(path)
 
 
 def run_list(args):
+    """The downloadable weights, fetched or not, then the other weights in the cache."""
     print(f"cache: {args.cache_dir or cache_dir()}")
     for name, source in REGISTRY.items():
         cached = cached_weights(name, args.cache_dir)
-        print(f"  {name:14s} {'cached' if cached else '-':6s}  {source.url}")
+        if cached and not is_download_of(cached, source):
+            print(f"  {name:14s} cached  converted from {read_source(cached)[0]}, not the "
+                  f"official file")
+        else:
+            print(f"  {name:14s} {'cached' if cached else '-':6s}  {source.url}")
+    for name in cached_names(args.cache_dir):
+        if name not in REGISTRY:
+            source_file = read_source(cached_weights(name, args.cache_dir))[0]
+            print(f"  {name:14s} cached  converted from {source_file}")
 
 
 def run_info(args):
-    wf = read_weights(args.file)
+    wf = read_weights(args.weights if Path(args.weights).exists()
+                      else cached_weights(args.weights) or args.weights)
     p = wf.preprocessing
     count = sum(v.size for v in wf.params.values())
     cut = f" (up to {wf.last_layer})" if wf.last_layer else ""

@@ -6,9 +6,8 @@ maps their activations to one score per example, a Tensor of shape (N,). Objecti
 one expression. Gradients of a per-example score with respect to a batch of images are independent
 per example (the models run in inference mode), so one backward serves the whole batch.
 """
-import difflib
-
 from .. import ops
+from ..suggest import close_matches, suggestion
 
 
 class Objective:
@@ -143,29 +142,31 @@ def check_channel(model, layer, channel_index):
 
 def class_index(model, index):
     """An int class index from an int or a class name (case-insensitive), checked against labels."""
-    labels = model.labels
     shape = output_shape(model, model.output_name)
     if len(shape) != 2:
         raise ValueError(f"{model.arch} ends at {model.output_name} with output {shape}, not class "
                          f"scores (N, classes); target a layer's channel instead")
     n = shape[1]
     if isinstance(index, str):
-        if index.strip().lstrip("-").isdigit():
-            index = int(index)
-        else:
-            names = [str(name).lower() for name in (labels or [])]
-            wanted = index.strip().lower().replace("_", " ")
-            matches = [i for i, name in enumerate(names) if name.replace("_", " ") == wanted]
-            if not matches:
-                spaced = [name.replace("_", " ") for name in names]
-                close = [labels[i] for i, name in enumerate(spaced) if wanted in name]
-                close += [labels[spaced.index(name)]
-                          for name in difflib.get_close_matches(wanted, spaced, n=5, cutoff=0.6)]
-                close = list(dict.fromkeys(close))
-                hint = f"; similar: {', '.join(close[:10])}" if close else ""
-                raise KeyError(f"unknown class name {index!r}{hint} (give a name from the model's "
-                               f"labels or an index 0..{n - 1})")
-            return matches[0]
+        if not index.strip().lstrip("-").isdigit():
+            return class_named(model, index, n)
+        index = int(index)
     if not 0 <= int(index) < n:
         raise ValueError(f"class index {index} is out of range 0..{n - 1}")
     return int(index)
+
+
+def class_named(model, name, n):
+    """The index of class `name` (case and "_"/" " ignored) among the model's n labels."""
+    if not model.labels:
+        raise KeyError(f"{model.arch} has no class names, so {name!r} names no class: give an "
+                       f"index 0..{n - 1}, or class names (--labels FILE on the command line, "
+                       f"model.labels = [...] in Python)")
+    spaced = [str(label).lower().replace("_", " ") for label in model.labels]
+    wanted = name.strip().lower().replace("_", " ")
+    if wanted in spaced:
+        return spaced.index(wanted)
+    close = [model.labels[i] for i, label in enumerate(spaced) if wanted in label]
+    close += [model.labels[spaced.index(label)] for label in close_matches(wanted, spaced, n=5)]
+    raise KeyError(f"unknown class name {name!r}{suggestion(close[:10])} (a name from the "
+                   f"model's labels, or an index 0..{n - 1})")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .alexnet import alexnet
 from .fast_style import fast_style
-from .model import Model
+from .model import Model, unknown_layer
 from .preprocessing import Preprocessing
 from .squeezenet import squeezenet
 from .vgg import vgg
@@ -46,8 +46,7 @@ def _rows_up_to(spec, last_layer):
     last_layer = spec.aliases.get(last_layer, last_layer)
     names = [row.name for row in spec.rows]
     if last_layer not in names:
-        raise KeyError(f"{spec.name} has no layer {last_layer!r} to stop at; layers: "
-                       f"{', '.join(names)}")
+        raise KeyError(unknown_layer(spec.name, last_layer, names))
     return spec.rows[:names.index(last_layer) + 1]
 
 
@@ -78,34 +77,35 @@ def build(name, device=None, dtype="float32", seed=0, num_classes=None):
 
 
 def load_model(name_or_path, weights=None, device=None, dtype="float32"):
-    """A Model with weights, from a weight file or from an architecture name.
+    """A Model with weights, from a weight file or from a name of weights in the cache.
 
     name_or_path: a tinyconv .h5 file, a file or folder any converter reads (torchvision .pth,
-      Keras .h5, ml5 checkpoint folder), or an architecture name ("vgg16").
-    weights: with an architecture name, the weight file to use; None means the converted file
-      that `tinyconv weights fetch NAME` left in the cache.
+      Keras .h5, ml5 checkpoint folder), or a name in the cache (TINYCONV_CACHE): an
+      architecture that `tinyconv weights fetch NAME` left there ("vgg16"), or weights that
+      `tinyconv convert` stored under a name ("wave").
+    weights: with an architecture name, the weight file to use instead of the cached one.
     """
     from ..weights.convert import read_any
     from ..weights.fetch import cache_dir, cached_weights
-    arch = None
-    source = weights
-    if str(name_or_path) in ARCHITECTURES:
-        arch = str(name_or_path)
-        if source is None:
-            source = cached_weights(arch)
-            if source is None:
-                raise FileNotFoundError(
-                    f"no weights for {arch!r} in the cache {cache_dir()}: run "
-                    f"`tinyconv weights fetch {arch}`, pass weights=FILE, or use "
-                    f"tinyconv.models.build({arch!r}) for random weights")
+    name = str(name_or_path)
+    arch = name if name in ARCHITECTURES else None
+    if weights is not None:
+        if arch is None:
+            raise ValueError("weights= goes with an architecture name "
+                             f"({', '.join(ARCHITECTURES)}), not with {name!r}")
+        source = weights
     elif Path(name_or_path).exists():
-        if weights is not None:
-            raise ValueError("pass either a weight file or an architecture name with weights=, "
-                             "not a file and weights=")
-        source = name_or_path
+        source, arch = name_or_path, None
     else:
-        raise FileNotFoundError(f"{name_or_path!r} is neither a weight file nor an architecture "
-                                f"({', '.join(ARCHITECTURES)})")
+        source = cached_weights(name)
+        if source is None and arch:
+            raise FileNotFoundError(
+                f"no weights for {arch!r} in the cache {cache_dir()}: run "
+                f"`tinyconv weights fetch {arch}`, pass weights=FILE, or use "
+                f"tinyconv.models.build({arch!r}) for random weights")
+        if source is None:
+            raise FileNotFoundError(f"no such file, and no weights named {name!r} in the cache "
+                                    f"{cache_dir()}")
     return model_from_weights(read_any(source, arch=arch), device, dtype)
 
 

@@ -12,11 +12,18 @@ import numpy as np
 
 from .. import backend
 from ..ops import softmax
+from ..suggest import did_you_mean
 from ..tensor import Tensor, no_grad
 from . import preprocessing as pre
 from .layers import INPUT_FIELD
 
 INPUT = "input"
+
+
+def unknown_layer(arch, name, names):
+    """The message for a layer `name` that `arch` lacks: the close names, not all of them."""
+    return (f"{arch} has no layer {name!r}{did_you_mean(name, names)} (all {len(names)}: "
+            f"`tinyconv layers` on the command line, model.layer_names in Python)")
 
 
 def _is_spatial_map(shape):
@@ -69,11 +76,10 @@ class Model:
         return next(reversed(self.layers))
 
     def resolve(self, name):
-        """The row name for `name` (a row or an alias); KeyError listing valid names otherwise."""
+        """The row name for `name` (a row or an alias); KeyError with the close names otherwise."""
         name = self.aliases.get(name, name)
         if name not in self.layers:
-            valid = ", ".join(self.layer_names + sorted(self.aliases))
-            raise KeyError(f"{self.arch} has no layer {name!r}; valid names: {valid}")
+            raise KeyError(unknown_layer(self.arch, name, self.layer_names + sorted(self.aliases)))
         return name
 
     def _param_specs(self):

@@ -5,6 +5,7 @@
 
 Sources: torchvision state_dict .pth files (architecture found by matching key names and shapes),
 Keras 2 VGG .h5 weight files, ml5 fast-style checkpoint folders, and tinyconv's own .h5 files.
+A 1000-class network given no class names gets the ImageNet ones shipped in tinyconv/data.
 """
 import json
 from pathlib import Path
@@ -15,6 +16,9 @@ from ..models import CLASSIFIERS, arch_spec
 from ..models.preprocessing import TORCHVISION
 from . import keras, ml5, pth
 from .format import WeightFile, is_tinyconv_file, read_weights, sha256_of
+
+IMAGENET_CLASS_INDEX = Path(__file__).resolve().parent.parent / "data" / "imagenet_class_index.json"
+IMAGENET_CLASSES = 1000
 
 
 def read_labels(path):
@@ -32,6 +36,11 @@ def read_labels(path):
     if all(line[:1] == "n" and line[1:9].isdigit() and line[9:10] == " " for line in lines):
         return [line[10:] for line in lines]
     return lines
+
+
+def imagenet_labels():
+    """The 1000 ImageNet class names shipped with tinyconv (Keras / torchvision class order)."""
+    return read_labels(IMAGENET_CLASS_INDEX)
 
 
 def torchvision_key_map(arch, num_classes=None):
@@ -124,6 +133,8 @@ def convert(source, arch=None, labels=None):
                         source_sha256=sha256_of(source))
     if labels is not None:
         wf.labels = read_labels(labels) if isinstance(labels, (str, Path)) else list(labels)
+    elif wf.labels is None and wf.num_classes == IMAGENET_CLASSES:
+        wf.labels = imagenet_labels()  # a 1000-class network is taken to be an ImageNet one
     if wf.labels is not None and wf.num_classes is not None and len(wf.labels) != wf.num_classes:
         raise ValueError(f"{len(wf.labels)} labels for a {wf.num_classes}-class model")
     wf.check_against_model()

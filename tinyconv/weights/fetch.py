@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..progress import Progress
 from .convert import convert
-from .format import is_tinyconv_file, write_weights
+from .format import is_tinyconv_file, read_source, write_weights
 
 CHUNK = 1 << 20
 TORCHVISION_URL = "https://download.pytorch.org/models/"
@@ -64,13 +64,31 @@ def cache_dir():
 
 
 def cached_path(name, cache=None):
+    """Where the cache keeps the weights named `name` (a plain name, no folders)."""
+    if not name or Path(name).name != name or name in (".", ".."):
+        raise ValueError(f"{name!r} is not a name for weights in the cache (no folders)")
     return Path(cache or cache_dir()) / f"{name}.h5"
 
 
 def cached_weights(name, cache=None):
-    """Path of the converted weights of `name` in the cache, or None when absent."""
+    """Path of the weights named `name` in the cache (fetched or converted), or None."""
+    if not name or Path(name).name != name:
+        return None  # a path, never a name in the cache
     path = cached_path(name, cache)
     return path if path.is_file() and is_tinyconv_file(path) else None
+
+
+def cached_names(cache=None):
+    """Names of the weights in the cache, sorted: what `cached_weights` finds."""
+    folder = Path(cache or cache_dir())
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("*.h5") if is_tinyconv_file(p))
+
+
+def is_download_of(path, source):
+    """Whether the tinyconv file `path` was converted from `source`'s published file."""
+    return read_source(path)[1].startswith(source.sha256.lower())
 
 
 def verify_sha256(digest, expected, what):
@@ -169,7 +187,13 @@ def fetch(name_or_source, cache=None, labels=None, progress=None, force=False, m
     cache = Path(cache or cache_dir())
     target = cached_path(source.name, cache)
     if not force and cached_weights(source.name, cache):
-        return target
+        if is_download_of(target, source):
+            return target
+        raise FileExistsError(
+            f"the cache's {target} holds weights converted from "
+            f"{read_source(target)[0] or 'another file'}, not the official {source.filename}; "
+            f"to replace them with the official ones, fetch again with --force (force=True in "
+            f"Python)")
     download_dir = cache / "downloads"
     raw = download(source.url, download_dir / source.filename, source.sha256, progress, timeout)
     try:

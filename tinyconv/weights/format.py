@@ -169,6 +169,12 @@ def read_weights(path):
     return wf
 
 
+def read_source(path):
+    """(source_file, source_sha256) of a tinyconv weight file, without reading its arrays."""
+    with open_h5(path) as f:
+        return _text(f.attrs.get("source_file", "")), _text(f.attrs.get("source_sha256", ""))
+
+
 def _read_params(f):
     """{"<layer>.<param>": float32 array} of every dataset under /layers."""
     if "layers" not in f:
