@@ -7,6 +7,14 @@ import pytest
 
 from tinyconv import backend
 
+# float32 (unit roundoff 6e-8) results of a network computed two ways (another batch size, CPU
+# kernel or thread count: other GEMM blockings, summation orders, even convolution algorithms)
+# differ by about 6e-8 * sqrt(K) per layer of reduction length K (up to a few thousand), summed
+# over the layers, and by up to 1e-5 for a Winograd F(4x4) layer, all relative to the layer's
+# largest value (measured across OpenBLAS core types: under 4e-7). Compare with that scale, not
+# value by value: a value near zero is a cancellation, whose relative error has no bound.
+FLOAT32_NETWORK_ERROR = 1e-5
+
 REPO = Path(__file__).resolve().parent.parent
 ASSETS = Path(os.environ.get("TINYCONV_ASSETS", REPO.parent / "shared" / "assets"))
 
@@ -46,3 +54,9 @@ def squeezenet_real(squeezenet_file):
     """The real SqueezeNet 1.1 as a float32 Model on the CPU (shared: do not modify it)."""
     from tinyconv import load_model
     return load_model(squeezenet_file, device="cpu")
+
+
+def assert_close_to_scale(actual, expected, scale=None, error=FLOAT32_NETWORK_ERROR):
+    """|actual - expected| <= error * scale everywhere (scale: max |expected| unless given)."""
+    scale = float(np.abs(expected).max()) if scale is None else scale
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=error * scale)

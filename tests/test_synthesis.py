@@ -25,14 +25,12 @@ QUIET = dict(progress=None)
 
 
 @pytest.fixture(scope="module")
-def vgg_blocks(tmp_path_factory):
-    """The real Keras VGG19 blocks 1-3, converted once for this module."""
-    from tinyconv.weights import convert, write_weights
+def vgg_blocks():
+    """The real Keras VGG19 blocks 1-3, converted in memory once for this module."""
     source = ASSETS / "weights" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop_blocks1-3.h5"
     if not source.is_file():
         pytest.skip(f"real VGG19 blocks 1-3 weights not found at {source}")
-    path = write_weights(tmp_path_factory.mktemp("vgg") / "vgg19.h5", convert(source))
-    return load_model(path, device="cpu")
+    return load_model(source, device="cpu")
 
 
 def picture(model, assets, name, size):
