@@ -102,15 +102,16 @@ def multifaceted_visualization(model, target, images, facets=4, feature_layer=No
                                lr=MULTIFACETED_DEFAULTS["lr"],
                                centre_bias=MULTIFACETED_DEFAULTS["centre_bias"],
                                snapshots=None, **kwargs):
-    """Nguyen et al. 2016: one visualization of class `target` per facet of its training images.
+    """Nguyen et al. 2016: one visualization of class `target` (index or name, or any Objective
+    such as a channel) per facet of its training images.
 
     images: preprocessed (N, 3, H, W) array of the class's (or a group of classes') images;
     their features at `feature_layer` (default: the layer before the classifier, spatially
     averaged) are clustered by k-means into `facets` groups, and gradient ascent on the class
-    score starts from each cluster's mean image, with a centre bias (see `visualize`). The
-    ascent is gentler than `visualize`'s (100 steps of 8), so each facet keeps its cluster's
-    colours and layout. Returns (results: list of Results, one per facet (fewer when Ctrl-C
-    stopped one: the run ends with it), labels: (N,) facet of each image).
+    score (the objective) starts from each cluster's mean image, with a centre bias (see
+    `visualize`). The ascent is gentler than `visualize`'s (100 steps of 8), so each facet
+    keeps its cluster's colours and layout. Returns (results: list of Results, one per facet
+    (fewer when Ctrl-C stopped one: the run ends with it), labels: (N,) facet of each image).
     snapshots: optional snapshots(facet) -> the on_snapshot(step, x) callback of that facet's
     ascent (see tinyconv.methods.optimize; used with save_every).
     """
@@ -123,13 +124,14 @@ def multifaceted_visualization(model, target, images, facets=4, feature_layer=No
     layer = feature_layer or model.default_feature_layer(spatial=False)
     features = array_features(model, images, layer, batch_size=16)
     _, labels = kmeans(features, facets, seed=seed)
+    objective = target if isinstance(target, obj.Objective) else \
+        obj.class_score(model, target)
     results = []
     for facet in range(facets):
         start = images[labels == facet].mean(axis=0, keepdims=True)
-        results.append(class_visualization(model, target, x0=start, seed=seed + facet,
-                                           steps=steps, lr=lr, centre_bias=centre_bias,
-                                           on_snapshot=snapshots and snapshots(facet),
-                                           **kwargs))
+        results.append(visualize(model, objective, x0=start, seed=seed + facet, steps=steps,
+                                 lr=lr, centre_bias=centre_bias,
+                                 on_snapshot=snapshots and snapshots(facet), **kwargs))
         if results[-1].interrupted:
             break
     return results, labels
