@@ -34,10 +34,12 @@ class Result:
         return len(self.history)
 
 
-def print_progress(step, steps, terms, elapsed, stream=sys.stderr):
-    """One progress line: step, every loss term, elapsed seconds."""
+def print_progress(step, steps, terms, elapsed, stream=None):
+    """One progress line: step, every loss term, elapsed seconds, on `stream` (default: the
+    sys.stderr of the moment, not of import time)."""
     shown = "  ".join(f"{k} {v:.4g}" for k, v in terms.items())
-    print(f"step {step:>4}/{steps}  {shown}  {elapsed:.1f}s", file=stream, flush=True)
+    print(f"step {step:>4}/{steps}  {shown}  {elapsed:.1f}s", file=stream or sys.stderr,
+          flush=True)
 
 
 def optimize(loss, x0, steps, lr, step_rule="adam", maximize=False, transforms=(), regularizers=(),
