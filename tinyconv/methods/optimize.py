@@ -53,6 +53,9 @@ def optimize(loss, x0, steps, lr, step_rule="adam", maximize=False, transforms=(
     maximize: ascend the loss instead of descending it.
     transforms: differentiable Tensor -> Tensor functions applied before `loss` (e.g. jitter).
     regularizers: functions (x array, step) editing x in place after each step (blur, clamp...).
+    progress(step, steps, terms, seconds): every `progress_every` steps and at the last; the
+      terms are those of the image step `step` started from, except for lbfgs: of the image after
+      iteration `step`, with a line for step 0 (the start image) first.
     save_every / on_snapshot(step, x array): snapshots every k steps, at the end, and on interrupt.
     stop(step, x array, terms) -> bool: end early when it returns True (e.g. fooled).
     gradient_holder: a dict that receives the last gradient as "grad" (for contribution clipping).
@@ -76,7 +79,12 @@ def optimize(loss, x0, steps, lr, step_rule="adam", maximize=False, transforms=(
             inp = transform(inp)
         value, terms = loss(inp)
         record["terms"] = dict(terms, loss=float(value.item()))
-        first.setdefault("terms", record["terms"])
+        if "terms" not in first:
+            first["terms"] = record["terms"]
+            if progress and step_rule == "lbfgs":
+                # L-BFGS lines report the image after each iteration; line 0 is the start, so
+                # the start (Result.initial) is on screen as it is for the other step rules
+                progress(0, steps, record["terms"], time.perf_counter() - started)
         return value * sign
 
     def after_step(step, terms):
