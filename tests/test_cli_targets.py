@@ -10,6 +10,7 @@ from PIL import Image
 
 from tinyconv import load_model, models
 from tinyconv.cli import main
+from tinyconv.methods import objectives
 from tinyconv.methods.attribution import upsample_map
 from tinyconv.models.preprocessing import CAFFE_VGG
 from tinyconv.weights import WeightFile, write_weights
@@ -149,3 +150,12 @@ def test_a_classifier_still_defaults_to_the_predicted_class(photo, tmp_path, cap
     assert main(["visualize", "--steps", "1", "--model", "squeezenet1_1", "--out",
                  str(tmp_path)]) == 1
     assert "give --class (index or name), or --layer and --channel" in capsys.readouterr().err
+
+
+def test_objectives_carry_their_target_as_data():
+    model = models.build("squeezenet1_1", seed=0)
+    model.labels = [f"thing {i}" for i in range(1000)]
+    assert objectives.class_score(model, "thing 7").target_class == 7
+    unit = objectives.neuron(model, "fire3", 4, 1, 2)
+    assert (unit.layer, unit.channel, unit.unit, unit.target_class) == ("fire3", 4, (1, 2), None)
+    assert (objectives.channel(model, "fire3", 4) + unit).target_class is None

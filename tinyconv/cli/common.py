@@ -58,17 +58,19 @@ def load_model_from_args(args):
     return model
 
 
-def add_target_args(parser, units=True, layer=True):
+def add_target_args(parser, units=True, layer=True, image=True):
     """--class, --layer (unless the command has its own, layer=False), --channel, and with
-    units=True --unit Y X."""
+    units=True --unit Y X. image: the command has images to choose a default target on."""
     group = parser.add_argument_group("target")
+    default = ("the predicted class; on a network without class scores, the strongest channel "
+               "of the default feature layer" if image else "none: give --class, or --layer "
+                                                            "and --channel")
     group.add_argument("--class", dest="target_class", metavar="CLASS",
-                       help="class index or name (default: the predicted class; on a network "
-                            "without class scores, the strongest channel of the default "
-                            "feature layer)")
+                       help=f"class index or name (default: {default})")
     if layer:
-        group.add_argument("--layer", help="layer of the --channel target (e.g. fire5, conv3); "
-                                           "alone: its strongest channel")
+        alone = "; alone: its strongest channel on the image" if image else ""
+        group.add_argument("--layer", help=f"layer of the --channel target (e.g. fire5, "
+                                           f"conv3){alone}")
     group.add_argument("--channel", type=int,
                        help="target the mean activation of this channel of --layer")
     if units:

@@ -1,6 +1,8 @@
 """`tinyconv multifaceted --class NAME IMAGES...`: one class (or channel) visualization per facet
 of the class (Nguyen et al. 2016): k-means of the images in feature space, ascent from each
 cluster's mean image with a centre bias."""
+from pathlib import Path
+
 import numpy as np
 
 from ..features import model_images
@@ -56,7 +58,8 @@ def run(args):
     x = model.preprocess(list(images), resize=False).data
     objective = resolve_target(model, args, x)
     tag = target_tag(args, objective)
-    print(f"target: {describe(model, objective, args, f'the {len(paths)} images')}")
+    on = Path(paths[0]).name if len(paths) == 1 else f"the {len(paths)} images"
+    print(f"target: {describe(model, objective, args, on)}")
     print(f"{len(paths)} images, {args.facets} facets")
     kwargs = regularizer_kwargs(args)
     kwargs.pop("size")

@@ -26,7 +26,7 @@ def register(subparsers):
     p = add_parser(subparsers, "visualize", "class / channel / neuron visualization",
                    __doc__, EXAMPLE)
     add_model_args(p)
-    add_target_args(p)
+    add_target_args(p, image=False)
     add_output_args(p)
     add_loop_args(p, DEFAULTS["steps"], DEFAULTS["lr"], "step size (input units)",
                   ("normalized_l2", "adam", "sgd"), DEFAULTS["step_rule"])

@@ -171,8 +171,9 @@ def class_index(model, index):
     labels = model.labels
     n = model.num_classes
     if n is None:
-        raise ValueError(f"{model.arch} has no class scores: it ends at {model.output_name} with "
-                         f"output {output_shape(model, model.output_name)}, not (N, classes)")
+        raise ValueError(f"{model.arch} ends at {model.output_name} with output "
+                         f"{output_shape(model, model.output_name)}, not class scores "
+                         f"(N, classes); target a layer's channel instead")
     if isinstance(index, str):
         if index.strip().lstrip("-").isdigit():
             index = int(index)
