@@ -9,7 +9,7 @@ from ..image import list_images
 from ..methods.adversarial import difference_panel, fgsm, pixel_change
 from ..methods.objectives import class_index
 from .common import (add_model_args, add_output_args, add_parser, class_name,
-                     load_model_from_args, save_picture)
+                     load_model_from_args, require_class_scores, save_picture)
 from .synthesis import stem
 
 EXAMPLE = """examples:
@@ -42,6 +42,7 @@ def run(args):
         raise ValueError(f"--epsilon values must be >= 0 (0..255 pixel units), got "
                          f"{args.epsilon}")
     model = load_model_from_args(args)
+    require_class_scores(model, "fgsm")
     target = None if args.target is None else class_index(model, args.target)
     paths = list_images(args.images)
     if not paths:

@@ -8,7 +8,7 @@ from ..methods.adversarial import (FOOLING_OBJECTIVES, difference_panel, fooling
                                    pixel_change)
 from ..methods.objectives import class_index
 from .common import (add_model_args, add_output_args, add_parser, class_name,
-                     load_model_from_args, save_picture)
+                     load_model_from_args, require_class_scores, save_picture)
 from .synthesis import (add_loop_args, check_loop_args, loop_kwargs, report_end, stem,
                         stop_if_interrupted)
 
@@ -42,6 +42,7 @@ def register(subparsers):
 def run(args):
     check_loop_args(args)
     model = load_model_from_args(args)
+    require_class_scores(model, "fool")
     paths = list_images(args.images)
     if not paths:
         raise FileNotFoundError(f"no images found in {args.images}")

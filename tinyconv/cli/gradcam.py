@@ -1,19 +1,24 @@
-"""`tinyconv gradcam IMAGE`: Grad-CAM (Selvaraju et al. 2017) of a class at a convolutional layer,
-and guided Grad-CAM (guided backprop times the Grad-CAM map)."""
+"""`tinyconv gradcam IMAGE`: Grad-CAM (Selvaraju et al. 2017) of a class (or of a channel) at a
+convolutional layer, and guided Grad-CAM (guided backprop times the Grad-CAM map)."""
 from ..methods.attribution import grad_cam, guided_backprop
 from ..methods.display import gradient_image
 from ..methods.grids import apply_colormap, overlay
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, add_target_args,
-                     describe, image_stem, load_input, load_model_from_args,
+                     describe, image_name, image_stem, load_input, load_model_from_args,
                      panel, resolve_target, save_array, save_picture, target_tag)
 
 EXAMPLE = """examples:
   tinyconv gradcam --weights squeezenet1_1.h5 --class 243 cat_dog.png
   tinyconv gradcam --weights squeezenet1_1.h5 --class "tiger cat" --layer fire7 cat_dog.png
+  tinyconv gradcam --weights vgg19_blocks1-3.h5 --layer relu3_1 --channel 37 dog.png
 
 Writes IMAGE_gradcam_TARGET.png (the map over the image), ..._guided.png (guided Grad-CAM) and
 ..._panel.png (image | map | overlay | guided Grad-CAM). --layer defaults to the deepest
-convolutional map (SqueezeNet: fire9)."""
+convolutional map (SqueezeNet: fire9). With --channel the target is that channel of --layer:
+its Grad-CAM weights are 1/(h*w) for the channel and 0 for the others, so the map shows where
+the channel fires, and guided Grad-CAM is its guided backprop masked by that map. A network
+without class scores (such as VGG19 cut after block 3) targets the strongest channel of
+--layer on the image unless --channel names one."""
 
 
 def register(subparsers):
@@ -21,18 +26,20 @@ def register(subparsers):
                    EXAMPLE)
     add_image_arg(p)
     add_model_args(p)
-    add_target_args(p, units=False)
+    add_target_args(p, units=False, layer=False)
     add_output_args(p)
-    p.add_argument("--layer", help="convolutional layer of the map (default: the deepest)")
+    p.add_argument("--layer", help="convolutional layer of the map and of a --channel target "
+                                   "(default: the deepest)")
     p.set_defaults(func=run)
 
 
 def run(args):
     model = load_model_from_args(args)
     image, x = load_input(model, args)
-    layer = model.resolve(args.layer or model.default_feature_layer())
-    objective = resolve_target(model, args, x)
-    print(f"target: {describe(model, objective)}; Grad-CAM at {layer}")
+    args.layer = args.layer or model.default_feature_layer()  # also a --channel's layer
+    layer = model.resolve(args.layer)
+    objective = resolve_target(model, args, x, layer_alone=False)
+    print(f"target: {describe(model, objective, args, image_name(args))}; Grad-CAM at {layer}")
     cam = grad_cam(model, x, layer, objective)[0]  # (H, W)
     guided = guided_backprop(model, x, objective)[0] * cam  # (3, H, W)
     name = f"{image_stem(args)}_gradcam_{target_tag(args, objective)}"

@@ -1,16 +1,17 @@
-"""`tinyconv multifaceted --class NAME IMAGES...`: one class visualization per facet of the class
-(Nguyen et al. 2016): k-means of the images in feature space, ascent from each cluster's mean
-image with a centre bias."""
+"""`tinyconv multifaceted --class NAME IMAGES...`: one class (or channel) visualization per facet
+of the class (Nguyen et al. 2016): k-means of the images in feature space, ascent from each
+cluster's mean image with a centre bias."""
+from pathlib import Path
+
 import numpy as np
 
 from ..features import model_images
 from ..image import list_images
 from ..methods.grids import tile_images
-from ..methods.objectives import class_index
 from ..methods.visualization import (DEFAULTS, MULTIFACETED_DEFAULTS,
                                       multifaceted_visualization)
-from .common import (add_model_args, add_output_args, add_parser, class_name,
-                     load_model_from_args, save_picture)
+from .common import (add_model_args, add_output_args, add_parser, add_target_args, describe,
+                     load_model_from_args, resolve_target, save_picture, target_tag)
 from .synthesis import (add_loop_args, check_loop_args, loop_kwargs, report_end,
                         stop_if_interrupted)
 from .visualize import add_regularizer_args, regularizer_kwargs, report_classes
@@ -19,7 +20,9 @@ EXAMPLE = """examples:
   tinyconv multifaceted --weights squeezenet1_1.h5 --class sorrel --image-size 224 \\
       cifar10/test/horse --max-images 100 --facets 4
 
-Writes --out/multifaceted_cCLASS.png: the cluster mean images (top row) and the facet
+Without --class or --layer/--channel the target is the class predicted most often for the
+images, or on a network without class scores the strongest channel of its deepest feature map
+on them. Writes --out/multifaceted_TARGET.png: the cluster mean images (top row) and the facet
 visualizations started from them (bottom row), and one _facetK.png per facet (and
 _facetK_stepNNNN.png snapshots with --save-every). The images should show the class (or a group
 of related classes); they are clustered by their spatially averaged --feature-layer activations
@@ -31,13 +34,12 @@ def register(subparsers):
                    __doc__, EXAMPLE)
     p.add_argument("images", nargs="+", help="image files or folders showing the class")
     add_model_args(p)
-    p.add_argument("--class", dest="target_class", required=True, metavar="CLASS",
-                   help="class index or name to visualize")
     p.add_argument("--facets", type=int, default=4, help="k of k-means: facets to show [4]")
     p.add_argument("--feature-layer", help="layer whose features are clustered")
     p.add_argument("--image-size", type=int, metavar="S",
                    help="resize every image to SxS (default: the model's resize and crop)")
     p.add_argument("--max-images", type=int, help="use only the first N images")
+    add_target_args(p)
     add_output_args(p)
     add_loop_args(p, MULTIFACETED_DEFAULTS["steps"], MULTIFACETED_DEFAULTS["lr"],
                   "step size (input units)", ("normalized_l2", "adam", "sgd"),
@@ -54,8 +56,11 @@ def run(args):
         raise FileNotFoundError(f"no images found in {args.images}")
     images = model_images(model, paths, args.image_size)
     x = model.preprocess(list(images), resize=False).data
-    target = class_index(model, args.target_class)
-    print(f"{len(paths)} images, {args.facets} facets of {class_name(model, target)}")
+    objective = resolve_target(model, args, x)
+    tag = target_tag(args, objective)
+    on = Path(paths[0]).name if len(paths) == 1 else f"the {len(paths)} images"
+    print(f"target: {describe(model, objective, args, on)}")
+    print(f"{len(paths)} images, {args.facets} facets")
     kwargs = regularizer_kwargs(args)
     kwargs.pop("size")
     means, facets, written = [], [], []
@@ -64,22 +69,23 @@ def run(args):
         """Report and write each facet as soon as its ascent ends."""
         print(f"facet {k}: {members.sum()} images")
         report_end(result)
-        report_classes(model, result.image, target)
+        report_classes(model, result.image, objective.target_class)
         means.append(images[members].mean(axis=0).round().astype(np.uint8))
         facets.append(model.deprocess(result.image)[0])
-        written.append(save_picture(args, facet_name(target, k), facets[-1]))
+        written.append(save_picture(args, facet_name(tag, k), facets[-1]))
 
     results, _ = multifaceted_visualization(
-        model, target, x, facets=args.facets, feature_layer=args.feature_layer,
+        model, objective, x, facets=args.facets, feature_layer=args.feature_layer,
         seed=args.seed, steps=args.steps, lr=args.lr, step_rule=args.step_rule,
-        snapshots=lambda k: loop_kwargs(args, model, facet_name(target, k))["on_snapshot"],
+        snapshots=lambda k: loop_kwargs(args, model, facet_name(tag, k))["on_snapshot"],
         progress=args.command, progress_every=args.progress_every, save_every=args.save_every,
         on_facet=on_facet, **kwargs)
     grid = tile_images(np.stack(means + facets), rows=2, padding=4, pad_value=255)
-    whole = save_picture(args, f"multifaceted_c{target}", grid)
+    whole = save_picture(args, f"multifaceted_{tag}", grid)
     stop_if_interrupted(results[-1].interrupted, written[-1], whole)
 
 
-def facet_name(target, facet):
-    """File name (no extension) of facet `facet`'s picture; its snapshots add _stepNNNN."""
-    return f"multifaceted_c{target}_facet{facet}"
+def facet_name(tag, facet):
+    """File name (no extension) of facet `facet`'s picture for target tag `tag` (see
+    target_tag); its snapshots add _stepNNNN."""
+    return f"multifaceted_{tag}_facet{facet}"

@@ -1,21 +1,27 @@
 """`tinyconv occlusion IMAGE`: occlusion sensitivity (Zeiler & Fergus 2014), the probability of a
-class as a grey square (the dataset mean) slides over the image, in batches."""
+class (or a channel's mean activation) as a grey square (the dataset mean) slides over the image,
+in batches."""
 import numpy as np
 
+from ..methods.attribution import objective_values
 from ..methods.grids import apply_colormap, overlay
-from ..methods.objectives import class_index
 from ..methods.occlusion import occlusion_map
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, add_target_args,
-                     class_name, image_stem, load_input, load_model_from_args, panel,
-                     predicted_class, progress_printer, save_array, save_picture)
+                     class_name, describe, image_name, image_stem, load_input,
+                     load_model_from_args, panel, progress_printer, resolve_target, save_array,
+                     save_picture, target_tag)
 
 EXAMPLE = """examples:
   tinyconv occlusion --weights squeezenet1_1.h5 dog.png
   tinyconv occlusion --weights squeezenet1_1.h5 --class 243 --size 48 --stride 8 dog.png
+  tinyconv occlusion --weights vgg19_blocks1-3.h5 --layer relu3_1 --channel 37 dog.png
 
-Writes IMAGE_occlusion_cCLASS.png (P(class) per pixel, averaged over the squares covering it;
-jet colours, blue = 0, red = 1) and ..._panel.png (image | map | the drop in probability over
-the image). --save-npy saves the map on the grid of square positions."""
+Writes IMAGE_occlusion_TARGET.png (P(class) per pixel, averaged over the squares covering it;
+jet colours, blue = 0, red = 1; for a channel target its mean activation, red = the largest of
+the map and the unoccluded value) and ..._panel.png (image | map | the drop over the image).
+--save-npy saves the map on the grid of square positions. Without a target: the predicted
+class, or on a network without class scores the strongest channel of its deepest feature map
+(Zeiler & Fergus's "strongest feature map")."""
 
 
 def register(subparsers):
@@ -23,7 +29,7 @@ def register(subparsers):
                    __doc__, EXAMPLE)
     add_image_arg(p)
     add_model_args(p)
-    add_target_args(p, units=False)
+    add_target_args(p)
     add_output_args(p)
     p.add_argument("--size", type=int, help="side of the square in pixels [1/8 of the image]")
     p.add_argument("--stride", type=int, help="step between positions [size / 2]")
@@ -34,20 +40,25 @@ def register(subparsers):
 def run(args):
     model = load_model_from_args(args)
     image, x = load_input(model, args)
-    if args.target_class is None:
-        target = predicted_class(model, x)
-    else:
-        target = class_index(model, args.target_class)
-    print(f"target: P(class {target}) ({class_name(model, target)})")
+    objective = resolve_target(model, args, x)
+    # a class target maps its probability (the paper's), any other target its own value
+    target = objective if objective.target_class is None else objective.target_class
+    print("target: " + (describe(model, objective, args, image_name(args)) if target is objective
+                        else f"P(class {target}) ({class_name(model, target)})"))
     prob_map, heat = occlusion_map(model, x, target, size=args.size, stride=args.stride,
                                    batch_size=args.batch_size,
                                    progress=progress_printer("occlusion", "occluded images"))
-    unoccluded = float(model.probabilities(x)[0, target])
+    if objective.target_class is None:
+        what, unoccluded = "value", float(objective_values(model, x, objective)[0])
+    else:
+        what, unoccluded = "P", float(model.probabilities(x)[0, target])
     row, col = np.unravel_index(np.argmin(prob_map), prob_map.shape)
-    print(f"P without occlusion {unoccluded:.4f}; lowest {prob_map.min():.4f} with the square "
-          f"at grid position ({row}, {col}) of {prob_map.shape}; highest {prob_map.max():.4f}")
-    name = f"{image_stem(args)}_occlusion_c{target}"
-    heat_picture = apply_colormap(heat)
+    print(f"{what} without occlusion {unoccluded:.4f}; lowest {prob_map.min():.4f} with the "
+          f"square at grid position ({row}, {col}) of {prob_map.shape}; highest "
+          f"{prob_map.max():.4f}")
+    name = f"{image_stem(args)}_occlusion_{target_tag(args, objective)}"
+    top = 1.0 if what == "P" else max(unoccluded, float(heat.max()), 1e-20)
+    heat_picture = apply_colormap(heat / top)
     save_picture(args, name, heat_picture)
     drop = np.maximum(unoccluded - heat, 0.0)
     save_picture(args, f"{name}_panel", panel(image, heat_picture, overlay(image, drop)))

@@ -3,8 +3,7 @@ by gradient ascent from noise with switchable regularizers (Simonyan et al. 2014
 2015)."""
 from ..methods.visualization import DEFAULTS, visualize
 from .common import (add_model_args, add_output_args, add_parser, add_target_args, describe,
-                     load_model_from_args, resolve_target, save_picture,
-                     target_class_of, target_tag)
+                     load_model_from_args, resolve_target, save_picture, target_tag)
 from .synthesis import (add_loop_args, check_loop_args, loop_kwargs, report_end,
                         stop_if_interrupted, top_classes)
 
@@ -14,8 +13,11 @@ EXAMPLE = """examples:
   tinyconv visualize --weights squeezenet1_1.h5 --layer fire6 --channel 12
   tinyconv visualize --weights squeezenet1_1.h5 --layer fire6 --channel 12 --unit 6 6 --jitter 4
   tinyconv visualize --weights squeezenet1_1.h5 --class flamingo --blur-every 0 --clip-norm 20
+  tinyconv visualize --weights vgg19_blocks1-3.h5 --layer relu3_1 --channel 37
 
-Writes --out/visualize_TARGET.png (and _stepNNNN.png snapshots with --save-every). Steps are
+There is no default target: give --class, or --layer and --channel (a network without class
+scores, such as VGG19 cut after block 3, needs --layer and --channel). Writes
+--out/visualize_TARGET.png (and _stepNNNN.png snapshots with --save-every). Steps are
 x += lr * g / ||g|| in the model's input units (CS231n: lr 25 for torchvision-normalized
 inputs). Ctrl-C stops the run and keeps the last image."""
 
@@ -24,7 +26,7 @@ def register(subparsers):
     p = add_parser(subparsers, "visualize", "class / channel / neuron visualization",
                    __doc__, EXAMPLE)
     add_model_args(p)
-    add_target_args(p)
+    add_target_args(p, image=False)
     add_output_args(p)
     add_loop_args(p, DEFAULTS["steps"], DEFAULTS["lr"], "step size (input units)",
                   ("normalized_l2", "adam", "sgd"), DEFAULTS["step_rule"])
@@ -70,20 +72,20 @@ def run(args):
     check_loop_args(args)
     model = load_model_from_args(args)
     objective = resolve_target(model, args)
-    print(f"target: {describe(model, objective)}")
+    print(f"target: {describe(model, objective, args)}")
     name = f"visualize_{target_tag(args, objective)}"
     result = visualize(model, objective, seed=args.seed, steps=args.steps, lr=args.lr,
                        step_rule=args.step_rule, **regularizer_kwargs(args),
                        **loop_kwargs(args, model, name))
     report_end(result)
-    report_classes(model, result.image, target_class_of(objective))
+    report_classes(model, result.image, objective.target_class)
     path = save_picture(args, name, model.deprocess(result.image)[0])
     stop_if_interrupted(result.interrupted, path)
 
 
 def report_classes(model, image, target):
     """Print the top classes of each synthesized image and p(target) when there is a target."""
-    if not model.labels:
+    if not model.labels or model.num_classes is None:
         return
     for probs in model.probabilities(image):
         wanted = f"p(target) {probs[target]:.4f}; " if target is not None else ""

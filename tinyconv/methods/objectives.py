@@ -8,15 +8,26 @@ per example (the models run in inference mode), so one backward serves the whole
 """
 from .. import ops
 from ..suggest import close_matches, suggestion
+from ..tensor import no_grad
 
 
 class Objective:
-    """layers: the activation names read; fn(acts: {name: Tensor}) -> (N,) Tensor."""
+    """layers: the activation names read; fn(acts: {name: Tensor}) -> (N,) Tensor.
 
-    def __init__(self, layers, fn, description):
+    What it targets, as data (None where it does not apply, and on sums of objectives):
+    target_class (class index), layer and channel (a channel or unit target), unit ((y, x) of a
+    unit target).
+    """
+
+    def __init__(self, layers, fn, description, target_class=None, layer=None, channel=None,
+                 unit=None):
         self.layers = list(dict.fromkeys(layers))
         self.fn = fn
         self.description = description
+        self.target_class = target_class
+        self.layer = layer
+        self.channel = channel
+        self.unit = unit
 
     def __call__(self, model, x):
         """Per-example scores (N,) of image batch x (N, 3, H, W) under `model`."""
@@ -45,7 +56,8 @@ def class_score(model, index):
     """The raw (pre-softmax) score of class `index` (int or class name) per example."""
     index = class_index(model, index)
     last = model.output_name
-    return Objective([last], lambda a: a[last][:, index], f"score of class {index}")
+    return Objective([last], lambda a: a[last][:, index], f"score of class {index}",
+                     target_class=index)
 
 
 def class_log_probability(model, index):
@@ -53,7 +65,7 @@ def class_log_probability(model, index):
     index = class_index(model, index)
     last = model.output_name
     return Objective([last], lambda a: ops.log_softmax(a[last], axis=1)[:, index],
-                     f"log p(class {index})")
+                     f"log p(class {index})", target_class=index)
 
 
 def channel(model, layer, channel_index):
@@ -64,7 +76,8 @@ def channel(model, layer, channel_index):
         act = acts[layer][:, channel_index]  # (N, H, W) or (N,) for a fully connected layer
         return act.mean(axis=tuple(range(1, act.ndim))) if act.ndim > 1 else act
 
-    return Objective([layer], fn, f"{layer} channel {channel_index} mean")
+    return Objective([layer], fn, f"{layer} channel {channel_index} mean", layer=layer,
+                     channel=channel_index)
 
 
 def neuron(model, layer, channel_index, y=None, x=None):
@@ -82,7 +95,8 @@ def neuron(model, layer, channel_index, y=None, x=None):
             raise ValueError(f"neuron position ({yy}, {xx}) is outside the {h}x{w} map of {layer}")
         return act[:, channel_index, yy, xx]
 
-    return Objective([layer], fn, f"{layer} unit ({channel_index}, {y}, {x})")
+    return Objective([layer], fn, f"{layer} unit ({channel_index}, {y}, {x})", layer=layer,
+                     channel=channel_index, unit=None if y is None or x is None else (y, x))
 
 
 def layer_energy(model, layer):
@@ -122,6 +136,17 @@ def guided_energy(model, layer, guide_features):
     return Objective([layer], fn, f"guided energy of {layer}")
 
 
+def strongest_channel(model, layer, x, batch_size=16):
+    """The channel of `layer` with the largest mean activation over image batch x
+    (N, 3, H, W) and all positions: the feature the images excite most."""
+    total = 0.0
+    with no_grad():
+        for start in range(0, len(x), batch_size):
+            act = model.forward(x[start:start + batch_size], layers=[layer])[layer].numpy()
+            total = total + act.mean(axis=tuple(i for i in range(act.ndim) if i != 1)) * len(act)
+    return int(total.argmax())
+
+
 def check_layer(model, layer):
     """Raise a KeyError listing the valid layer names when `layer` is not one of them."""
     model.resolve(layer)
@@ -142,11 +167,11 @@ def check_channel(model, layer, channel_index):
 
 def class_index(model, index):
     """An int class index from an int or a class name (case-insensitive), checked against labels."""
-    shape = output_shape(model, model.output_name)
-    if len(shape) != 2:
-        raise ValueError(f"{model.arch} ends at {model.output_name} with output {shape}, not class "
-                         f"scores (N, classes); target a layer's channel instead")
-    n = shape[1]
+    n = model.num_classes
+    if n is None:
+        raise ValueError(f"{model.arch} ends at {model.output_name} with output "
+                         f"{output_shape(model, model.output_name)}, not class scores "
+                         f"(N, classes); target a layer's channel instead")
     if isinstance(index, str):
         if not index.strip().lstrip("-").isdigit():
             return class_named(model, index, n)

@@ -45,6 +45,9 @@ def optimize(loss, x0, steps, lr, step_rule="adam", maximize=False, transforms=(
     maximize: ascend the loss instead of descending it.
     transforms: differentiable Tensor -> Tensor functions applied before `loss` (e.g. jitter).
     regularizers: functions (x array, step) editing x in place after each step (blur, clamp...).
+    progress(step, steps, terms, seconds): every `progress_every` steps and at the last; the
+      terms are those of the image step `step` started from, except for lbfgs: of the image after
+      iteration `step`, with a line for step 0 (the start image) first.
     save_every / on_snapshot(step, x array): snapshots every k steps, at the end, and on interrupt.
     stop(step, x array, terms) -> bool: end early when it returns True (e.g. fooled).
     gradient_holder: a dict that receives the last gradient as "grad" (for contribution clipping).
@@ -65,6 +68,12 @@ def optimize(loss, x0, steps, lr, step_rule="adam", maximize=False, transforms=(
     history, first, started = [], {}, time.perf_counter()
     shown = Progress(progress, steps, "step", progress_every) if isinstance(progress, str) else None
 
+    def report(step, terms):
+        if shown:
+            shown.update(step, terms)
+        elif progress:
+            progress(step, steps, terms, time.perf_counter() - started)
+
     def signed_loss(image, record):
         """The loss to minimize at `image` (a scalar Tensor); its terms go into record["terms"]."""
         inp = image
@@ -72,17 +81,20 @@ def optimize(loss, x0, steps, lr, step_rule="adam", maximize=False, transforms=(
             inp = transform(inp)
         value, terms = loss(inp)
         record["terms"] = dict(terms, loss=float(value.item()))
-        first.setdefault("terms", record["terms"])
+        if "terms" not in first:
+            first["terms"] = record["terms"]
+            if progress and step_rule == "lbfgs":
+                # L-BFGS lines report the image after each iteration; line 0 is the start, so
+                # the start (Result.initial) is on screen as it is for the other step rules
+                report(0, record["terms"])
         return value * sign
 
     def after_step(step, terms):
         history.append(terms)
         for regularize in regularizers:
             regularize(x.data, step)
-        if shown:
-            shown.update(step + 1, terms)
-        elif progress and (step % progress_every == 0 or step == steps - 1):
-            progress(step + 1, steps, terms, time.perf_counter() - started)
+        if shown or (progress and (step % progress_every == 0 or step == steps - 1)):
+            report(step + 1, terms)
         if on_snapshot and save_every and (step + 1) % save_every == 0:
             on_snapshot(step + 1, to_numpy(x.data))
         return bool(stop and stop(step + 1, x.data, terms))

@@ -103,15 +103,16 @@ def multifaceted_visualization(model, target, images, facets=4, feature_layer=No
                                centre_bias=MULTIFACETED_DEFAULTS["centre_bias"],
                                snapshots=None, progress="multifaceted", on_facet=None,
                                **kwargs):
-    """Nguyen et al. 2016: one visualization of class `target` per facet of its training images.
+    """Nguyen et al. 2016: one visualization of class `target` (index or name, or any Objective
+    such as a channel) per facet of its training images.
 
     images: preprocessed (N, 3, H, W) array of the class's (or a group of classes') images;
     their features at `feature_layer` (default: the layer before the classifier, spatially
     averaged) are clustered by k-means into `facets` groups, and gradient ascent on the class
-    score starts from each cluster's mean image, with a centre bias (see `visualize`). The
-    ascent is gentler than `visualize`'s (100 steps of 8), so each facet keeps its cluster's
-    colours and layout. Returns (results: list of Results, one per facet (fewer when Ctrl-C
-    stopped one: the run ends with it), labels: (N,) facet of each image).
+    score (the objective) starts from each cluster's mean image, with a centre bias (see
+    `visualize`). The ascent is gentler than `visualize`'s (100 steps of 8), so each facet
+    keeps its cluster's colours and layout. Returns (results: list of Results, one per facet
+    (fewer when Ctrl-C stopped one: the run ends with it), labels: (N,) facet of each image).
     snapshots: optional snapshots(facet) -> the on_snapshot(step, x) callback of that facet's
     ascent (see tinyconv.methods.optimize; used with save_every).
     progress: as in tinyconv.methods.optimize; a name is followed by the facet ("multifaceted
@@ -127,15 +128,18 @@ def multifaceted_visualization(model, target, images, facets=4, feature_layer=No
     layer = feature_layer or model.default_feature_layer(spatial=False)
     features = array_features(model, images, layer, batch_size=16)
     _, labels = kmeans(features, facets, seed=seed)
+    objective = target if isinstance(target, obj.Objective) else \
+        obj.class_score(model, target)
     results = []
     for facet in range(facets):
         members = labels == facet
         named = f"{progress} facet {facet} (of {facets}, {members.sum()} images)" \
             if isinstance(progress, str) else progress
-        results.append(class_visualization(model, target, x0=images[members].mean(
-            axis=0, keepdims=True), seed=seed + facet, steps=steps, lr=lr,
-            centre_bias=centre_bias, on_snapshot=snapshots and snapshots(facet), progress=named,
-            **kwargs))
+        start = images[members].mean(axis=0, keepdims=True)
+        results.append(visualize(model, objective, x0=start, seed=seed + facet, steps=steps,
+                                 lr=lr, centre_bias=centre_bias,
+                                 on_snapshot=snapshots and snapshots(facet), progress=named,
+                                 **kwargs))
         if on_facet:
             on_facet(facet, results[-1], members)
         if results[-1].interrupted:

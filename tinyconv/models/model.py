@@ -105,13 +105,24 @@ class Model:
         del shapes[INPUT]
         return shapes
 
+    def _shapes(self):
+        """{layer name: output shape} for one image of the input size (224 when there is none)."""
+        size = self.preprocessing.input_size or (224, 224)
+        return self.output_shapes((1, 3) + tuple(size))
+
+    @property
+    def num_classes(self):
+        """The number of class scores the network ends with, or None when its output is not a
+        vector (N, classes): a network cut before its classifier, a fast style network."""
+        output = self._shapes()[self.output_name]
+        return output[1] if len(output) == 2 else None
+
     def default_feature_layer(self, spatial=True):
         """A sensible feature layer: relu7 when not `spatial` and present, else the deepest layer
         with a spatial map that is not class scores (SqueezeNet: fire9/concat; VGG16: avgpool)."""
         if not spatial and "relu7" in self.layers:
             return "relu7"
-        size = self.preprocessing.input_size or (224, 224)
-        shapes = self.output_shapes((1, 3) + tuple(size))
+        shapes = self._shapes()
         output = shapes[self.output_name]
         # a classifier's output is a vector; maps with as many channels are its class scores
         classes = None if _is_spatial_map(output) else output[1]
