@@ -19,7 +19,7 @@ def test_summary_start_and_end_are_progress_values(tmp_path, capsys, step_rule):
                  "--sample-size", "32", "--steps", "3", "--progress-every", "1",
                  "--step-rule", step_rule, "--out", str(tmp_path)]) == 0
     captured = capsys.readouterr()
-    losses = re.findall(r"^step +\d+/3 .* loss (\S+) ", captured.err, flags=re.M)
+    losses = re.findall(r"^texture: step \d+/3, .*loss (\S+), ", captured.err, flags=re.M)
     start, end = re.search(r"Gram loss (\S+) -> (\S+) ", captured.out).groups()
     assert losses[0] == start and losses[-1] == end
     assert float(end) < float(start)

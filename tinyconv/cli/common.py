@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import models
-from ..features import SkipUnreadable, model_images
+from ..features import SkipUnreadable, model_images, readable_model_images
 from ..image import save_image
 from ..methods import objectives
 from ..methods.grids import tile_images
@@ -276,6 +276,22 @@ def report_skipped(args, skip, read):
     if skip.skipped:
         warn(args, f"skipped {len(skip.skipped)} of {read + len(skip.skipped)} images "
                    f"(unreadable); --strict stops at the first")
+
+
+def readable_batches(args, model, paths, batch_size, image_size=None):
+    """Batches of the readable images of `paths` -> (index of the batch's first path, list of
+    uint8 (H, W, 3) images as the model sees them, their paths). Unreadable files are skipped
+    with a warning (--strict: the first stops the run); after the last batch, the count of
+    skipped files is reported, and none readable at all is an error."""
+    skip, read = skip_unreadable(args), 0
+    for first in range(0, len(paths), batch_size):
+        images, kept = readable_model_images(model, paths[first:first + batch_size], image_size,
+                                             skip=skip)
+        read += len(images)
+        if images:
+            yield first, images, kept
+    skip.check_any_left(read, len(paths))
+    report_skipped(args, skip, read)
 
 
 def warn(args, message):

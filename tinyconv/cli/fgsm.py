@@ -4,12 +4,11 @@ import argparse
 
 import numpy as np
 
-from ..features import model_images
 from ..image import list_images
 from ..methods.adversarial import difference_panel, fgsm, pixel_change
 from ..methods.objectives import class_index
-from .common import (add_model_args, add_output_args, add_parser, class_name,
-                     load_model_from_args, require_class_scores, save_picture)
+from .common import (add_model_args, add_output_args, add_parser, add_strict_arg, class_name,
+                     load_model_from_args, readable_batches, require_class_scores, save_picture)
 from .synthesis import stem
 
 EXAMPLE = """examples:
@@ -33,6 +32,7 @@ def register(subparsers):
     p.add_argument("--target", metavar="CLASS", help="targeted attack towards this class")
     p.add_argument("--batch-size", type=int, default=16, help="images per batch [16]")
     p.add_argument("--no-pictures", action="store_true", help="only print the success rates")
+    add_strict_arg(p)
     add_output_args(p)
     p.set_defaults(func=run)
 
@@ -48,9 +48,7 @@ def run(args):
     if not paths:
         raise FileNotFoundError(f"no images found in {args.images}")
     success = {eps: [] for eps in args.epsilon}
-    for i in range(0, len(paths), args.batch_size):
-        batch = paths[i:i + args.batch_size]
-        images = model_images(model, batch)
+    for _, images, batch in readable_batches(args, model, paths, args.batch_size):
         x = model.preprocess(list(images), resize=False).data
         before = model.predicted_classes(x)
         for eps in args.epsilon:

@@ -2,13 +2,12 @@
 network predict a chosen class (targeted, normalized gradient steps, CS231n)."""
 import numpy as np
 
-from ..features import model_images
 from ..image import list_images
 from ..methods.adversarial import (FOOLING_OBJECTIVES, difference_panel, fooling_images,
                                    pixel_change)
 from ..methods.objectives import class_index
-from .common import (add_model_args, add_output_args, add_parser, class_name,
-                     load_model_from_args, require_class_scores, save_picture)
+from .common import (add_model_args, add_output_args, add_parser, add_strict_arg, class_name,
+                     load_model_from_args, readable_batches, require_class_scores, save_picture)
 from .synthesis import (add_loop_args, check_loop_args, loop_kwargs, report_end, stem,
                         stop_if_interrupted)
 
@@ -34,6 +33,7 @@ def register(subparsers):
     p.add_argument("--objective", choices=FOOLING_OBJECTIVES, default="log_probability",
                    help="what to ascend: log p(target) or the raw score [log_probability]")
     p.add_argument("--batch-size", type=int, default=1, help="images attacked together [1]")
+    add_strict_arg(p)
     add_output_args(p)
     add_loop_args(p, 100, 1.0, "L2 norm of each step (input units)")
     p.set_defaults(func=run)
@@ -48,9 +48,7 @@ def run(args):
         raise FileNotFoundError(f"no images found in {args.images}")
     rng = np.random.default_rng(args.seed)
     changes, steps = [], []
-    for i in range(0, len(paths), args.batch_size):
-        batch = paths[i:i + args.batch_size]
-        images = model_images(model, batch)
+    for i, images, batch in readable_batches(args, model, paths, args.batch_size):
         x = model.preprocess(list(images), resize=False).data
         before = model.probabilities(x)
         targets = [class_index(model, args.target)] * len(batch) if args.target else \

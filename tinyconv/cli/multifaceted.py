@@ -5,13 +5,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..features import model_images
+from ..features import stack_images
 from ..image import list_images
 from ..methods.grids import tile_images
 from ..methods.visualization import (DEFAULTS, MULTIFACETED_DEFAULTS,
                                       multifaceted_visualization)
-from .common import (add_model_args, add_output_args, add_parser, add_target_args, describe,
-                     load_model_from_args, resolve_target, save_picture, target_tag)
+from .common import (add_model_args, add_output_args, add_parser, add_strict_arg,
+                     add_target_args, describe, load_model_from_args, readable_batches,
+                     resolve_target, save_picture, target_tag)
 from .synthesis import (add_loop_args, check_loop_args, loop_kwargs, report_end,
                         stop_if_interrupted)
 from .visualize import add_regularizer_args, regularizer_kwargs, report_classes
@@ -40,6 +41,7 @@ def register(subparsers):
                    help="resize every image to SxS (default: the model's resize and crop)")
     p.add_argument("--max-images", type=int, help="use only the first N images")
     add_target_args(p)
+    add_strict_arg(p)
     add_output_args(p)
     add_loop_args(p, MULTIFACETED_DEFAULTS["steps"], MULTIFACETED_DEFAULTS["lr"],
                   "step size (input units)", ("normalized_l2", "adam", "sgd"),
@@ -54,7 +56,8 @@ def run(args):
     paths = list_images(args.images)[:args.max_images]
     if not paths:
         raise FileNotFoundError(f"no images found in {args.images}")
-    images = model_images(model, paths, args.image_size)
+    [(_, readable, paths)] = readable_batches(args, model, paths, len(paths), args.image_size)
+    images = stack_images(model, readable)
     x = model.preprocess(list(images), resize=False).data
     objective = resolve_target(model, args, x)
     tag = target_tag(args, objective)

@@ -1,9 +1,10 @@
 """`tinyconv stylize --weights STYLE IMAGE...`: images through a fast style transfer network."""
 from pathlib import Path
 
-from ..image import list_images, load_image
+from ..image import UnreadableImage, list_images, load_image
 from ..tensor import no_grad
-from .common import add_device_arg, add_parser, load_weights, save_picture
+from .common import (add_device_arg, add_parser, add_strict_arg, load_weights, report_skipped,
+                     save_picture, skip_unreadable)
 
 EXAMPLE = """examples:
   tinyconv convert fast_style_ml5/wave            # once: into the cache as "wave"
@@ -24,6 +25,7 @@ def register(subparsers):
                    help="resize each image's short side to S pixels first")
     p.add_argument("--out", default="tinyconv-out", help="folder for the pictures [tinyconv-out]")
     add_device_arg(p)
+    add_strict_arg(p)
     p.set_defaults(func=run)
 
 
@@ -33,8 +35,19 @@ def run(args):
         raise ValueError(f"{args.weights} holds {model.arch}, not a fast style transfer network "
                          f"(fast_style)")
     style = Path(args.weights).stem
-    for path in list_images(args.images):
-        picture = load_image(path, size=args.size)
+    paths = list_images(args.images)
+    if not paths:
+        raise FileNotFoundError(f"no images found in {args.images}")
+    skip, read = skip_unreadable(args), 0
+    for path in paths:
+        try:
+            picture = load_image(path, size=args.size)
+        except UnreadableImage as error:
+            skip(error)
+            continue
+        read += 1
         with no_grad():
             styled = model.deprocess(model(model.preprocess(picture)))[0]
         save_picture(args, f"{path.stem}_{style}", styled)
+    skip.check_any_left(read, len(paths))
+    report_skipped(args, skip, read)
