@@ -4,14 +4,14 @@ t-SNE (van der Maaten & Hinton 2008) minimizes KL(P || Q) between input affiniti
 bandwidth per point set by the perplexity) and embedding affinities Q (Student-t). It has two
 gradient engines:
 
-- "exact": dense O(N^2) affinities and forces; the faster one below ~500 points.
+- "exact": dense O(N^2) affinities and forces; the faster one below EXACT_MAX_POINTS points.
 - "fast": P from the 3 * perplexity nearest neighbours only (a sparse matrix), so the attraction is
   a sum over kNN edges; the repulsion, a sum over all pairs, is computed as in FIt-SNE (Linderman et
   al. 2019): the point charges are spread onto a regular grid of interpolation nodes (3 Lagrange
   nodes per box of width <= 1), the kernel sums over the grid are FFT convolutions, and the
   potentials are interpolated back to the points. O(N) per iteration plus FFTs of the grid. Its
   final KL is a few percent above the exact method's (the interpolation error of FIt-SNE's default
-  grid); 10,000 points take about a minute on 2 cores.
+  grid).
 
 The optimizer is the usual one: early exaggeration 12 for 250 iterations with momentum 0.5, then
 momentum 0.8; per-coordinate gains; learning rate max(N / 12, 200) (Belkina et al. 2019) for the

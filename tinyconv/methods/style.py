@@ -27,8 +27,9 @@ from .optimize import optimize
 PRESETS = {
     # CS231n 2017 assignment 3 (starry night parameters: content layer features[3] = fire2,
     # style layers features[1, 4, 6, 7] = relu1, fire3, fire4, fire5, style weights as there);
-    # content 6e-2 and TV 2e-2 at 192 px became 1e-3 and 2e-3 at 512 px (the sums grow ~7x);
-    # with a style scale of 0.5 the strokes get about CS231n's size
+    # content and TV weights are CS231n's (6e-2, 2e-2 at 192 px) rescaled for 512 px images,
+    # whose content and TV sums are larger; with a style scale of 0.5 the strokes get about
+    # CS231n's size
     "squeezenet": dict(
         content_layers=("fire2/concat",), content_weight=1e-3,
         style_layers=("relu1", "fire3/concat", "fire4/concat", "fire5/concat"),
