@@ -5,8 +5,8 @@ for 2^28 CPU cycles (about 0.1 s). A forward/backward pass alternates GEMMs with
 spread over the cores (copies into padded buffers, Winograd transforms, ReLU, pooling:
 parallel_cpu), and every such step then shares its cores with spinning BLAS threads, so
 forward/backward passes are faster with sleeping workers. Waking them for the next GEMM costs
-microseconds on a quiet machine; on a VM whose host hands idle cores to other machines it can cost much more, and there
-the spinning default gives steadier times (README, "Benchmarks").
+microseconds on a quiet machine; on a VM whose host hands idle cores to other machines it can
+cost much more, and there the spinning default gives steadier times (README, "Benchmarks").
 
 `sleep_idle_blas_workers()` runs once, when tinyconv's BLAS module (ops/blas_cpu.py, which loads
 scipy's BLAS) is first imported, i.e. when the CPU kernels are first used, so `import tinyconv`
@@ -21,7 +21,8 @@ import ctypes
 import os
 import sys
 
-IDLE_TIMEOUT_LOG2_CYCLES = 4  # OpenBLAS's smallest; any timeout well under a GEMM's gap does as well
+# OpenBLAS's smallest idle timeout; any timeout far below the gaps between GEMMs behaves alike
+IDLE_TIMEOUT_LOG2_CYCLES = 4
 _ENV = "OPENBLAS_THREAD_TIMEOUT"
 
 

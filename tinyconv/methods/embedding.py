@@ -64,17 +64,7 @@ def tsne(X, perplexity=30.0, n_components=2, method="auto", n_iter=1000, seed=0,
     """
     X = _as_matrix(X, "tsne")
     N = len(X)
-    if not 0 < perplexity < N - 1:
-        raise ValueError(f"tsne needs 0 < perplexity < N - 1 = {N - 1}, got {perplexity}")
-    if method == "auto":
-        method = "exact" if N < EXACT_MAX_POINTS else "fast"
-    if method not in ("exact", "fast"):
-        raise ValueError(f"unknown t-SNE method {method!r}; choose 'auto', 'exact' or 'fast'")
-    if method == "fast" and n_components != 2:
-        raise ValueError(f"the fast t-SNE gradient is 2-D only, got n_components={n_components}; "
-                         "use method='exact'")
-    if init not in ("pca", "random"):
-        raise ValueError(f"unknown t-SNE init {init!r}; choose 'pca' or 'random'")
+    method = _tsne_method(N, perplexity, method, n_components, init)
     if pca_dims is not None and X.shape[1] > pca_dims:
         X = pca(X, min(pca_dims, N))
     if method == "exact":
@@ -112,6 +102,22 @@ def tsne(X, perplexity=30.0, n_components=2, method="auto", n_iter=1000, seed=0,
     if progress:
         progress.close()
     return Y
+
+
+def _tsne_method(N, perplexity, method, n_components, init):
+    """"exact" or "fast", resolving "auto" for N points; ValueError for arguments tsne rejects."""
+    if not 0 < perplexity < N - 1:
+        raise ValueError(f"tsne needs 0 < perplexity < N - 1 = {N - 1}, got {perplexity}")
+    if method == "auto":
+        method = "exact" if N < EXACT_MAX_POINTS else "fast"
+    if method not in ("exact", "fast"):
+        raise ValueError(f"unknown t-SNE method {method!r}; choose 'auto', 'exact' or 'fast'")
+    if method == "fast" and n_components != 2:
+        raise ValueError(f"the fast t-SNE gradient is 2-D only, got n_components={n_components}; "
+                         "use method='exact'")
+    if init not in ("pca", "random"):
+        raise ValueError(f"unknown t-SNE init {init!r}; choose 'pca' or 'random'")
+    return method
 
 
 def kl_divergence(X, Y, perplexity=30.0):
