@@ -163,7 +163,7 @@ def _conditional_probabilities(D2, perplexity, tol=1e-5, max_iter=100):
     The Gaussian precision beta_i of every row is found by bisection, all rows at once, so that the
     entropy of row i equals log(perplexity).
     """
-    D2 = D2 - D2.min(1, keepdims=True)  # p does not change; exp no longer underflows
+    D2 = D2 - D2.min(1, keepdims=True)  # p does not change, and exp cannot underflow to all zeros
     target = np.log(perplexity)
     beta = 1.0 / np.maximum(D2.mean(1), 1e-300)
     lo, hi = np.zeros_like(beta), np.full_like(beta, np.inf)
