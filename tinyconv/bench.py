@@ -337,6 +337,21 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sy
     unknown = set(case_names or ()) - set(CASE_NAMES)
     if unknown:
         raise ValueError(f"unknown case(s) {sorted(unknown)}; cases: {', '.join(CASE_NAMES)}")
+    sides = _sides(algorithms, checkouts, compare)
+    if tf32 and device != "gpu":
+        raise ValueError("tf32 applies to the GPU device only")
+    report = {"machine": machine_info(), "device": device, "warmup": warmup,
+              "repeats": repeats, "algorithms": list(algorithms), "tf32": tf32,
+              "checkouts": {side: str(folder) for side, (*_, folder) in sides.items()
+                            if side.startswith("checkout_")}, "cases": []}
+    for case in cases:
+        report["cases"].append(_run_case(case, sides, device, warmup, repeats, tf32, log))
+    return report
+
+
+def _sides(algorithms, checkouts, compare):
+    """{side name: (runner script or None, its extra arguments, algorithm choice, checkout folder
+    or None)} for run's algorithms, checkouts and compare (checked here)."""
     from .ops import conv_algorithms
     for choice in algorithms:
         conv_algorithms.check_choice(choice)
@@ -357,50 +372,53 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sy
                                         None)
     elif compare is not None:
         raise ValueError(f"--compare supports 'torch' only, got {compare!r}")
-    if tf32 and device != "gpu":
-        raise ValueError("tf32 applies to the GPU device only")
-    report = {"machine": machine_info(), "device": device, "warmup": warmup,
-              "repeats": repeats, "algorithms": list(algorithms), "tf32": tf32,
-              "checkouts": {side: str(folder) for side, (*_, folder) in sides.items()
-                            if side.startswith("checkout_")}, "cases": []}
-    for case in cases:
-        print(f"bench: {case.name}: starting {', '.join(sides)}", file=log, flush=True)
-        record = {**asdict(case), "gflop": round(case_gflop(case), 2)}
-        children = {side: Child(_child_command(runner, case, device, extra, choice, tf32),
-                                folder)
-                    for side, (runner, extra, choice, folder) in sides.items()}
-        for child in children.values():
-            for _ in range(warmup):
-                child.ask("warmup")
-        times = {side: [] for side in sides}
-        counters = cpu_times()
-        round_steal = []
-        order = list(children)
-        for _ in range(repeats):
-            round_start = cpu_times()
-            for side in order:
-                time.sleep(SETTLE_SECONDS)
-                times[side].append(children[side].ask("time")["ms"])
-            round_steal.append(steal_percent(round_start, cpu_times()))
-            order = order[1:] + order[:1]  # nobody always runs right after the same framework
-        record["cpu_steal_percent"] = steal_percent(counters, cpu_times())
-        record["round_steal_percent"] = round_steal
-        quiet = [i for i, steal in enumerate(round_steal)
-                 if steal is not None and steal <= QUIET_STEAL_PERCENT]
-        record["quiet_rounds"] = len(quiet)
-        for side, child in children.items():
-            record[side] = summarize(times[side], record["gflop"], child.finish())
-            record[side]["version"] = child.info.get("version")
-            if len(quiet) >= MIN_QUIET_ROUNDS:
-                record[side]["quiet_median_ms"] = round(
-                    statistics.median(times[side][i] for i in quiet), 2)
-        _add_ratios(record, sides)
-        print(f"bench: {case.name}: " + ", ".join(f"{side} {_medians(record[side])}"
-                                                 for side in sides)
-              + f" (CPU steal {record['cpu_steal_percent']}%, {len(quiet)} of {repeats} rounds "
-                f"quiet)", file=log, flush=True)
-        report["cases"].append(record)
-    return report
+    return sides
+
+
+def _run_case(case, sides, device, warmup, repeats, tf32, log):
+    """One case on every side (each in its own child process): the case's record of the report."""
+    print(f"bench: {case.name}: starting {', '.join(sides)}", file=log, flush=True)
+    record = {**asdict(case), "gflop": round(case_gflop(case), 2)}
+    children = {side: Child(_child_command(runner, case, device, extra, choice, tf32),
+                            folder)
+                for side, (runner, extra, choice, folder) in sides.items()}
+    for child in children.values():
+        for _ in range(warmup):
+            child.ask("warmup")
+    times, round_steal, record["cpu_steal_percent"] = _timed_rounds(children, repeats)
+    record["round_steal_percent"] = round_steal
+    quiet = [i for i, steal in enumerate(round_steal)
+             if steal is not None and steal <= QUIET_STEAL_PERCENT]
+    record["quiet_rounds"] = len(quiet)
+    for side, child in children.items():
+        record[side] = summarize(times[side], record["gflop"], child.finish())
+        record[side]["version"] = child.info.get("version")
+        if len(quiet) >= MIN_QUIET_ROUNDS:
+            record[side]["quiet_median_ms"] = round(
+                statistics.median(times[side][i] for i in quiet), 2)
+    _add_ratios(record, sides)
+    print(f"bench: {case.name}: " + ", ".join(f"{side} {_medians(record[side])}"
+                                             for side in sides)
+          + f" (CPU steal {record['cpu_steal_percent']}%, {len(quiet)} of {repeats} rounds "
+            f"quiet)", file=log, flush=True)
+    return record
+
+
+def _timed_rounds(children, repeats):
+    """`repeats` rounds of one timed run per child, in rotating order: ({side: [ms]}, the CPU
+    steal percent of each round, the steal percent over all rounds)."""
+    times = {side: [] for side in children}
+    counters = cpu_times()
+    round_steal = []
+    order = list(children)
+    for _ in range(repeats):
+        round_start = cpu_times()
+        for side in order:
+            time.sleep(SETTLE_SECONDS)
+            times[side].append(children[side].ask("time")["ms"])
+        round_steal.append(steal_percent(round_start, cpu_times()))
+        order = order[1:] + order[:1]  # nobody always runs right after the same framework
+    return times, round_steal, steal_percent(counters, cpu_times())
 
 
 def _medians(side_record):

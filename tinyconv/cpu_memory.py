@@ -3,8 +3,8 @@
 A forward/backward pass allocates and frees the same few dozen large arrays (activations, padded
 buffers, gradients) on every iteration. glibc's malloc serves arrays above its mmap threshold
 (128 KiB, raised dynamically to at most 32 MiB) with fresh mmap()ed pages and gives them back on
-free, so each iteration page-faults every large array in anew: VGG16 forward+backward at batch 1
-took ~22,000 page faults (~0.1 s of kernel time over 2 cores) per pass. Raising the mmap and
+free, so each iteration page-faults every large array in anew, a noticeable share of a pass's
+time spent in the kernel. Raising the mmap and
 trim thresholds to 1 GiB makes malloc reuse its heap instead, like a framework's caching
 allocator: no faults after the first pass, the same peak memory, and up to 1 GiB of freed memory
 kept by the process between passes.

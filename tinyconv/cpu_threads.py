@@ -3,12 +3,10 @@
 After every BLAS call OpenBLAS keeps its worker threads busy-waiting for the next one, by default
 for 2^28 CPU cycles (about 0.1 s). A forward/backward pass alternates GEMMs with numpy work
 spread over the cores (copies into padded buffers, Winograd transforms, ReLU, pooling:
-parallel_cpu), and every such step then shares its cores with spinning BLAS threads. Measured
-on 2 cores, interleaved runs against OPENBLAS_THREAD_TIMEOUT=28 (the default): VGG16
-forward+backward at batch 1 586 -> 548 ms, at batch 8 4380 -> 3621 ms, VGG19 to relu5_1 at
-512x512 3119 -> 2833 ms. Waking sleeping workers for the next GEMM costs microseconds on a quiet
-machine; on a VM whose host hands idle cores to other machines it can cost much more, and there
-the spinning default gives steadier times (README, "Benchmarks").
+parallel_cpu), and every such step then shares its cores with spinning BLAS threads, so
+forward/backward passes are faster with sleeping workers. Waking them for the next GEMM costs
+microseconds on a quiet machine; on a VM whose host hands idle cores to other machines it can
+cost much more, and there the spinning default gives steadier times (README, "Benchmarks").
 
 `sleep_idle_blas_workers()` runs once, when tinyconv's BLAS module (ops/blas_cpu.py, which loads
 scipy's BLAS) is first imported, i.e. when the CPU kernels are first used, so `import tinyconv`
@@ -23,7 +21,8 @@ import ctypes
 import os
 import sys
 
-IDLE_TIMEOUT_LOG2_CYCLES = 4  # OpenBLAS's smallest; 12 (about 2 microseconds) measured the same
+# OpenBLAS's smallest idle timeout; any timeout far below the gaps between GEMMs behaves alike
+IDLE_TIMEOUT_LOG2_CYCLES = 4
 _ENV = "OPENBLAS_THREAD_TIMEOUT"
 
 

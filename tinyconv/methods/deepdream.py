@@ -43,10 +43,7 @@ def deepdream(model, x, layer, steps=10, lr=1.5, octaves=4, octave_scale=1.4, ji
     objective = obj.layer_energy(model, layer)
     if guide is not None:
         objective = obj.guided_energy(model, layer, _features(model, guide, layer))
-    pyramid = [base]
-    for _ in range(octaves - 1):
-        pyramid.append(resize(pyramid[-1], [round(s / octave_scale) for s in
-                                            pyramid[-1].shape[2:]]))
+    pyramid = _pyramid(base, octaves, octave_scale)
     xp = backend.xp_for(model.device)
     transforms = [jitter_transform(jitter, rng)] if jitter else []
     regularizers = [clamp(*model.preprocessing.input_range())]
@@ -81,6 +78,15 @@ def deepdream(model, x, layer, steps=10, lr=1.5, octaves=4, octave_scale=1.4, ji
     if on_snapshot:
         on_snapshot(done, image)
     return Result(image, history, result.interrupted, seconds)
+
+
+def _pyramid(base, octaves, octave_scale):
+    """[base, base / octave_scale, ...]: `octaves` (N, C, H, W) arrays, each from the last."""
+    pyramid = [base]
+    for _ in range(octaves - 1):
+        pyramid.append(resize(pyramid[-1], [round(s / octave_scale) for s in
+                                            pyramid[-1].shape[2:]]))
+    return pyramid
 
 
 def resize(x, size):

@@ -4,14 +4,14 @@ t-SNE (van der Maaten & Hinton 2008) minimizes KL(P || Q) between input affiniti
 bandwidth per point set by the perplexity) and embedding affinities Q (Student-t). It has two
 gradient engines:
 
-- "exact": dense O(N^2) affinities and forces; the faster one below ~500 points.
+- "exact": dense O(N^2) affinities and forces; the faster one below EXACT_MAX_POINTS points.
 - "fast": P from the 3 * perplexity nearest neighbours only (a sparse matrix), so the attraction is
   a sum over kNN edges; the repulsion, a sum over all pairs, is computed as in FIt-SNE (Linderman et
   al. 2019): the point charges are spread onto a regular grid of interpolation nodes (3 Lagrange
   nodes per box of width <= 1), the kernel sums over the grid are FFT convolutions, and the
   potentials are interpolated back to the points. O(N) per iteration plus FFTs of the grid. Its
   final KL is a few percent above the exact method's (the interpolation error of FIt-SNE's default
-  grid); 10,000 points take about a minute on 2 cores.
+  grid).
 
 The optimizer is the usual one: early exaggeration 12 for 250 iterations with momentum 0.5, then
 momentum 0.8; per-coordinate gains; learning rate max(N / 12, 200) (Belkina et al. 2019) for the
@@ -64,17 +64,7 @@ def tsne(X, perplexity=30.0, n_components=2, method="auto", n_iter=1000, seed=0,
     """
     X = _as_matrix(X, "tsne")
     N = len(X)
-    if not 0 < perplexity < N - 1:
-        raise ValueError(f"tsne needs 0 < perplexity < N - 1 = {N - 1}, got {perplexity}")
-    if method == "auto":
-        method = "exact" if N < EXACT_MAX_POINTS else "fast"
-    if method not in ("exact", "fast"):
-        raise ValueError(f"unknown t-SNE method {method!r}; choose 'auto', 'exact' or 'fast'")
-    if method == "fast" and n_components != 2:
-        raise ValueError(f"the fast t-SNE gradient is 2-D only, got n_components={n_components}; "
-                         "use method='exact'")
-    if init not in ("pca", "random"):
-        raise ValueError(f"unknown t-SNE init {init!r}; choose 'pca' or 'random'")
+    method = _tsne_method(N, perplexity, method, n_components, init)
     if pca_dims is not None and X.shape[1] > pca_dims:
         X = pca(X, min(pca_dims, N))
     if method == "exact":
@@ -112,6 +102,22 @@ def tsne(X, perplexity=30.0, n_components=2, method="auto", n_iter=1000, seed=0,
     if progress:
         progress.close()
     return Y
+
+
+def _tsne_method(N, perplexity, method, n_components, init):
+    """"exact" or "fast", resolving "auto" for N points; ValueError for arguments tsne rejects."""
+    if not 0 < perplexity < N - 1:
+        raise ValueError(f"tsne needs 0 < perplexity < N - 1 = {N - 1}, got {perplexity}")
+    if method == "auto":
+        method = "exact" if N < EXACT_MAX_POINTS else "fast"
+    if method not in ("exact", "fast"):
+        raise ValueError(f"unknown t-SNE method {method!r}; choose 'auto', 'exact' or 'fast'")
+    if method == "fast" and n_components != 2:
+        raise ValueError(f"the fast t-SNE gradient is 2-D only, got n_components={n_components}; "
+                         "use method='exact'")
+    if init not in ("pca", "random"):
+        raise ValueError(f"unknown t-SNE init {init!r}; choose 'pca' or 'random'")
+    return method
 
 
 def kl_divergence(X, Y, perplexity=30.0):
@@ -157,7 +163,7 @@ def _conditional_probabilities(D2, perplexity, tol=1e-5, max_iter=100):
     The Gaussian precision beta_i of every row is found by bisection, all rows at once, so that the
     entropy of row i equals log(perplexity).
     """
-    D2 = D2 - D2.min(1, keepdims=True)  # p does not change; exp no longer underflows
+    D2 = D2 - D2.min(1, keepdims=True)  # p does not change, and exp cannot underflow to all zeros
     target = np.log(perplexity)
     beta = 1.0 / np.maximum(D2.mean(1), 1e-300)
     lo, hi = np.zeros_like(beta), np.full_like(beta, np.inf)

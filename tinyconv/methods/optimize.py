@@ -56,85 +56,114 @@ def optimize(loss, x0, steps, lr, step_rule="adam", maximize=False, transforms=(
       progress(step, steps, terms, elapsed) called every `progress_every` steps.
     Returns a Result.
     """
+    _check_arguments(steps, lr, step_rule)
+    run = _Run(loss, x0, steps, step_rule, -1.0 if maximize else 1.0, transforms, regularizers,
+               progress, progress_every, save_every, on_snapshot, stop)
+    interrupted = False
+    try:
+        if step_rule == "lbfgs":
+            run.lbfgs(bounds)
+        else:
+            run.descend(lr, gradient_holder)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if run.shown:
+            run.shown.close()
+    image = to_numpy(run.x.data)
+    if on_snapshot:
+        on_snapshot(len(run.history), image)
+    return Result(image, run.history, interrupted, time.perf_counter() - run.started, run.initial)
+
+
+def _check_arguments(steps, lr, step_rule):
+    """ValueError for an unknown step rule, fewer than one step, or a learning rate <= 0."""
     if step_rule not in STEP_RULES:
         raise ValueError(f"step_rule must be one of {STEP_RULES}, got {step_rule!r}")
     if int(steps) < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     if lr <= 0 and step_rule != "lbfgs":
         raise ValueError(f"learning rate must be > 0, got {lr}")
-    xp = get_array_module(x0)
-    x = Tensor(xp.array(x0, copy=True), requires_grad=True)
-    sign = -1.0 if maximize else 1.0
-    history, first, started = [], {}, time.perf_counter()
-    shown = Progress(progress, steps, "step", progress_every) if isinstance(progress, str) else None
 
-    def report(step, terms):
-        if shown:
-            shown.update(step, terms)
-        elif progress:
-            progress(step, steps, terms, time.perf_counter() - started)
 
-    def signed_loss(image, record):
-        """The loss to minimize at `image` (a scalar Tensor); its terms go into record["terms"]."""
+class _Run:
+    """One run of `optimize`: the image Tensor x, the history so far, and the work around every
+    step (loss with transforms, regularizers, progress, snapshots, stop), for either step rule.
+    The arguments are optimize's; sign: -1.0 to maximize, else 1.0."""
+
+    def __init__(self, loss, x0, steps, step_rule, sign, transforms, regularizers, progress,
+                 progress_every, save_every, on_snapshot, stop):
+        self.loss, self.steps, self.step_rule, self.sign = loss, steps, step_rule, sign
+        self.transforms, self.regularizers = transforms, regularizers
+        self.progress, self.progress_every = progress, progress_every
+        self.save_every, self.on_snapshot, self.stop = save_every, on_snapshot, stop
+        self.xp = get_array_module(x0)
+        self.x = Tensor(self.xp.array(x0, copy=True), requires_grad=True)
+        self.history, self.initial, self.started = [], None, time.perf_counter()
+        self.shown = Progress(progress, steps, "step", progress_every) \
+            if isinstance(progress, str) else None
+        self.terms = None  # the terms of the latest loss evaluation
+
+    def report(self, step, terms):
+        """One progress report: to the Progress line, or to the caller's progress function."""
+        if self.shown:
+            self.shown.update(step, terms)
+        elif self.progress:
+            self.progress(step, self.steps, terms, time.perf_counter() - self.started)
+
+    def signed_loss(self, image):
+        """The loss to minimize at `image` (a scalar Tensor); its terms go into self.terms."""
         inp = image
-        for transform in transforms:
+        for transform in self.transforms:
             inp = transform(inp)
-        value, terms = loss(inp)
-        record["terms"] = dict(terms, loss=float(value.item()))
-        if "terms" not in first:
-            first["terms"] = record["terms"]
-            if progress and step_rule == "lbfgs":
+        value, terms = self.loss(inp)
+        self.terms = dict(terms, loss=float(value.item()))
+        if self.initial is None:
+            self.initial = self.terms
+            if self.progress and self.step_rule == "lbfgs":
                 # L-BFGS lines report the image after each iteration; line 0 is the start, so
                 # the start (Result.initial) is on screen as it is for the other step rules
-                report(0, record["terms"])
-        return value * sign
+                self.report(0, self.terms)
+        return value * self.sign
 
-    def after_step(step, terms):
-        history.append(terms)
-        for regularize in regularizers:
-            regularize(x.data, step)
-        if shown or (progress and (step % progress_every == 0 or step == steps - 1)):
-            report(step + 1, terms)
-        if on_snapshot and save_every and (step + 1) % save_every == 0:
-            on_snapshot(step + 1, to_numpy(x.data))
-        return bool(stop and stop(step + 1, x.data, terms))
+    def after_step(self, step, terms):
+        """History, regularizers, progress and snapshot after step `step` (0-based); returns
+        True when `stop` says to end the run."""
+        self.history.append(terms)
+        for regularize in self.regularizers:
+            regularize(self.x.data, step)
+        if self.shown or (self.progress and (step % self.progress_every == 0
+                                             or step == self.steps - 1)):
+            self.report(step + 1, terms)
+        if self.on_snapshot and self.save_every and (step + 1) % self.save_every == 0:
+            self.on_snapshot(step + 1, to_numpy(self.x.data))
+        return bool(self.stop and self.stop(step + 1, self.x.data, terms))
 
-    interrupted = False
-    try:
-        if step_rule == "lbfgs":
-            record = {}
+    def lbfgs(self, bounds):
+        """scipy's L-BFGS-B for `steps` iterations within `bounds` ((low, high) arrays or None)."""
+        def callback(iteration, _):
+            if self.after_step(iteration - 1, self.terms):
+                raise StopIteration
 
-            def callback(iteration, _):
-                if after_step(iteration - 1, record["terms"]):
-                    raise StopIteration
+        # tolerances 0: run the `steps` iterations asked for; scipy's defaults stop small,
+        # normalized losses (feature inversion's ~1e-2) long before they converge
+        lbfgs(self.signed_loss, self.x, max_iter=int(self.steps), bounds=bounds,
+              callback=callback, options={"ftol": 0.0, "gtol": 0.0})
 
-            # tolerances 0: run the `steps` iterations asked for; scipy's defaults stop small,
-            # normalized losses (feature inversion's ~1e-2) long before they converge
-            lbfgs(lambda image: signed_loss(image, record), x, max_iter=int(steps), bounds=bounds,
-                  callback=callback, options={"ftol": 0.0, "gtol": 0.0})
-        else:
-            adam = Adam([x], lr=lr) if step_rule == "adam" else None
-            record = {}
-            for step in range(int(steps)):
-                x.grad = None
-                signed_loss(x, record).backward()
-                if gradient_holder is not None:
-                    gradient_holder["grad"] = x.grad
-                if adam:
-                    adam.step()
-                else:
-                    x.data -= _scaled_step(x.grad, lr, step_rule, xp)
-                if after_step(step, record["terms"]):
-                    break
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        if shown:
-            shown.close()
-    image = to_numpy(x.data)
-    if on_snapshot:
-        on_snapshot(len(history), image)
-    return Result(image, history, interrupted, time.perf_counter() - started, first.get("terms"))
+    def descend(self, lr, gradient_holder):
+        """`steps` gradient steps of the run's step rule (Adam or a plain / normalized one)."""
+        adam = Adam([self.x], lr=lr) if self.step_rule == "adam" else None
+        for step in range(int(self.steps)):
+            self.x.grad = None
+            self.signed_loss(self.x).backward()
+            if gradient_holder is not None:
+                gradient_holder["grad"] = self.x.grad
+            if adam:
+                adam.step()
+            else:
+                self.x.data -= _scaled_step(self.x.grad, lr, self.step_rule, self.xp)
+            if self.after_step(step, self.terms):
+                break
 
 
 def _scaled_step(grad, lr, step_rule, xp):

@@ -28,7 +28,8 @@ def grabcut(image, fg_seeds, bg_seeds, n_iter=5, n_components=5, gamma=50.0, con
     fg_seeds, bg_seeds: (H, W) bool masks of pixels known to be foreground / background (both
     non-empty, disjoint); they keep their labels. n_iter rounds (fewer when the mask stops
     changing) of GMM fitting (n_components Gaussians per side) and min-cut; gamma weighs
-    smoothness against colour fit; connectivity 4 or 8. About 1 s per round at 224 x 224.
+    smoothness against colour fit; connectivity 4 or 8. Each round costs one min-cut over all
+    pixels, so the time grows with n_iter and the image's size.
     """
     image = np.asarray(image)
     fg_seeds, bg_seeds = np.asarray(fg_seeds, bool), np.asarray(bg_seeds, bool)

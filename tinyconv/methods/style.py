@@ -27,8 +27,9 @@ from .optimize import optimize
 PRESETS = {
     # CS231n 2017 assignment 3 (starry night parameters: content layer features[3] = fire2,
     # style layers features[1, 4, 6, 7] = relu1, fire3, fire4, fire5, style weights as there);
-    # content 6e-2 and TV 2e-2 at 192 px became 1e-3 and 2e-3 at 512 px (the sums grow ~7x);
-    # with a style scale of 0.5 the strokes get about CS231n's size
+    # content and TV weights are CS231n's (6e-2, 2e-2 at 192 px) rescaled for 512 px images,
+    # whose content and TV sums are larger; with a style scale of 0.5 the strokes get about
+    # CS231n's size
     "squeezenet": dict(
         content_layers=("fire2/concat",), content_weight=1e-3,
         style_layers=("relu1", "fire3/concat", "fire4/concat", "fire5/concat"),
@@ -164,6 +165,23 @@ def style_transfer(model, content, styles, style_blend=None, content_layer=None,
         content_target = model.forward(Tensor(content), layers=[content_layer])[content_layer]
     targets = gram_targets(model, styles, style_layers, style_blend)
     layers = [content_layer] + style_layers + ([dream_layer] if dream_layer else [])
+    loss = _transfer_loss(model, layers, content_target, content_weight, targets, style_weights,
+                          tv_weight, dream_layer, dream_weight)
+    x0 = content if init == "content" else noise_image(
+        model, content.shape[2:], init_noise or p.get("init_noise", 32.0), seed)
+    result = optimize(loss, x0, steps, _input_units(model, lr), step_rule=step_rule,
+                      **pixel_range(model, step_rule), **loop)
+    if preserve_colour:
+        result.image = original_colours(model, result.image, content)
+    return result
+
+
+def _transfer_loss(model, layers, content_target, content_weight, targets, style_weights,
+                   tv_weight, dream_layer, dream_weight):
+    """style_transfer's loss(image) -> (scalar Tensor, terms): content + style + tv - dream, from
+    one forward pass to `layers` (the content layer first); terms content, style per layer, tv
+    (when tv_weight), dream (when dream_layer and dream_weight)."""
+    content_layer = layers[0]
 
     def loss(image):
         acts = model.forward(image, layers=layers)
@@ -183,13 +201,7 @@ def style_transfer(model, content, styles, style_blend=None, content_layer=None,
             total = total - energy
         return total, terms
 
-    x0 = content if init == "content" else noise_image(
-        model, content.shape[2:], init_noise or p.get("init_noise", 32.0), seed)
-    result = optimize(loss, x0, steps, _input_units(model, lr), step_rule=step_rule,
-                      **pixel_range(model, step_rule), **loop)
-    if preserve_colour:
-        result.image = original_colours(model, result.image, content)
-    return result
+    return loss
 
 
 def original_colours(model, stylized, content):

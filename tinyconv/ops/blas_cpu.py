@@ -123,8 +123,8 @@ def gemm_batch(a_list, b_list, out_list):
     out's (M, N) of one shape and dtype, written in place.
 
     One cblas_?gemm_batch call where OpenBLAS has it: each thread takes whole products, instead
-    of every product being split over the threads, which pays where the products are small (16
-    products of (196, 512) @ (512, 512): 20.9 -> 15.5 ms on 2 cores). Else, and for products
+    of every product being split over the threads, which pays where the products are small (a
+    split product's threads spend more of their time synchronizing). Else, and for products
     under GEMM_BATCH_MIN_MNK multiply-adds, one gemm each."""
     if not out_list:
         return out_list

@@ -28,31 +28,26 @@ from .channels_last import as_nchw, channels_last_rows, embed
 from .parallel_cpu import for_each_part
 
 # Shifted GEMMs need each tap's (O, C) weight as a contiguous block; the rearranged copy of the
-# weight costs about as much as an im2col copy of this many input rows per output channel
-# (tinyconv bench --kernels: im2col wins on VGG conv5 at 14x14, 256 padded rows for 512 output
-# channels, 24 vs 27 ms, and on AlexNet conv3-5 at 13x13, e.g. conv5 6.2 vs 8.0 ms).
+# weight costs about as much as an im2col copy of this many input rows per output channel, so
+# small images with many output channels (VGG conv5 at 14x14, AlexNet conv3-5) take im2col.
 SHIFTED_MIN_ROWS_PER_CHANNEL = 1.0
 SHIFTED_MIN_CHANNELS = 16  # with fewer input channels, nine GEMMs of depth C are too thin
 # Winograd pays for its input and output transforms when the GEMMs are wide (many channels in
-# and out) and for its weight transform when there are enough m x m output tiles per out channel.
-# (tinyconv bench --kernels, VGG16 at 224, forward + input gradient: F(4x4) 26 ms against 30
-# shifted on conv3_1 (128 -> 256), 41 against 61 on conv3_2; F(2x2) 53 against 70 for F(4x4) on
-# conv4_2, whose 49 tiles do not pay for F(4x4)'s four-times-larger weight transform.)
+# and out) and for its weight transform when there are enough m x m output tiles per out channel:
+# F(4x4)'s weight transform is four times F(2x2)'s, so layers with few tiles (VGG16 conv4 at
+# 28x28) take F(2x2).
 WINOGRAD_MIN_CHANNELS = {4: 128, 2: 256}  # input channels, by output tile size m
 WINOGRAD_MIN_OUT_CHANNELS = {4: 128, 2: 256}  # output channels, by output tile size m
-# F(4x4) with its transforms as BLAS products (few tiles x channels) wins from 128 output
-# channels (VGG16 conv2_2, 128 -> 128 at 112x112: 54 ms against 62 shifted). Its chunked
-# transforms (larger layers) run one numpy call per tile row and point, and pay only with 256+
-# output channels and enough values per call (N * padded width * channels): VGG16 conv3_2 at
-# batch 8 (8 x 58 x 256 per call), forward + input gradient, F(4x4) 293 ms, F(2x2) 335; VGG19
-# conv3_2 at 512 (1 x 130 x 256), F(4x4) 279, F(2x2) 219, shifted 287 (tinyconv bench --kernels).
+# F(4x4) with its transforms as BLAS products (few tiles x channels) pays from 128 output
+# channels. Its chunked transforms (larger layers) run one numpy call per tile row and point, so
+# they pay only with 256+ output channels and enough values per call (N * padded width *
+# channels) to amortize each call's overhead; below that F(2x2) or shifted GEMMs are faster.
 WINOGRAD4_CHUNKED_MIN_OUT_CHANNELS = 256
 WINOGRAD4_CHUNKED_MIN_ROW_ELEMENTS = 2 ** 16
 WINOGRAD_MIN_TILES_PER_CHANNEL = {4: 0.25, 2: 0.25}  # by output tile size m of F(m x m, 3x3)
 # With very few input channels (an image's 3) the channels-last GEMMs of both backward passes
 # have only C * kh * kw columns (27 for a 3x3 RGB layer) and run slowly; the generic NCHW kernels
-# (im2col.py) put the pixels along the long side. tinyconv bench --kernels, VGG conv1_1: input
-# gradient 15.4 -> 7.1 ms, weight gradient 42 -> 6.6 ms.
+# (im2col.py) put the pixels along the long side, so both backward passes take them.
 GENERIC_BACKWARD_MAX_CHANNELS = 4
 # Output rows per block of shifted GEMMs: a block's output stays in cache over all its taps
 BLOCK_ELEMENTS = 2 ** 18
@@ -80,7 +75,8 @@ def strategies(geom):
 
 def strategy(geom):
     """"winograd4", "winograd2", "shifted" or "im2col": the fastest kernel for this layer by
-    the rules of thumb above (measured on VGG layers; `conv_algorithms` can time them instead)."""
+    the rules of thumb above (set from timings of VGG layers; `conv_algorithms` can time them
+    instead)."""
     n, c, h, w = geom.x_shape
     o = geom.w_shape[0]
     (ph, pw), (oh, ow) = geom.padding, geom.out_hw
@@ -248,12 +244,11 @@ def _shifted_backward_weight(dout, x, geom):
 # x (AlexNet conv1, 11x11 / 4 over 3 channels; VGG conv1_1), use (kernel row i, kernel column j,
 # channel c): the kw * C values under a window's kernel row are one contiguous run of the
 # channels-last input, so each kernel row is one copy of (N, OH, OW, kw * C) runs (AlexNet
-# conv1: 11 copies of 33-value runs instead of 121 of 3 values, forward 12.6 -> 6.1 ms; VGG
-# conv1_1 at 512x512: 3 copies of 9-value runs instead of 9 of 3, 38 -> 18 ms), and the col2im
-# adds stride-wide groups of kernel columns, whose runs do not overlap. Other layers use
-# (c, i, j), the OIHW weight's own order, copied tap by tap: there numpy merges each tap's
-# (OW, C) into one loop, and the weight needs no rearranging (with (i, j, c) columns VGG
-# conv1_1's input gradient took 13-19 ms instead of 7-10; it now takes the generic kernels).
+# conv1: 11 copies of 33-value runs rather than 121 of 3 values; few long copies beat many short
+# ones), and the col2im adds stride-wide groups of kernel columns, whose runs do not overlap.
+# Other layers use (c, i, j), the OIHW weight's own order, copied tap by tap: there numpy merges
+# each tap's (OW, C) into one loop, and the weight needs no rearranging. (The input gradient of
+# a few-channel layer takes the generic kernels, see GENERIC_BACKWARD_MAX_CHANNELS.)
 # The copies run over the cores, output rows split between them.
 
 

@@ -4,7 +4,7 @@ The products go through `matmul`, the one dispatcher (also for math.matmul and t
 xp's matmul in general, and on numpy the BLAS routines of blas_cpu.py (matrix-vector for a
 single row, which is what batch-1 VGG and AlexNet classifiers are), so every GEMM of a CPU
 forward/backward runs in one BLAS thread pool: numpy's own matmul would wake numpy's OpenBLAS,
-whose spinning threads slow scipy's (the convolutions') by up to 10x while both are warm.
+whose spinning threads would fight scipy's (the convolutions') for the cores while both are warm.
 """
 from ..backend import get_array_module
 from ..tensor import Function

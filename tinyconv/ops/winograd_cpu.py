@@ -11,9 +11,9 @@ are separable (rows, then columns), done with numpy's in-place ufuncs over strid
 tile rows at a time so that the row-transformed intermediate stays in cache, and split over the
 cores (parallel_cpu).
 
-Accuracy (float32, relative to the largest output, against float64): F(2x2) 4e-7 to 8e-7, like
-the direct method; F(4x4) 8e-6 to 2e-5 (its transforms have entries up to 5 and 8), the price of
-the larger tile. conv_cpu chooses which tile, if any, a layer uses.
+Accuracy (float32, relative to the largest output): F(2x2) is as accurate as the direct method;
+F(4x4) loses about one more decimal digit (its transforms have entries up to 5 and 8), the price
+of the larger tile. conv_cpu chooses which tile, if any, a layer uses.
 
 Stride 1, dilation 1, 3x3 kernels only. The input gradient of such a convolution is another one
 (flipped, transposed weights, padding 2 - p), so the same routine serves the backward.
@@ -125,8 +125,8 @@ INPUT_TRANSFORMS = {m: np.kron(tile.bt, tile.bt) for m, tile in TILES.items()}
 OUTPUT_TRANSFORMS = {m: np.kron(tile.at, tile.at) for m, tile in TILES.items()}
 # Up to this many tiles x channels, the transforms run as one BLAS product over gathered tiles
 # (all cores, few calls); above it, as in-place ufuncs over cache-sized chunks (less memory
-# traffic). Measured on VGG layers at 224 and 512 (e.g. 256 -> 256 at 56x56, F(4x4):
-# 18 ms against 29 ms; 256 -> 256 at 128x128: 128 ms against 108 ms).
+# traffic): the gathered tiles of a large layer do not fit in cache, and each BLAS product
+# then streams them from memory.
 GEMM_TRANSFORM_MAX_ELEMENTS = 2 ** 17
 
 
