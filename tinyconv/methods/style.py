@@ -178,7 +178,7 @@ def style_transfer(model, content, styles, style_blend=None, content_layer=None,
             terms["tv"] = tv.item()
             total = total + tv
         if dream_layer and dream_weight:
-            energy = obj.layer_energy(model, dream_layer).fn(acts).sum() * dream_weight
+            energy = obj.layer_energy(model, dream_layer).scores(acts).sum() * dream_weight
             terms["dream"] = energy.item()
             total = total - energy
         return total, terms
