@@ -19,6 +19,7 @@ from .optimize import optimize
 from .transforms import clamp, snap_to_pixels
 
 FOOLING_OBJECTIVES = {"score": class_score, "log_probability": class_log_probability}
+FOOLING_LOOP_DEFAULTS = dict(steps=100, lr=1.0)  # steps: fooling_images' max_steps
 
 
 class FoolingResult:
@@ -30,8 +31,8 @@ class FoolingResult:
         self.fooled = steps >= 0
 
 
-def fooling_images(model, x, targets, lr=1.0, max_steps=100, objective="log_probability",
-                   **loop):
+def fooling_images(model, x, targets, lr=FOOLING_LOOP_DEFAULTS["lr"],
+                   max_steps=FOOLING_LOOP_DEFAULTS["steps"], objective="log_probability", **loop):
     """Change each image of x (N, 3, H, W) until the model predicts its target class.
 
     targets: an int / class name for every image, or a sequence of N of them. lr: the L2 norm of
