@@ -9,6 +9,8 @@ output arguments come from cli/common.py.
 """
 import numpy as np
 
+from ..methods.inversion import STEP_RULES
+from ..methods.style import LOOP_DEFAULTS as GATYS_DEFAULTS
 from ..methods.visualization import DEFAULTS
 from .common import save_picture
 
@@ -29,6 +31,12 @@ def add_loop_args(parser, defaults, lr_help, step_rules=None):
                        help="progress (step, loss terms, time) on stderr: a line every K "
                             "steps when stderr is not a terminal, where one line is redrawn "
                             "instead [10]")
+
+
+def add_gatys_loop_args(parser):
+    """The loop arguments of style and texture: methods.style's defaults, L-BFGS or Adam."""
+    add_loop_args(parser, GATYS_DEFAULTS, "Adam step in 0..255 pixel units (ignored by lbfgs)",
+                  STEP_RULES)
 
 
 def check_loop_args(args):
