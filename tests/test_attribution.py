@@ -139,6 +139,25 @@ def test_grad_cam_and_saliency_shapes(tiny):
     assert cam.shape == (2, 48, 48) and cam.min() >= 0
     with pytest.raises(ValueError, match="convolutional layer"):
         attribution.grad_cam(model, x, "pool10", score)
+    guided = attribution.guided_grad_cam(model, x, "fire5", score)
+    np.testing.assert_allclose(attribution.guided_grad_cam(model, x, "fire5", score, cam=cam),
+                               guided)
+
+
+def test_class_objectives_take_one_class_per_example(tiny):
+    model, x = tiny
+    scores = objectives.class_score(model, [7, 3]).scores(model.forward(x))
+    probabilities = model.probabilities(x)
+    np.testing.assert_allclose(scores.numpy(), model(x).numpy()[[0, 1], [7, 3]])
+    np.testing.assert_allclose(
+        attribution.objective_values(model, x, objectives.class_probability(model, 3)),
+        probabilities[:, 3], rtol=1e-12)
+    log_p = objectives.class_log_probability(model, (7, 3))
+    assert log_p.target_class == (7, 3)
+    np.testing.assert_allclose(attribution.objective_values(model, x, log_p),
+                               np.log(probabilities[[0, 1], [7, 3]]), rtol=1e-10)
+    with pytest.raises(ValueError, match="2 target classes for a batch of 1"):
+        objectives.class_score(model, [7, 3])(model, x[:1])
 
 
 def test_unknown_layer_channel_and_class_errors_list_the_choices(squeezenet_real):

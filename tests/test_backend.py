@@ -71,6 +71,7 @@ def test_numpy_arrays_are_cpu():
     assert backend.xp_for("cpu") is np
     assert backend.to_device(a, "cpu") is a
     assert backend.to_numpy(a) is a
+    assert backend.is_numpy(np)
 
 
 def test_moving_between_devices(xp):

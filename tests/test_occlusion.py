@@ -5,6 +5,7 @@ import pytest
 
 from tinyconv import models
 from tinyconv.features import model_images
+from tinyconv.methods.objectives import class_probability
 from tinyconv.methods.occlusion import occlusion_map, occlusion_positions
 
 # dog.png as the model sees it (short side 256, centre crop 224), hand-drawn from that picture:
@@ -21,8 +22,9 @@ def test_positions_cover_the_image_edge_to_edge():
 def test_occlusion_map_batches_agree_and_heat_averages_the_squares():
     model = models.build("squeezenet1_1", dtype="float64", seed=2)
     x = np.random.default_rng(0).normal(size=(1, 3, 40, 40))
-    prob_map, heat = occlusion_map(model, x, 5, size=16, stride=12, batch_size=3)
-    again, _ = occlusion_map(model, x, 5, size=16, stride=12, batch_size=64)
+    p5 = class_probability(model, 5)
+    prob_map, heat = occlusion_map(model, x, p5, size=16, stride=12, batch_size=3)
+    again, _ = occlusion_map(model, x, p5, size=16, stride=12, batch_size=64)
     assert prob_map.shape == (3, 3) and heat.shape == (40, 40)
     np.testing.assert_allclose(prob_map, again, rtol=1e-10)
     # pixel (0, 0) is covered by the first square only; pixel (13, 13) by the first four
@@ -36,7 +38,7 @@ def test_lowest_probability_is_with_the_square_over_the_dog(squeezenet_real, ass
     x = model.preprocess(image, resize=False).data
     full = model.predict(image[None])[0, 243]
     size, stride = 56, 56  # a 4 x 4 grid of squares
-    prob_map, _ = occlusion_map(model, x, 243, size=size, stride=stride)
+    prob_map, _ = occlusion_map(model, x, class_probability(model, 243), size=size, stride=stride)
     assert prob_map.shape == (4, 4)
     row, col = np.unravel_index(prob_map.argmin(), prob_map.shape)
     centre_y, centre_x = row * stride + size // 2, col * stride + size // 2

@@ -53,6 +53,26 @@ def test_pool_output_size_follows_pytorch_ceil_rule():
     assert pool_output_size(112, 2, 2, 0, True) == 56
 
 
+@pytest.mark.parametrize("size, kernel, stride, padding, ceil_mode", [
+    (7, 2, 2, 0, True), (5, 2, 2, 1, True), (13, 3, 2, 0, True), (9, 3, 2, 1, False)])
+def test_max_pool_layer_output_shape_is_the_forward_shape(size, kernel, stride, padding,
+                                                          ceil_mode):
+    from tinyconv.models.layers import MaxPool2d
+    layer = MaxPool2d("pool", kernel, stride, padding, ceil_mode)
+    x = Tensor(np.zeros((1, 2, size, size + 1)))
+    assert layer.output_shape(x.shape) == layer({}, x).shape
+
+
+def test_tap_slices_index_the_same_pixels_in_both_layouts():
+    from tinyconv.ops.im2col import tap_slices
+    x = np.arange(2 * 3 * 9 * 8).reshape(2, 3, 9, 8)
+    args = (1, 2, (3, 2), (2, 3), (2, 1), (1, 0))
+    nhwc = x.transpose(0, 2, 3, 1)[tap_slices(*args, channels_last=True)]
+    np.testing.assert_array_equal(nhwc.transpose(0, 3, 1, 2), x[tap_slices(*args)])
+    # rows 1 + 1 * 2 + (0, 2, 4), columns 0 + 2 * 1 + (0, 3) of an 8-wide map
+    assert x[tap_slices(*args)][0, 0].tolist() == [[26, 29], [42, 45], [58, 61]]
+
+
 # (N, C, H, W), kernel_size, stride, padding, ceil_mode
 POOL_CASES = [
     ((1, 3, 8, 8), 2, None, 0, False),       # VGG

@@ -52,6 +52,11 @@ def get_array_module(a):
     return np
 
 
+def is_numpy(xp):
+    """True when array module `xp` is numpy (the CPU), False for CuPy."""
+    return xp is np
+
+
 def xp_for(device):
     """The array module of a device name."""
     return cp if check_device(device) == "gpu" else np
@@ -59,7 +64,7 @@ def xp_for(device):
 
 def device_of(a):
     """"gpu" for a CuPy array, "cpu" otherwise."""
-    return "gpu" if get_array_module(a) is not np else "cpu"
+    return "cpu" if is_numpy(get_array_module(a)) else "gpu"
 
 
 def to_device(a, device):
@@ -100,7 +105,7 @@ def set_tf32(enabled):
 
 def synchronize(xp):
     """Wait for the device of array module xp to finish its queued work (no-op for numpy)."""
-    if xp is not np:
+    if not is_numpy(xp):
         xp.cuda.Device().synchronize()
 
 

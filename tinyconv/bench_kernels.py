@@ -23,7 +23,6 @@ import numpy as np
 
 from . import backend, models
 from .ops import conv_algorithms
-from .ops.channels_last import channels_last
 from .ops.conv import conv_geometry
 
 DEFAULT_MODELS = ("vgg16", "vgg19", "alexnet")
@@ -173,11 +172,7 @@ def benchmark_shape(shape, device, repeats=5, warmup=1, peak_gflop_per_s=None, s
     each pass (least median time) and the heuristic's choice."""
     geom = shape.geometry()
     xp = backend.xp_for(device)
-    rng = np.random.default_rng(seed)
-    x, w, dout = (xp.asarray(rng.standard_normal(s, dtype=np.float32))
-                  for s in (geom.x_shape, geom.w_shape, geom.out_shape))
-    if xp is np and geom.x_shape[1] > 3:  # as tinyconv's CPU layers hand them over
-        x, dout = channels_last(x), channels_last(dout)
+    x, w, dout = conv_algorithms.layer_arrays(xp, geom, np.float32, seed)
     gflop = pass_gflop(geom)
     record = {"label": shape.label(), "layers": [list(pair) for pair in shape.layers],
               "x_shape": list(geom.x_shape), "w_shape": list(geom.w_shape),

@@ -40,7 +40,7 @@ def _as_float_array(data, device, dtype):
     if isinstance(data, Tensor):
         data = data.data
     xp = backend.get_array_module(data)
-    if xp is np and not isinstance(data, np.ndarray):
+    if backend.is_numpy(xp) and not isinstance(data, np.ndarray):
         # numpy reductions over every axis return scalars such as np.float64: keep their dtype
         default = data.dtype if isinstance(data, np.floating) else np.float32
         data = np.asarray(data, dtype=dtype or default)
@@ -324,7 +324,7 @@ def as_tensor(value, like=None):
         return value
     if like is None:
         return Tensor(value)
-    if backend.get_array_module(value) is np and not isinstance(value, np.ndarray):
+    if backend.is_numpy(backend.get_array_module(value)) and not isinstance(value, np.ndarray):
         return Tensor(like.xp.asarray(value, dtype=like.dtype))
     return Tensor(value, device=like.device)
 

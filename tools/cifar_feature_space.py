@@ -23,7 +23,7 @@ from tinyconv.cli.common import progress_printer  # noqa: E402
 from tinyconv.image import save_image  # noqa: E402
 from tinyconv.methods.embedding import tsne  # noqa: E402
 from tinyconv.methods.grids import image_grid_embedding, scatter_plot  # noqa: E402
-from tinyconv.methods.neighbours import leave_one_out_accuracy, pixel_vectors  # noqa: E402
+from tinyconv.methods.neighbors import leave_one_out_accuracy, pixel_vectors  # noqa: E402
 
 ASSETS = Path(__file__).resolve().parent.parent.parent / "shared" / "assets"
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import models
 from ..features import SkipUnreadable, model_images, readable_model_images
-from ..image import save_image
+from ..image import load_image, resize, save_image
 from ..methods import objectives
 from ..methods.grids import tile_images
 from ..progress import Progress
@@ -236,11 +236,28 @@ def add_image_arg(parser):
 
 
 def image_stem(args):
-    return Path(args.image).stem
+    return stem(args.image)
 
 
 def image_name(args):
     return Path(args.image).name
+
+
+def load_sized(path, size=None):
+    """uint8 RGB image at its own size, or with its longer side resized to `size` pixels."""
+    image = load_image(path)
+    if size:
+        if size < 16:
+            raise ValueError(f"image size must be >= 16 pixels, got {size}")
+        h, w = image.shape[:2]
+        scale = size / max(h, w)
+        image = resize(image, (max(1, round(h * scale)), max(1, round(w * scale))))
+    return image
+
+
+def stem(path):
+    """The file name of `path` without its suffix, for output names."""
+    return Path(path).stem
 
 
 def load_input(model, args):

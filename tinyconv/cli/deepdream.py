@@ -1,10 +1,9 @@
 """`tinyconv deepdream IMAGE --layer NAME`: DeepDream, amplifying what a layer sees in an image
 over several octaves (Mordvintsev et al. 2015)."""
-from ..methods.deepdream import deepdream
+from ..methods.deepdream import LOOP_DEFAULTS, deepdream
 from .common import (add_model_args, add_output_args, add_parser, load_model_from_args,
-                     save_picture)
-from .synthesis import (add_loop_args, check_loop_args, load_sized, loop_kwargs, report_end,
-                        stem, stop_if_interrupted)
+                     load_sized, save_picture, stem)
+from .loop import add_loop_args, check_loop_args, loop_kwargs, report_end, stop_if_interrupted
 
 EXAMPLE = """examples:
   tinyconv deepdream --weights squeezenet1_1.h5 --layer fire5 sky1024px.jpg
@@ -32,7 +31,7 @@ def register(subparsers):
     p.add_argument("--guide-size", type=int, default=224,
                    help="longer side of the guide image [224]")
     add_output_args(p)
-    add_loop_args(p, 10, 1.5, "mean step in 0..255 pixel units")
+    add_loop_args(p, LOOP_DEFAULTS, "mean step in 0..255 pixel units")
     p.set_defaults(func=run)
 
 

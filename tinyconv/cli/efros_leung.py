@@ -5,8 +5,9 @@ import time
 import numpy as np
 
 from ..methods.texture_efros_leung import ORDERS, SynthesisInterrupted, synthesize
-from .common import add_output_args, add_parser, panel, progress_printer, save_picture
-from .synthesis import load_sized, stem, stop_if_interrupted
+from .common import (add_output_args, add_parser, load_sized, panel, progress_printer,
+                     save_picture, stem)
+from .loop import stop_if_interrupted
 
 EXAMPLE = """examples:
   tinyconv efros-leung starry_night.jpg --sample-size 64 --size 96 96 --window 11

@@ -7,10 +7,9 @@ import numpy as np
 from .. import features
 from ..methods.embedding import pca, tsne
 from ..methods.grids import image_grid_embedding, scatter_plot
-from .common import (add_model_args, add_output_args, add_parser, add_strict_arg,
-                     load_model_from_args, report_skipped, save_array, save_picture,
+from .common import (add_parser, load_model_from_args, report_skipped, save_array, save_picture,
                      skip_unreadable)
-from .neighbors import add_feature_args, folder_features
+from .folder_args import add_folder_args, folder_features
 
 EXAMPLE = """examples:
   tinyconv embed --weights squeezenet1_1.h5 --method tsne --per-class 100 --image-size 224 \\
@@ -32,10 +31,7 @@ def register(subparsers):
     p.add_argument("--iters", type=int, default=1000, help="t-SNE iterations [1000]")
     p.add_argument("--thumb", type=int, default=32, help="side of each image in the grid [32]")
     p.add_argument("--size", type=int, default=800, help="side of the scatter plot [800]")
-    add_model_args(p)
-    add_feature_args(p)
-    add_strict_arg(p)
-    add_output_args(p)
+    add_folder_args(p)
     p.set_defaults(func=run)
 
 

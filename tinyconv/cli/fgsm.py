@@ -8,8 +8,8 @@ from ..image import list_images
 from ..methods.adversarial import difference_panel, fgsm, pixel_change
 from ..methods.objectives import class_index
 from .common import (add_model_args, add_output_args, add_parser, add_strict_arg, class_name,
-                     load_model_from_args, readable_batches, require_class_scores, save_picture)
-from .synthesis import stem
+                     load_model_from_args, readable_batches, require_class_scores, save_picture,
+                     stem)
 
 EXAMPLE = """examples:
   tinyconv fgsm --weights squeezenet1_1.h5 --epsilon 1,2,8 dog.png

@@ -3,13 +3,13 @@ network predict a chosen class (targeted, normalized gradient steps, CS231n)."""
 import numpy as np
 
 from ..image import list_images
-from ..methods.adversarial import (FOOLING_OBJECTIVES, difference_panel, fooling_images,
-                                   pixel_change)
+from ..methods.adversarial import (FOOLING_LOOP_DEFAULTS, FOOLING_OBJECTIVES, difference_panel,
+                                   fooling_images, pixel_change)
 from ..methods.objectives import class_index
 from .common import (add_model_args, add_output_args, add_parser, add_strict_arg, class_name,
-                     load_model_from_args, readable_batches, require_class_scores, save_picture)
-from .synthesis import (add_loop_args, check_loop_args, loop_kwargs, report_end, stem,
-                        stop_if_interrupted)
+                     load_model_from_args, readable_batches, require_class_scores, save_picture,
+                     stem)
+from .loop import add_loop_args, check_loop_args, loop_kwargs, report_end, stop_if_interrupted
 
 EXAMPLE = """examples:
   tinyconv fool --weights squeezenet1_1.h5 --target stingray dog.png
@@ -35,7 +35,7 @@ def register(subparsers):
     p.add_argument("--batch-size", type=int, default=1, help="images attacked together [1]")
     add_strict_arg(p)
     add_output_args(p)
-    add_loop_args(p, 100, 1.0, "L2 norm of each step (input units)")
+    add_loop_args(p, FOOLING_LOOP_DEFAULTS, "L2 norm of each step (input units)")
     p.set_defaults(func=run)
 
 

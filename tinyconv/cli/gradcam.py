@@ -1,6 +1,6 @@
 """`tinyconv gradcam IMAGE`: Grad-CAM (Selvaraju et al. 2017) of a class (or of a channel) at a
 convolutional layer, and guided Grad-CAM (guided backprop times the Grad-CAM map)."""
-from ..methods.attribution import grad_cam, guided_backprop
+from ..methods.attribution import grad_cam, guided_grad_cam
 from ..methods.display import gradient_image
 from ..methods.grids import apply_colormap, overlay
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, add_target_args,
@@ -40,8 +40,9 @@ def run(args):
     layer = model.resolve(args.layer)
     objective = resolve_target(model, args, x, layer_alone=False)
     print(f"target: {describe(model, objective, args, image_name(args))}; Grad-CAM at {layer}")
-    cam = grad_cam(model, x, layer, objective)[0]  # (H, W)
-    guided = guided_backprop(model, x, objective)[0] * cam  # (3, H, W)
+    cams = grad_cam(model, x, layer, objective)  # (1, H, W)
+    guided = guided_grad_cam(model, x, layer, objective, cam=cams)[0]  # (3, H, W)
+    cam = cams[0]
     name = f"{image_stem(args)}_gradcam_{target_tag(args, objective)}"
     on_image = overlay(image, cam)
     guided_picture = gradient_image(guided)

@@ -1,9 +1,9 @@
 """`tinyconv invert IMAGE --layers A B C`: feature inversion (Mahendran & Vedaldi 2015), the image
 each layer's activation describes, one reconstruction per layer side by side."""
-from ..methods.inversion import invert_features
+from ..methods.inversion import LOOP_DEFAULTS, STEP_RULES, invert_features
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, image_stem,
                      load_input, load_model_from_args, panel, save_picture)
-from .synthesis import add_loop_args, check_loop_args, loop_kwargs, report_end, stop_if_interrupted
+from .loop import add_loop_args, check_loop_args, loop_kwargs, report_end, stop_if_interrupted
 
 EXAMPLE = """examples:
   tinyconv invert --weights squeezenet1_1.h5 dog.png --layers relu1 fire3 fire5 fire7 fire9
@@ -30,8 +30,7 @@ def register(subparsers):
     p.add_argument("--init-std", type=float, default=0.1,
                    help="std of the starting noise, input units [0.1]")
     add_output_args(p)
-    add_loop_args(p, 200, 0.05, "Adam step (input units; ignored by lbfgs)",
-                  ("lbfgs", "adam"), "lbfgs")
+    add_loop_args(p, LOOP_DEFAULTS, "Adam step (input units; ignored by lbfgs)", STEP_RULES)
     p.set_defaults(func=run)
 
 

@@ -8,14 +8,13 @@ import numpy as np
 from ..features import stack_images
 from ..image import list_images
 from ..methods.grids import tile_images
-from ..methods.visualization import (DEFAULTS, MULTIFACETED_DEFAULTS,
+from ..methods.visualization import (DEFAULTS, MULTIFACETED_DEFAULTS, STEP_RULES,
                                       multifaceted_visualization)
 from .common import (add_model_args, add_output_args, add_parser, add_strict_arg,
                      add_target_args, describe, load_model_from_args, readable_batches,
                      resolve_target, save_picture, target_tag)
-from .synthesis import (add_loop_args, check_loop_args, loop_kwargs, report_end,
-                        stop_if_interrupted)
-from .visualize import add_regularizer_args, regularizer_kwargs, report_classes
+from .loop import (add_loop_args, add_regularizer_args, check_loop_args, loop_kwargs,
+                   regularizer_kwargs, report_classes, report_end, stop_if_interrupted)
 
 EXAMPLE = """examples:
   tinyconv multifaceted --weights squeezenet1_1.h5 --class sorrel --image-size 224 \\
@@ -43,9 +42,8 @@ def register(subparsers):
     add_target_args(p)
     add_strict_arg(p)
     add_output_args(p)
-    add_loop_args(p, MULTIFACETED_DEFAULTS["steps"], MULTIFACETED_DEFAULTS["lr"],
-                  "step size (input units)", ("normalized_l2", "adam", "sgd"),
-                  DEFAULTS["step_rule"])
+    add_loop_args(p, {**DEFAULTS, **MULTIFACETED_DEFAULTS}, "step size (input units)",
+                  STEP_RULES)
     add_regularizer_args(p)
     p.set_defaults(func=run, centre_bias=MULTIFACETED_DEFAULTS["centre_bias"])
 

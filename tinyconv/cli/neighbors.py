@@ -4,10 +4,10 @@ import numpy as np
 
 from .. import features
 from ..methods.grids import tile_images
-from ..methods.neighbours import nearest_neighbours, pixel_vectors
-from .common import (add_model_args, add_output_args, add_parser, add_strict_arg,
-                     load_model_from_args, progress_printer, report_skipped, save_array,
-                     save_picture, skip_unreadable)
+from ..methods.neighbors import nearest_neighbors, pixel_vectors
+from .common import (add_parser, load_model_from_args, report_skipped, save_array, save_picture,
+                     skip_unreadable)
+from .folder_args import add_folder_args, folder_features
 
 EXAMPLE = """examples:
   tinyconv neighbors --weights squeezenet1_1.h5 --query dog.jpg --k 8 imagenet_samples/
@@ -17,33 +17,6 @@ EXAMPLE = """examples:
 Writes QUERY_neighbors.png: the query then its k nearest images, the top row in feature space,
 the bottom row in pixel space (images as the model sees them, shrunk to --pixel-size). The
 folder's features are cached (see --cache-dir), so a second query costs one forward pass."""
-
-
-def add_feature_args(parser):
-    """--layer, --pooling, --image-size, --batch-size, --cache-dir (also used by embed)."""
-    group = parser.add_argument_group("features")
-    group.add_argument("--layer", help="feature layer (default: relu7, or the deepest spatial "
-                                       "layer, fire9 for SqueezeNet)")
-    group.add_argument("--pooling", choices=features.POOLINGS, default="avg",
-                       help="pooling of a spatial layer [avg]")
-    group.add_argument("--image-size", type=int,
-                       help="resize every image to SxS (default: the model's resize and crop)")
-    group.add_argument("--batch-size", type=int, default=32, help="images per pass [32]")
-    group.add_argument("--cache-dir", help="feature cache (default: TINYCONV_CACHE or "
-                                           "~/.cache/tinyconv, /features)")
-
-
-def folder_features(model, args, paths, skip):
-    """Features of `paths` under the feature arguments, with progress on stderr; unreadable
-    files go to `skip` (a SkipUnreadable)."""
-    layer = model.resolve(args.layer or model.default_feature_layer(spatial=False))
-    found = features.image_features(model, paths, layer, args.pooling, args.image_size,
-                                    args.batch_size, args.cache_dir,
-                                    progress_printer(f"{layer} features", "images"), skip)
-    cached = " (from the cache)" if found.from_cache else ""
-    print(f"{len(found.paths)} images, {layer} {args.pooling} features of size "
-          f"{found.values.shape[1]}{cached}")
-    return found
 
 
 def register(subparsers):
@@ -56,10 +29,7 @@ def register(subparsers):
     p.add_argument("--pixel-size", type=int, default=32,
                    help="side of the images compared in pixel space [32]")
     p.add_argument("--thumb", type=int, default=96, help="side of each picture [96]")
-    add_model_args(p)
-    add_feature_args(p)
-    add_strict_arg(p)
-    add_output_args(p)
+    add_folder_args(p)
     p.set_defaults(func=run)
 
 
@@ -79,8 +49,8 @@ def run(args):
     where = {p.resolve(): i for i, p in enumerate(paths)}
     itself = np.array([where.get(q.resolve(), -1) for q in queries])  # a query in the folder
     k = min(args.k, len(paths) - 1)
-    by_feature, feature_distance = nearest_neighbours(found.values, asked.values, k, itself)
-    by_pixel, pixel_distance = nearest_neighbours(pixels, query_pixels, k, itself)
+    by_feature, feature_distance = nearest_neighbors(found.values, asked.values, k, itself)
+    by_pixel, pixel_distance = nearest_neighbors(pixels, query_pixels, k, itself)
     for q, query in enumerate(queries):
         print(f"{query}:")
         for space, index, distance in (("features", by_feature[q], feature_distance[q]),

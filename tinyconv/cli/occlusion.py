@@ -5,6 +5,7 @@ import numpy as np
 
 from ..methods.attribution import objective_values
 from ..methods.grids import apply_colormap, overlay
+from ..methods.objectives import class_probability
 from ..methods.occlusion import occlusion_map
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, add_target_args,
                      class_name, describe, image_name, image_stem, load_input,
@@ -42,16 +43,16 @@ def run(args):
     image, x = load_input(model, args)
     objective = resolve_target(model, args, x)
     # a class target maps its probability (the paper's), any other target its own value
-    target = objective if objective.target_class is None else objective.target_class
-    print("target: " + (describe(model, objective, args, image_name(args)) if target is objective
+    target = objective.target_class
+    if target is not None:
+        objective = class_probability(model, target)
+    print("target: " + (describe(model, objective, args, image_name(args)) if target is None
                         else f"P(class {target}) ({class_name(model, target)})"))
-    prob_map, heat = occlusion_map(model, x, target, size=args.size, stride=args.stride,
+    prob_map, heat = occlusion_map(model, x, objective, size=args.size, stride=args.stride,
                                    batch_size=args.batch_size,
                                    progress=progress_printer("occlusion", "occluded images"))
-    if objective.target_class is None:
-        what, unoccluded = "value", float(objective_values(model, x, objective)[0])
-    else:
-        what, unoccluded = "P", float(model.probabilities(x)[0, target])
+    what = "value" if target is None else "P"
+    unoccluded = float(objective_values(model, x, objective)[0])
     row, col = np.unravel_index(np.argmin(prob_map), prob_map.shape)
     print(f"{what} without occlusion {unoccluded:.4f}; lowest {prob_map.min():.4f} with the "
           f"square at grid position ({row}, {col}) of {prob_map.shape}; highest "

@@ -4,9 +4,9 @@ backprop (which pixels of the patch made that unit fire)."""
 from .. import features
 from ..methods.objectives import check_channel
 from ..methods.patches import hit_patches, patch_grid, top_activations
-from .common import (add_model_args, add_output_args, add_parser, add_strict_arg,
-                     load_model_from_args, progress_printer, report_skipped, save_array,
-                     save_picture, skip_unreadable)
+from .common import (add_parser, load_model_from_args, progress_printer, report_skipped,
+                     save_array, save_picture, skip_unreadable)
+from .folder_args import add_folder_args
 
 EXAMPLE = """examples:
   tinyconv patches --weights squeezenet1_1.h5 --layer fire5 --channel 3 17 40 imagenet_samples/
@@ -29,13 +29,7 @@ def register(subparsers):
     p.add_argument("--no-guided", dest="guided", action="store_false",
                    help="leave out the guided backprop pictures")
     p.add_argument("--tile", type=int, help="resize every patch to this side (pixels)")
-    p.add_argument("--image-size", type=int,
-                   help="resize every image to SxS (default: the model's resize and crop)")
-    p.add_argument("--batch-size", type=int, default=32, help="images per pass [32]")
-    p.add_argument("--cache-dir", help="feature cache folder")
-    add_model_args(p)
-    add_strict_arg(p)
-    add_output_args(p)
+    add_folder_args(p, pooled_features=False)
     p.set_defaults(func=run)
 
 

@@ -2,9 +2,9 @@
 blended styles, style scale, colour preservation and an optional DeepDream term."""
 from ..methods.style import INITS, preset_or_empty, style_transfer
 from .common import (add_model_args, add_output_args, add_parser, load_model_from_args,
-                     save_picture)
-from .synthesis import (add_loop_args, check_loop_args, load_sized, loop_kwargs, report_end,
-                        stem, stop_if_interrupted)
+                     load_sized, save_picture, stem)
+from .loop import (add_gatys_loop_args, check_loop_args, loop_kwargs, report_end,
+                   stop_if_interrupted)
 
 EXAMPLE = """examples:
   tinyconv style --weights vgg19_blocks1-3.h5 tubingen.jpg --style starry_night.jpg
@@ -44,8 +44,7 @@ def register(subparsers):
     p.add_argument("--dream-weight", type=float, default=0.0,
                    help="weight of the DeepDream term [0]")
     add_output_args(p)
-    add_loop_args(p, 200, 5.0, "Adam step in 0..255 pixel units (ignored by lbfgs)",
-                  ("lbfgs", "adam"), "lbfgs")
+    add_gatys_loop_args(p)
     p.set_defaults(func=run)
 
 

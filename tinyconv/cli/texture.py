@@ -1,10 +1,10 @@
 """`tinyconv texture SAMPLE`: neural texture synthesis (Gatys et al. 2015), an image from noise
 whose Gram matrices at chosen layers match the sample's."""
 from ..methods.style import preset_or_empty, texture_synthesis
-from .common import (add_model_args, add_output_args, add_parser, load_model_from_args, panel,
-                     save_picture)
-from .synthesis import (add_loop_args, check_loop_args, load_sized, loop_kwargs, report_end,
-                        stem, stop_if_interrupted)
+from .common import (add_model_args, add_output_args, add_parser, load_model_from_args,
+                     load_sized, panel, save_picture, stem)
+from .loop import (add_gatys_loop_args, check_loop_args, loop_kwargs, report_end,
+                   stop_if_interrupted)
 
 EXAMPLE = """examples:
   tinyconv texture --weights vgg19_blocks1-3.h5 starry_night.jpg --size 256
@@ -31,8 +31,7 @@ def register(subparsers):
     p.add_argument("--each-depth", action="store_true",
                    help="one synthesis per prefix of --layers (layers up to l)")
     add_output_args(p)
-    add_loop_args(p, 200, 5.0, "Adam step in 0..255 pixel units (ignored by lbfgs)",
-                  ("lbfgs", "adam"), "lbfgs")
+    add_gatys_loop_args(p)
     p.set_defaults(func=run)
 
 

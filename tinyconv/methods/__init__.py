@@ -9,7 +9,7 @@ Modules:
 - texture_efros_leung: non-parametric texture synthesis (Efros & Leung 1999).
 - attribution, occlusion: saliency, guided backprop, Grad-CAM, SmoothGrad, integrated gradients,
   occlusion maps.
-- neighbours, patches, display: L2 nearest neighbours and leave-one-out 1-NN accuracy, maximally
+- neighbors, patches, display: L2 nearest neighbours and leave-one-out 1-NN accuracy, maximally
   activating patches with their guided backprop, gradients and maps as pictures.
 - objectives, transforms, optimize: the gradient-ascent loop shared by the synthesis methods.
 

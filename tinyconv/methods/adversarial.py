@@ -12,13 +12,14 @@ Images are (N, 3, H, W) arrays in the model's input space; results are numpy.
 import numpy as np
 
 from .. import backend
-from ..ops import cross_entropy, log_softmax
+from ..ops import cross_entropy
 from ..tensor import Tensor
-from .objectives import class_index
+from .objectives import class_index, class_log_probability, class_score
 from .optimize import optimize
 from .transforms import clamp, snap_to_pixels
 
-FOOLING_OBJECTIVES = ("score", "log_probability")
+FOOLING_OBJECTIVES = {"score": class_score, "log_probability": class_log_probability}
+FOOLING_LOOP_DEFAULTS = dict(steps=100, lr=1.0)  # steps: fooling_images' max_steps
 
 
 class FoolingResult:
@@ -30,8 +31,8 @@ class FoolingResult:
         self.fooled = steps >= 0
 
 
-def fooling_images(model, x, targets, lr=1.0, max_steps=100, objective="log_probability",
-                   **loop):
+def fooling_images(model, x, targets, lr=FOOLING_LOOP_DEFAULTS["lr"],
+                   max_steps=FOOLING_LOOP_DEFAULTS["steps"], objective="log_probability", **loop):
     """Change each image of x (N, 3, H, W) until the model predicts its target class.
 
     targets: an int / class name for every image, or a sequence of N of them. lr: the L2 norm of
@@ -44,26 +45,26 @@ def fooling_images(model, x, targets, lr=1.0, max_steps=100, objective="log_prob
     loop: more tinyconv.methods.optimize arguments (progress, save_every, on_snapshot).
     """
     if objective not in FOOLING_OBJECTIVES:
-        raise ValueError(f"objective must be one of {FOOLING_OBJECTIVES}, got {objective!r}")
+        raise ValueError(f"objective must be one of {tuple(FOOLING_OBJECTIVES)}, got "
+                         f"{objective!r}")
     xp = backend.xp_for(model.device)
     x = xp.asarray(backend.to_numpy(x), dtype=model.dtype)
     n = len(x)
     targets = _per_example(model, targets, n)
+    target_objective = FOOLING_OBJECTIVES[objective](model, targets)
     steps_taken = np.full(n, -1)
-    rows = np.arange(n)
     evaluated = [0]  # forward passes so far = updates applied before this one
 
     def loss(image):
-        scores = model(image)  # (N, classes)
-        if objective == "log_probability":
-            scores = log_softmax(scores, axis=1)
-        predicted = backend.to_numpy(scores.data.argmax(axis=1))
+        acts = model.forward(image, layers=target_objective.layers)
+        predicted = backend.to_numpy(acts[model.output_name].data.argmax(axis=1))
         steps_taken[(predicted == targets) & (steps_taken < 0)] = evaluated[0]
         evaluated[0] += 1
-        active = Tensor(xp.asarray(steps_taken < 0, dtype=scores.dtype))
-        value = (scores[rows, targets] * active).sum()
-        return value, {"fooled": int((steps_taken >= 0).sum()),
-                       "target score": float(backend.to_numpy(scores.data[rows, targets]).mean())}
+        values = target_objective.scores(acts)  # (N,)
+        active = Tensor(xp.asarray(steps_taken < 0, dtype=values.dtype))
+        return (values * active).sum(), {
+            "fooled": int((steps_taken >= 0).sum()),
+            "target score": float(backend.to_numpy(values.data).mean())}
 
     snap = snap_to_pixels(model.preprocessing)
     result = optimize(loss, x, max_steps, lr, step_rule="normalized_l2", maximize=True,

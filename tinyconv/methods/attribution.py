@@ -61,7 +61,7 @@ def grad_cam(model, x, layer, objective):
         raise ValueError(f"Grad-CAM needs a convolutional layer with (N, C, h, w) output; {layer} "
                          f"has shape {activation.shape}")
     activation.retain_grad()
-    scores = objective.fn(acts)
+    scores = objective.scores(acts)
     scores.backward(scores.xp.ones_like(scores.data))
     a, g = to_numpy(activation.data), to_numpy(activation.grad)  # (N, C, h, w) both
     weights = g.mean(axis=(2, 3), keepdims=True)  # (N, C, 1, 1)
@@ -69,9 +69,11 @@ def grad_cam(model, x, layer, objective):
     return upsample_map(cam, x.shape[2:])
 
 
-def guided_grad_cam(model, x, layer, objective):
-    """Guided backprop times the Grad-CAM map -> (N, 3, H, W)."""
-    return guided_backprop(model, x, objective) * grad_cam(model, x, layer, objective)[:, None]
+def guided_grad_cam(model, x, layer, objective, cam=None):
+    """Guided backprop times the Grad-CAM map -> (N, 3, H, W). cam: that map (N, H, W) when
+    grad_cam(model, x, layer, objective) has computed it already."""
+    cam = grad_cam(model, x, layer, objective) if cam is None else cam
+    return guided_backprop(model, x, objective) * cam[:, None]
 
 
 def smoothgrad(model, x, objective, n_samples=50, noise_level=0.15, batch_size=16, seed=0,

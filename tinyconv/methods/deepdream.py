@@ -20,8 +20,12 @@ from .transforms import clamp, jitter as jitter_transform
 from .visualization import start_image
 
 
-def deepdream(model, x, layer, steps=10, lr=1.5, octaves=4, octave_scale=1.4, jitter=32,
-              guide=None, seed=0, save_every=0, on_snapshot=None, progress="deepdream", **loop):
+LOOP_DEFAULTS = dict(steps=10, lr=1.5)
+
+
+def deepdream(model, x, layer, steps=LOOP_DEFAULTS["steps"], lr=LOOP_DEFAULTS["lr"], octaves=4,
+              octave_scale=1.4, jitter=32, guide=None, seed=0, save_every=0, on_snapshot=None,
+              progress="deepdream", **loop):
     """Dream on image x (1, 3, H, W), input space; returns a Result with the full-size image.
 
     layer: the layer name to amplify. steps: gradient steps per octave. lr: mean step size in

@@ -29,8 +29,14 @@ class Inversion:
         self.result = result
 
 
-def invert_features(model, x, layer, steps=200, step_rule="lbfgs", lr=0.05, tv=1e-3, beta=2.0,
-                    alpha=6.0, alpha_weight=0.0, init_std=0.1, seed=0, progress="invert", **loop):
+STEP_RULES = ("lbfgs", "adam")  # the step rules that pixel_range keeps inside valid pixels
+LOOP_DEFAULTS = dict(steps=200, step_rule="lbfgs", lr=0.05)
+
+
+def invert_features(model, x, layer, steps=LOOP_DEFAULTS["steps"],
+                    step_rule=LOOP_DEFAULTS["step_rule"], lr=LOOP_DEFAULTS["lr"], tv=1e-3,
+                    beta=2.0, alpha=6.0, alpha_weight=0.0, init_std=0.1, seed=0,
+                    progress="invert", **loop):
     """Reconstruct image x (1, 3, H, W) (input space) from its activation at `layer`.
 
     step_rule: "lbfgs" (with the valid pixel range as bounds) or "adam" (lr = step size, pixels

@@ -6,6 +6,8 @@ maps their activations to one score per example, a Tensor of shape (N,). Objecti
 one expression. Gradients of a per-example score with respect to a batch of images are independent
 per example (the models run in inference mode), so one backward serves the whole batch.
 """
+import numpy as np
+
 from .. import ops
 from ..suggest import close_matches, suggestion
 from ..tensor import no_grad
@@ -15,7 +17,7 @@ class Objective:
     """layers: the activation names read; fn(acts: {name: Tensor}) -> (N,) Tensor.
 
     What it targets, as data (None where it does not apply, and on sums of objectives):
-    target_class (class index), layer and channel (a channel or unit target), unit ((y, x) of a
+    target_class (class index, or a tuple of one per example), layer and channel (a channel or unit target), unit ((y, x) of a
     unit target).
     """
 
@@ -31,17 +33,23 @@ class Objective:
 
     def __call__(self, model, x):
         """Per-example scores (N,) of image batch x (N, 3, H, W) under `model`."""
-        return self.fn(model.forward(x, layers=self.layers))
+        return self.scores(model.forward(x, layers=self.layers))
+
+    def scores(self, acts):
+        """Per-example scores (N,) from activations {name: Tensor} already computed (they must
+        include self.layers)."""
+        return self.fn(acts)
 
     def __add__(self, other):
-        return Objective(self.layers + other.layers, lambda a: self.fn(a) + other.fn(a),
+        return Objective(self.layers + other.layers, lambda a: self.scores(a) + other.scores(a),
                          f"{self.description} + {other.description}")
 
     def __sub__(self, other):
         return self + (-1.0) * other
 
     def __rmul__(self, k):
-        return Objective(self.layers, lambda a: self.fn(a) * float(k), f"{k} * {self.description}")
+        return Objective(self.layers, lambda a: self.scores(a) * float(k),
+                         f"{k} * {self.description}")
 
     __mul__ = __rmul__
 
@@ -53,19 +61,45 @@ class Objective:
 
 
 def class_score(model, index):
-    """The raw (pre-softmax) score of class `index` (int or class name) per example."""
-    index = class_index(model, index)
+    """The raw (pre-softmax) score of class `index` per example. index: an int or class name, or
+    a sequence of them, one per example (the same below)."""
+    target, pick = _class_picker(model, index)
     last = model.output_name
-    return Objective([last], lambda a: a[last][:, index], f"score of class {index}",
-                     target_class=index)
+    return Objective([last], lambda a: pick(a[last]), f"score of class {target}",
+                     target_class=target)
 
 
 def class_log_probability(model, index):
     """log softmax of class `index` per example (pushes the other classes down too)."""
-    index = class_index(model, index)
+    target, pick = _class_picker(model, index)
     last = model.output_name
-    return Objective([last], lambda a: ops.log_softmax(a[last], axis=1)[:, index],
-                     f"log p(class {index})", target_class=index)
+    return Objective([last], lambda a: pick(ops.log_softmax(a[last], axis=1)),
+                     f"log p(class {target})", target_class=target)
+
+
+def class_probability(model, index):
+    """softmax probability of class `index` per example."""
+    target, pick = _class_picker(model, index)
+    last = model.output_name
+    return Objective([last], lambda a: pick(ops.softmax(a[last], axis=1)),
+                     f"p(class {target})", target_class=target)
+
+
+def _class_picker(model, index):
+    """(target, pick): the checked class index (a tuple of them for a sequence), and
+    pick(values (N, classes)) -> (N,) the value of each example's class."""
+    if isinstance(index, (str, int, np.integer)):
+        index = class_index(model, index)
+        return index, lambda values: values[:, index]
+    target = tuple(class_index(model, i) for i in index)
+    rows, columns = np.arange(len(target)), np.asarray(target)
+
+    def pick(values):
+        if len(values) != len(target):
+            raise ValueError(f"{len(target)} target classes for a batch of {len(values)} images")
+        return values[rows, columns]
+
+    return target, pick
 
 
 def channel(model, layer, channel_index):

@@ -1,5 +1,6 @@
-"""Occlusion sensitivity (Zeiler & Fergus 2014): P(class), or any Objective such as a channel's
-mean activation, as a grey square slides over the image.
+"""Occlusion sensitivity (Zeiler & Fergus 2014): an Objective, such as P(class)
+(objectives.class_probability, the paper's) or a channel's mean activation, as a grey square
+slides over the image.
 
 The square is filled with `fill` in the model's input space; 0 there is the dataset mean after
 mean subtraction, the "grey" of the paper. Occluded copies are run in batches.
@@ -9,7 +10,6 @@ import numpy as np
 from ..backend import to_numpy
 from ..tensor import Tensor
 from .attribution import objective_values
-from .objectives import Objective, class_index
 
 
 def occlusion_positions(height, width, size, stride):
@@ -27,10 +27,10 @@ def occlusion_positions(height, width, size, stride):
     return ys, xs
 
 
-def occlusion_map(model, x, target, size=None, stride=None, fill=0.0, batch_size=32,
+def occlusion_map(model, x, objective, size=None, stride=None, fill=0.0, batch_size=32,
                   progress=None):
-    """The softmax probability of class `target` (index or name), or the value of Objective
-    `target`, for each square position.
+    """The value of `objective` (an Objective, such as objectives.class_probability) for each
+    square position.
 
     x: one preprocessed image (1, 3, H, W) or (3, H, W). size: square side in pixels [H // 8];
     stride [size // 2]. Returns (value_map (rows, cols), heat (H, W)): the map on the grid of
@@ -40,7 +40,6 @@ def occlusion_map(model, x, target, size=None, stride=None, fill=0.0, batch_size
     image = image[0] if image.ndim == 4 else image
     if image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"expected one image (1, 3, H, W) or (3, H, W), got {image.shape}")
-    score = _scorer(model, target)
     _, height, width = image.shape
     size = size or max(1, height // 8)
     stride = stride or max(1, size // 2)
@@ -52,7 +51,7 @@ def occlusion_map(model, x, target, size=None, stride=None, fill=0.0, batch_size
         batch = np.repeat(image[None], len(chunk), axis=0)  # (B, 3, H, W)
         for b, (y, x0) in enumerate(chunk):
             batch[b, :, y:y + size, x0:x0 + size] = fill
-        probs[start:start + len(chunk)] = score(batch)
+        probs[start:start + len(chunk)] = objective_values(model, batch, objective)
         if progress:
             progress(min(start + batch_size, len(positions)), len(positions))
     prob_map = probs.reshape(len(ys), len(xs))
@@ -63,11 +62,3 @@ def occlusion_map(model, x, target, size=None, stride=None, fill=0.0, batch_size
         covered[y:y + size, x0:x0 + size] += 1
     return prob_map, (summed / np.maximum(covered, 1)).astype(np.float32)
 
-
-
-def _scorer(model, target):
-    """batch (B, 3, H, W) -> (B,) values: the Objective's, or the probability of the class."""
-    if isinstance(target, Objective):
-        return lambda batch: objective_values(model, batch, target)
-    c = class_index(model, target)
-    return lambda batch: model.probabilities(batch, len(batch))[:, c]

@@ -46,6 +46,7 @@ PRESETS = {
         init_noise=32.0),
 }
 INITS = ("content", "noise")
+LOOP_DEFAULTS = dict(steps=200, step_rule="lbfgs", lr=5.0)  # lr: Adam step in 0..255 pixel units
 
 
 def preset(model):
@@ -100,8 +101,9 @@ def gram_loss(acts, targets, weights):
     return total, terms
 
 
-def texture_synthesis(model, texture, size=None, layers=None, layer_weights=None, steps=200,
-                      step_rule="lbfgs", lr=5.0, init_noise=None, seed=0, **loop):
+def texture_synthesis(model, texture, size=None, layers=None, layer_weights=None,
+                      steps=LOOP_DEFAULTS["steps"], step_rule=LOOP_DEFAULTS["step_rule"],
+                      lr=LOOP_DEFAULTS["lr"], init_noise=None, seed=0, **loop):
     """Gatys et al. 2015: an image of `size` (H, W) whose Gram matrices match the texture's.
 
     texture: (1, 3, h, w) input-space sample; layers / layer_weights: default from the preset
@@ -128,14 +130,16 @@ def texture_synthesis(model, texture, size=None, layers=None, layer_weights=None
 
 def style_transfer(model, content, styles, style_blend=None, content_layer=None,
                    content_weight=None, style_layers=None, style_weights=None, tv_weight=None,
-                   init="content", init_noise=None, steps=200, step_rule="lbfgs", lr=5.0,
-                   seed=0, preserve_colour=False, dream_layer=None, dream_weight=0.0, **loop):
+                   init="content", init_noise=None, steps=LOOP_DEFAULTS["steps"],
+                   step_rule=LOOP_DEFAULTS["step_rule"], lr=LOOP_DEFAULTS["lr"], seed=0,
+                   preserve_colour=False, dream_layer=None, dream_weight=0.0, **loop):
     """Gatys et al. 2016: content image (1, 3, H, W) painted in the style of `styles`.
 
     styles: a list of (1, 3, h, w) input-space style images (resize them for a style scale);
     style_blend: their weights. Layers and weights default to `preset(model)`; every weight must
     be >= 0. init: "content" or "noise" (Gaussian of std init_noise pixel units, from seed).
-    step_rule: "lbfgs" (bounds keep pixels valid) or "adam" (lr in 0..255 pixel units, clamped).
+    step_rule: "lbfgs" (bounds keep pixels valid) or "adam" (lr in 0..255 pixel units, clamped):
+    inversion.STEP_RULES.
     preserve_colour: keep the content's colours (luminance-only transfer, YIQ).
     Returns the loop's Result (terms: content, style per layer, tv, dream).
     """
@@ -196,7 +200,7 @@ def _transfer_loss(model, layers, content_target, content_weight, targets, style
             terms["tv"] = tv.item()
             total = total + tv
         if dream_layer and dream_weight:
-            energy = obj.layer_energy(model, dream_layer).fn(acts).sum() * dream_weight
+            energy = obj.layer_energy(model, dream_layer).scores(acts).sum() * dream_weight
             terms["dream"] = energy.item()
             total = total - energy
         return total, terms

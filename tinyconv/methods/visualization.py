@@ -20,6 +20,7 @@ from . import transforms as tf
 from .clustering import kmeans
 from .optimize import optimize
 
+STEP_RULES = ("normalized_l2", "adam", "sgd")  # the rules visualize's regularizers suit
 DEFAULTS = dict(steps=200, lr=25.0, step_rule="normalized_l2", l2=1e-3, jitter=16, blur_every=10,
                 blur_sigma=0.5, clip_norm=0.0, clip_contribution=0.0, clamp=True, init_std=1.0)
 

@@ -17,6 +17,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import ops
+from ..ops.conv import conv_output_size
+from ..ops.pool import pool_output_size
 
 
 class ReceptiveField(NamedTuple):
@@ -130,9 +132,9 @@ class Conv2d(Layer):
     def output_shape(self, shape):
         n, c, h, w = shape
         top, bottom, left, right = self._pads(h, w)
-        span = (self.kernel_size - 1) * self.dilation + 1
-        return (n, self.out_channels, (h + top + bottom - span) // self.stride + 1,
-                (w + left + right - span) // self.stride + 1)
+        return (n, self.out_channels) + tuple(
+            conv_output_size(size, self.kernel_size, self.stride, 0, self.dilation)
+            for size in (h + top + bottom, w + left + right))  # padded sizes, padding 0
 
     def receptive_field(self, field):
         if field is None:
@@ -222,16 +224,10 @@ class MaxPool2d(Layer):
     def __call__(self, params, x, training=False):
         return ops.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
 
-    def _out_size(self, size):
-        span = size + 2 * self.padding - self.kernel_size
-        out = (-(-span // self.stride) if self.ceil_mode else span // self.stride) + 1
-        if self.ceil_mode and (out - 1) * self.stride >= size + self.padding:
-            out -= 1  # PyTorch: the last window must start inside the input or left padding
-        return out
-
     def output_shape(self, shape):
         n, c, h, w = shape
-        return (n, c, self._out_size(h), self._out_size(w))
+        return (n, c) + tuple(pool_output_size(size, self.kernel_size, self.stride, self.padding,
+                                               self.ceil_mode) for size in (h, w))
 
     def receptive_field(self, field):
         if field is None:

@@ -1,7 +1,7 @@
 """Pointwise nonlinearities, softmax and dropout over (N, C, ...) arrays."""
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import get_array_module, is_numpy
 from ..tensor import Function
 from .parallel_cpu import for_each_slice
 
@@ -14,7 +14,7 @@ class ReLU(Function):
 
     def forward(self, x, inplace=False):
         xp = get_array_module(x)
-        if xp.__name__ != "numpy":
+        if not is_numpy(xp):
             y = xp.maximum(x, 0, out=x) if inplace else xp.maximum(x, 0)
         else:
             y = x if inplace else np.empty_like(x)  # empty_like keeps x's memory layout
@@ -24,7 +24,7 @@ class ReLU(Function):
 
     def backward(self, dout):
         (y,) = self.saved
-        if get_array_module(y).__name__ != "numpy":
+        if not is_numpy(get_array_module(y)):
             return dout * (y > 0)
         dx = np.empty_like(dout)
 

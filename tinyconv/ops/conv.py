@@ -93,8 +93,12 @@ def conv_transpose_geometry(x_shape, w_shape, stride, padding, output_padding, d
                         dilation, groups)
 
 
-def _bias_grad(dout):
-    return dout.sum(axis=(0, 2, 3))
+def _with_bias_grad(fn, dx, dw, dout):
+    """(dx, dw), and the bias gradient (O,) of dout (N, O, OH, OW) when Function `fn` was called
+    with a bias."""
+    if len(fn.needs_input_grad) == 3:
+        return dx, dw, dout.sum(axis=(0, 2, 3)) if fn.needs_input_grad[2] else None
+    return dx, dw
 
 
 class Conv2d(Function):
@@ -116,9 +120,7 @@ class Conv2d(Function):
         need_x, need_w = self.needs_input_grad[:2]
         dx = self.kernels.conv_backward_input(dout, w, self.geom) if need_x else None
         dw = self.kernels.conv_backward_weight(dout, x, self.geom) if need_w else None
-        if len(self.needs_input_grad) == 3:
-            return dx, dw, _bias_grad(dout) if self.needs_input_grad[2] else None
-        return dx, dw
+        return _with_bias_grad(self, dx, dw, dout)
 
 
 class ConvTranspose2d(Function):
@@ -144,9 +146,7 @@ class ConvTranspose2d(Function):
         need_x, need_w = self.needs_input_grad[:2]
         dx = self.kernels.conv_forward(dout, w, self.geom) if need_x else None
         dw = self.kernels.conv_backward_weight(x, dout, self.geom) if need_w else None
-        if len(self.needs_input_grad) == 3:
-            return dx, dw, _bias_grad(dout) if self.needs_input_grad[2] else None
-        return dx, dw
+        return _with_bias_grad(self, dx, dw, dout)
 
 
 def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):

@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-from ..backend import get_array_module, time_calls
+from ..backend import get_array_module, is_numpy, time_calls
 from . import im2col
 from .channels_last import channels_last
 
@@ -102,7 +102,7 @@ def current():
 def available(x, geom):
     """Names of the algorithms that can compute this convolution for input array x."""
     names = ["im2col"]
-    if get_array_module(x).__name__ == "numpy":
+    if is_numpy(get_array_module(x)):
         from . import conv_cpu
         if conv_cpu.applies(x, geom):
             names += ["cpu_" + s for s in conv_cpu.strategies(geom)]
@@ -115,7 +115,7 @@ def heuristic(x, geom):
     (The generic kernels time faster than conv_cpu's on 3-channel NCHW images in isolation,
     but their NCHW output costs the next layer a transposing copy that outweighs the gain, so
     whole networks run faster with conv_cpu's kernels on their first layer too.)"""
-    if get_array_module(x).__name__ == "numpy":
+    if is_numpy(get_array_module(x)):
         from . import conv_cpu
         if conv_cpu.applies(x, geom):
             return ALGORITHMS["cpu_" + conv_cpu.strategy(geom)]
@@ -180,15 +180,21 @@ def autotune(x, geom):
         if len(names) == 1:
             _tuned[key] = {names[0]: 0.0}
         else:
-            rng = np.random.default_rng(0)
-            out_shape = (geom.x_shape[0], geom.w_shape[0]) + geom.out_hw
-            xin, w, dout = (xp.asarray(rng.standard_normal(shape).astype(x.dtype))
-                            for shape in (geom.x_shape, geom.w_shape, out_shape))
-            if xp is np and geom.x_shape[1] > 3:  # activations, channels-last on the CPU
-                xin, dout = channels_last(xin), channels_last(dout)
-            _tuned[key] = time_algorithms(names, xin, w, dout, geom)
+            _tuned[key] = time_algorithms(names, *layer_arrays(xp, geom, x.dtype), geom)
     times = _tuned[key]
     return min(times, key=times.get)
+
+
+def layer_arrays(xp, geom, dtype, seed=0):
+    """Random x (N, C, H, W), w (O, C/G, kh, kw) and dout (N, O, OH, OW) of `dtype` on array
+    module xp, x and dout laid out as the layers hand activations on: channels-last on the CPU
+    past 3 channels (the first layer reads the NCHW image)."""
+    rng = np.random.default_rng(seed)
+    x, w, dout = (xp.asarray(rng.standard_normal(shape).astype(dtype))
+                  for shape in (geom.x_shape, geom.w_shape, geom.out_shape))
+    if is_numpy(xp) and geom.x_shape[1] > 3:
+        x, dout = channels_last(x), channels_last(dout)
+    return x, w, dout
 
 
 def tuned():

@@ -267,9 +267,7 @@ def im2col_weight_matrix(w, geom):
 
 def _tap_index(geom, i, j):
     """Index of tap (i, j) in a padded channels-last (N, Hp, Wp, C) array."""
-    (oh, ow), (sh, sw), (dh, dw) = geom.out_hw, geom.stride, geom.dilation
-    return (slice(None), slice(i * dh, i * dh + sh * (oh - 1) + 1, sh),
-            slice(j * dw, j * dw + sw * (ow - 1) + 1, sw))
+    return im2col.tap_slices(i, j, geom.out_hw, geom.stride, geom.dilation, channels_last=True)
 
 
 def _window_runs(xpad, geom, i, j0=0, j1=None):

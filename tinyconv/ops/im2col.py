@@ -51,12 +51,14 @@ class ConvGeometry:
         return (self.x_shape[0], self.w_shape[0]) + tuple(self.out_hw)
 
 
-def tap_slices(i, j, out_hw, stride, dilation, offset=(0, 0)):
-    """Index of tap (i, j) in a padded (..., Hp, Wp) array: the (OH, OW) input pixels that meet
-    kernel element (i, j), one per output position."""
+def tap_slices(i, j, out_hw, stride, dilation=(1, 1), offset=(0, 0), channels_last=False):
+    """Index of tap (i, j) in a padded (..., Hp, Wp) array, or (N, Hp, Wp, C) when channels_last:
+    the (OH, OW) input pixels that meet kernel element (i, j), one per output position, the
+    first at `offset` + (i, j) * dilation."""
     (oh, ow), (sh, sw), (dh, dw) = out_hw, stride, dilation
     y0, x0 = offset[0] + i * dh, offset[1] + j * dw
-    return (Ellipsis, slice(y0, y0 + sh * (oh - 1) + 1, sh), slice(x0, x0 + sw * (ow - 1) + 1, sw))
+    lead = (slice(None),) if channels_last else (Ellipsis,)
+    return lead + (slice(y0, y0 + sh * (oh - 1) + 1, sh), slice(x0, x0 + sw * (ow - 1) + 1, sw))
 
 
 def im2col(x, geom):

@@ -6,13 +6,13 @@ single row, which is what batch-1 VGG and AlexNet classifiers are), so every GEM
 forward/backward runs in one BLAS thread pool: numpy's own matmul would wake numpy's OpenBLAS,
 whose spinning threads would fight scipy's (the convolutions') for the cores while both are warm.
 """
-from ..backend import get_array_module
+from ..backend import get_array_module, is_numpy
 from ..tensor import Function
 
 
 def matmul(a, b):
     """a @ b for 2-D arrays, on the fastest path for their device."""
-    if get_array_module(a).__name__ == "numpy":
+    if is_numpy(get_array_module(a)):
         from . import blas_cpu  # numpy/scipy only
         return blas_cpu.matmul(a, b)
     return a @ b
@@ -22,7 +22,7 @@ def batched_matmul(a, b):
     """a @ b over the last two axes, the leading (batch) axes broadcast as numpy's matmul does:
     (..., M, K) @ (..., K, N) -> (..., M, N), each product through `matmul`."""
     xp = get_array_module(a)
-    if xp.__name__ != "numpy":
+    if not is_numpy(xp):
         return a @ b
     batch = xp.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     a = xp.broadcast_to(a, batch + a.shape[-2:])

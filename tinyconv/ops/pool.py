@@ -8,9 +8,9 @@ order the input has (channels-last inputs stay channels-last).
 Output size per axis (PyTorch): floor or ceil((size + 2p - k) / s) + 1; with ceil_mode the last
 window must start inside the input or the left padding, else it is dropped.
 """
-from ..backend import get_array_module
+from ..backend import get_array_module, is_numpy
 from ..tensor import Function, is_grad_enabled
-from .im2col import pair
+from .im2col import pair, tap_slices
 
 
 def pool_output_size(size, kernel, stride, padding, ceil_mode):
@@ -74,11 +74,11 @@ class PoolGeometry:
 
     def taps(self, start=0, stop=None):
         """Index of every tap (i, j) into the padded spatial view, for output rows start:stop."""
-        (kh, kw), (oh, ow), (sh, sw) = self.kernel, self.out_hw, self.stride
+        (kh, kw), (oh, ow) = self.kernel, self.out_hw
         stop = oh if stop is None else stop
-        lead = (slice(None),) if self.channels_last else (slice(None), slice(None))
-        return [lead + (slice(i + sh * start, i + sh * (stop - 1) + 1, sh),
-                        slice(j, j + sw * (ow - 1) + 1, sw))
+        first_row = (self.stride[0] * start, 0)
+        return [tap_slices(i, j, (stop - start, ow), self.stride, offset=first_row,
+                           channels_last=self.channels_last)
                 for i in range(kh) for j in range(kw)]
 
     def rows(self, start, stop):
@@ -107,7 +107,7 @@ class PoolGeometry:
 def split_over_cores(xp, job, length, elements):
     """job(start, stop) over range(length): in parallel threads for numpy (parallel_cpu), in one
     call for CuPy, whose kernels are parallel already."""
-    if xp.__name__ == "numpy":
+    if is_numpy(xp):
         from .parallel_cpu import for_each_part
         for_each_part(job, length, elements)
     else:

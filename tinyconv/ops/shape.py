@@ -92,7 +92,7 @@ class GetItem(Function):
         xp = get_array_module(dout)
         grad = xp.zeros(self.shape, dtype=self.dtype)
         if _is_advanced(self.index):
-            scatter_add = xp.add.at if xp.__name__ == "numpy" else _cupy_scatter_add
+            scatter_add = xp.add.at if backend.is_numpy(xp) else _cupy_scatter_add
             scatter_add(grad, self.index, dout)
         else:
             grad[self.index] = dout

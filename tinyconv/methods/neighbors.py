@@ -11,7 +11,7 @@ from .clustering import squared_distances
 _CHUNK = 1024  # query rows per distance block, so N x N distances never sit in memory at once
 
 
-def nearest_neighbours(points, queries, k=5, exclude=None):
+def nearest_neighbors(points, queries, k=5, exclude=None):
     """The k nearest rows of points (N, D) for each row of queries (Q, D), by L2 distance.
 
     exclude: (Q,) index into points to leave out for each query (the query itself when the
@@ -44,7 +44,7 @@ def leave_one_out_accuracy(points, labels):
     labels = np.asarray(labels)
     if labels.shape != (len(points),):
         raise ValueError(f"labels must have shape ({len(points)},), got {labels.shape}")
-    nearest, _ = nearest_neighbours(points, points, k=1, exclude=np.arange(len(points)))
+    nearest, _ = nearest_neighbors(points, points, k=1, exclude=np.arange(len(points)))
     return float((labels[nearest[:, 0]] == labels).mean())
 
 
