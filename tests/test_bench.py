@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tinyconv import bench
+from tinyconv.bench import run as bench
 
 
 def test_vgg16_flop_count_matches_the_published_figure():
@@ -41,7 +41,7 @@ def test_unknown_algorithm_choice_is_named():
 
 
 def test_child_serves_the_chosen_convolution_algorithm(monkeypatch):
-    from tinyconv.ops import conv_algorithms
+    from tinyconv.kernels import algorithms as conv_algorithms
     seen = []
     monkeypatch.setattr(bench, "serve", lambda *a, **k: seen.append(conv_algorithms.current()))
     monkeypatch.setattr(bench, "case_model", lambda case, device: _TinyModel())

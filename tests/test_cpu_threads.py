@@ -12,8 +12,8 @@ import tinyconv
 IDLE_CPU_AFTER_GEMM = """
 import json, resource, time, numpy as np
 import tinyconv
-from tinyconv import cpu_threads
-from tinyconv.ops import blas_cpu
+from tinyconv.kernels.cpu import threads as cpu_threads
+from tinyconv.kernels.cpu import blas as blas_cpu
 a = np.ones((1024, 1024), np.float32)
 blas_cpu.gemm(a, a)                     # starts the BLAS workers
 blas_cpu.gemm(a, a)

@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from tinyconv import features, models
+from tinyconv import models
+from tinyconv.methods import features
 from tinyconv.image import save_image
 from conftest import assert_close_to_scale
 

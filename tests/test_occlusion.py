@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tinyconv import models
-from tinyconv.features import model_images
+from tinyconv.methods.features import model_images
 from tinyconv.methods.occlusion import occlusion_map, occlusion_positions
 
 # dog.png as the model sees it (short side 256, centre crop 224), hand-drawn from that picture:

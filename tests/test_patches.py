@@ -4,7 +4,8 @@ receptive field), and the whole pipeline on a tiny folder."""
 import numpy as np
 import pytest
 
-from tinyconv import features, models
+from tinyconv import models
+from tinyconv.methods import features
 from tinyconv.image import save_image
 from tinyconv.methods import attribution, objectives
 from tinyconv.methods.patches import (Hit, crop_patch, hit_patches, patch_grid, patch_gradients,

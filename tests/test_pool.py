@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 from tinyconv import Tensor
-from tinyconv.backend import to_numpy
+from tinyconv.engine.backend import to_numpy
 from tinyconv.ops import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from tinyconv.ops.pool import pool_output_size
-from tinyconv.testing import check_grad
+from tinyconv.engine.testing import check_grad
 
 
 def _pair(v):

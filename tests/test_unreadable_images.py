@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinyconv import features
+from tinyconv.methods import features
 from tinyconv.cli import main
 
 GOOD = [f"{i}.png" for i in range(4)]

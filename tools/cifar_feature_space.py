@@ -9,7 +9,7 @@ average-pooled from the last Fire module (fire9, 512-D) and with the raw 32 x 32
 Then t-SNE of the 2,000 feature vectors: a scatter coloured by class and the image-grid
 embedding go to --out. --tsne-10k also computes features of all 10,000 test images (at their own
 32 x 32 by default, to keep that affordable on a CPU) and times t-SNE on the 10,000 vectors.
-Features are cached (tinyconv.features), so a rerun costs only the t-SNE.
+Features are cached (tinyconv.methods.features), so a rerun costs only the t-SNE.
 """
 import argparse
 import sys
@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tinyconv import features, load_model  # noqa: E402
+from tinyconv import load_model  # noqa: E402
+from tinyconv.methods import features  # noqa: E402
 from tinyconv.cli.common import progress_printer  # noqa: E402
 from tinyconv.image import save_image  # noqa: E402
 from tinyconv.methods.embedding import tsne  # noqa: E402

@@ -1,9 +1,10 @@
 """`tinyconv bench`: time VGG16, VGG19 (to relu5_1) and AlexNet forward and backward, as JSON;
-with --kernels, every convolution algorithm on every layer shape instead (bench_kernels.py)."""
+with --kernels, every convolution algorithm on every layer shape instead (tinyconv/bench/kernels.py)."""
 import argparse
 import json
 
-from .. import bench, bench_kernels, models
+from .. import models
+from ..bench import kernels as bench_kernels, run as bench
 
 EXAMPLE = """examples:
   tinyconv bench                                   # every case on the default device
@@ -23,7 +24,7 @@ imports torch. Progress goes to stderr, the JSON report to stdout. On a machine 
 work, run it at real-time priority (chrt -f 10 tinyconv bench ...) for steadier figures.
 
 --kernels: each distinct conv layer shape of --models (at --size, --batch) and of every --shape,
-each algorithm that can compute it on --device (tinyconv.ops.conv_algorithms), forward, backward
+each algorithm that can compute it on --device (tinyconv.kernels.algorithms), forward, backward
 to the input and backward to the weight timed separately (one warm-up run, then the median of
 --repeats [5]); ms, GFLOP/s and the fraction of the device's float32 GEMM peak, measured first
 (--gemm-size: 2048 on the CPU, 4096 on the GPU); the fastest algorithm of each pass and the
@@ -50,7 +51,7 @@ def register(subparsers):
     p.add_argument("--algorithms", nargs="+", default=["heuristic"], metavar="CHOICE",
                    help="tinyconv convolution algorithm choices, each run as its own side: "
                         "heuristic, autotune or an algorithm name (see "
-                        "tinyconv.ops.conv_algorithms) [heuristic]")
+                        "tinyconv.kernels.algorithms) [heuristic]")
     p.add_argument("--checkouts", nargs="+", metavar="DIR", default=(),
                    help="also time the tinyconv of these source checkouts (e.g. git worktrees "
                         "of older commits), interleaved with this one: an A/B test of versions")
@@ -78,7 +79,7 @@ def register(subparsers):
 
 
 def run(args):
-    from ..backend import check_device
+    from ..engine.backend import check_device
     device = check_device(args.device)
     if args.kernels:
         report = run_kernels(args, device)
@@ -115,7 +116,7 @@ def run_kernels(args, device):
                                _default(args.warmup, 1), args.gemm_size,
                                settings={"models": list(names), "batch": batch, "size": size})
     if args.plot:
-        from ..bench_plot import kernel_time_chart
+        from ..bench.plot import kernel_time_chart
         from ..image import save_image
         save_image(args.plot, kernel_time_chart(report))
     return report

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import models
-from ..features import SkipUnreadable, model_images
+from ..methods.features import SkipUnreadable, model_images
 from ..image import save_image
 from ..methods import objectives
 from ..methods.grids import tile_images

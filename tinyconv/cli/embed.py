@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from .. import features
+from ..methods import features
 from ..methods.embedding import pca, tsne
 from ..methods.grids import image_grid_embedding, scatter_plot
 from .common import (add_model_args, add_output_args, add_parser, add_strict_arg,

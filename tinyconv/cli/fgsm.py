@@ -4,7 +4,7 @@ import argparse
 
 import numpy as np
 
-from ..features import model_images
+from ..methods.features import model_images
 from ..image import list_images
 from ..methods.adversarial import difference_panel, fgsm, pixel_change
 from ..methods.objectives import class_index

@@ -2,7 +2,7 @@
 network predict a chosen class (targeted, normalized gradient steps, CS231n)."""
 import numpy as np
 
-from ..features import model_images
+from ..methods.features import model_images
 from ..image import list_images
 from ..methods.adversarial import (FOOLING_OBJECTIVES, difference_panel, fooling_images,
                                    pixel_change)

@@ -2,7 +2,7 @@
 distance in a layer's feature space (pooled when spatial) and, below, in raw pixel space."""
 import numpy as np
 
-from .. import features
+from ..methods import features
 from ..methods.grids import tile_images
 from ..methods.neighbours import nearest_neighbours, pixel_vectors
 from .common import (add_model_args, add_output_args, add_parser, add_strict_arg,

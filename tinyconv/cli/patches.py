@@ -1,7 +1,7 @@
 """`tinyconv patches FOLDER --layer L --channel C...`: maximally activating patches, the receptive
 fields of the top-N units of each channel over an image folder, beside each patch its guided
 backprop (which pixels of the patch made that unit fire)."""
-from .. import features
+from ..methods import features
 from ..methods.objectives import check_channel
 from ..methods.patches import hit_patches, patch_grid, top_activations
 from .common import (add_model_args, add_output_args, add_parser, add_strict_arg,

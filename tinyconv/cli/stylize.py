@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from ..image import list_images, load_image
-from ..tensor import no_grad
+from ..engine.tensor import no_grad
 from .common import add_device_arg, add_parser, load_weights, save_picture
 
 EXAMPLE = """examples:

@@ -8,7 +8,7 @@ per example (the models run in inference mode), so one backward serves the whole
 """
 from .. import ops
 from ..suggest import close_matches, suggestion
-from ..tensor import no_grad
+from ..engine.tensor import no_grad
 
 
 class Objective:

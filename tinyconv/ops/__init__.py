@@ -6,7 +6,7 @@ one of the modules below (grep for its class); this package only gathers the pub
 """
 from .activation import dropout, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .conv import conv2d, conv_transpose2d
-from .conv_algorithms import algorithm as conv_algorithm, set_algorithm as set_conv_algorithm
+from ..kernels.algorithms import algorithm as conv_algorithm, set_algorithm as set_conv_algorithm
 from .linear import linear
 from .loss import cross_entropy, gram_matrix, mse, total_variation
 from .math import abs, add, clip, div, exp, log, matmul, max, mean, mul, neg, pow, sqrt, sub, sum

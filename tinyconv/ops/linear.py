@@ -6,14 +6,14 @@ single row, which is what batch-1 VGG and AlexNet classifiers are), so every GEM
 forward/backward runs in one BLAS thread pool: numpy's own matmul would wake numpy's OpenBLAS,
 whose spinning threads slow scipy's (the convolutions') by up to 10x while both are warm.
 """
-from ..backend import get_array_module
-from ..tensor import Function
+from ..engine.backend import get_array_module
+from ..engine.tensor import Function
 
 
 def matmul(a, b):
     """a @ b for 2-D arrays, on the fastest path for their device."""
     if get_array_module(a).__name__ == "numpy":
-        from . import blas_cpu  # numpy/scipy only
+        from ..kernels.cpu import blas as blas_cpu  # numpy/scipy only
         return blas_cpu.matmul(a, b)
     return a @ b
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend import to_numpy, xp_for
-from .image import IMAGE_EXTENSIONS, UnreadableImage, list_images, load_image, resize
-from .tensor import no_grad
+from ..engine.backend import to_numpy, xp_for
+from ..image import IMAGE_EXTENSIONS, UnreadableImage, list_images, load_image, resize
+from ..engine.tensor import no_grad
 
 POOLINGS = ("avg", "max", "none")
 CACHE_VERSION = 2
@@ -257,7 +257,7 @@ def model_digest(model):
 
 
 def _default_cache_dir():
-    from .weights.fetch import cache_dir
+    from ..weights.fetch import cache_dir
     return cache_dir() / "features"
 
 

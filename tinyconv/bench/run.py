@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backend
+from ..engine import backend
 
 # Pause before each timed run: the worker threads of the framework that ran last (OpenBLAS,
 # OpenMP) keep spinning for a while after their work is done and would slow the next one down.
@@ -48,7 +48,7 @@ SETTLE_SECONDS = 0.5
 QUIET_STEAL_PERCENT = 2.0
 MIN_QUIET_ROUNDS = 3  # fewer quiet rounds than this: no quiet medians
 CLASS_INDEX = 1  # the class score whose input gradient the classifier cases compute
-TORCH_RUNNER = Path(__file__).resolve().parent.parent / "tools" / "bench_torch.py"
+TORCH_RUNNER = Path(__file__).resolve().parents[2] / "tools" / "bench_torch.py"
 
 
 @dataclass(frozen=True)
@@ -126,14 +126,14 @@ def summarize(times, gflop, peak_mb):
 
 def case_model(case, device="cpu", seed=0):
     """tinyconv model of a case, cut after its last layer, random He weights (frozen)."""
-    from . import models
+    from .. import models
     spec = models.arch_spec(case.model)
     return models.model_from_spec(spec, device, last_layer=case.last_layer).init_weights(seed)
 
 
 def case_gflop(case):
     """GFLOP of one run: 2 x multiply-adds of conv and linear layers, twice with the backward."""
-    from . import models
+    from .. import models
     model = models.model_from_spec(models.arch_spec(case.model), "cpu",
                                    last_layer=case.last_layer)
     shapes = model.output_shapes((case.batch, 3, case.size, case.size))
@@ -209,21 +209,21 @@ def serve(step, baseline_mb, synchronize=None, peak_mb=None, info=None, reset_pe
 
 def serve_tinyconv_case(case, device, algorithm="heuristic", tf32=False):
     """Child process body for tinyconv: build the case's network, then serve(). algorithm: the
-    convolution algorithm choice (tinyconv.ops.conv_algorithms); autotuning happens in warm-up.
+    convolution algorithm choice (tinyconv.kernels.algorithms); autotuning happens in warm-up.
     tf32: float32 GEMMs on TF32 tensor cores (GPU only)."""
-    from .ops import conv_algorithms
+    from ..kernels import algorithms as conv_algorithms
     conv_algorithms.set_algorithm(algorithm)
     device = backend.check_device(device)
     if device == "cpu":
         # import the CPU kernels before the baseline: their imports are not the case's memory
-        importlib.import_module("tinyconv.ops.conv_cpu")
+        importlib.import_module("tinyconv.kernels.cpu.conv")
     baseline = current_rss_mb()
     model = case_model(case, device)
     xp = backend.xp_for(device)
     rng = np.random.default_rng(0)
     x = xp.asarray(rng.standard_normal((case.batch, 3, case.size, case.size), dtype=np.float32))
     sync = peak = reset = None
-    from . import __version__
+    from .. import __version__
     version = f"tinyconv {__version__}, numpy {np.__version__}"
     if device == "gpu":
         backend.set_tf32(tf32)
@@ -246,7 +246,7 @@ class Child:
         # the children import this same tinyconv, installed or not, or the one in
         # package_parent (a folder holding a tinyconv package: another checkout); they run in
         # that folder, so that `python -m` does not pick up a tinyconv in the current one
-        package_parent = str(package_parent or Path(__file__).resolve().parent.parent)
+        package_parent = str(package_parent or Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)}
         self.command = command
@@ -337,7 +337,7 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sy
     unknown = set(case_names or ()) - set(CASE_NAMES)
     if unknown:
         raise ValueError(f"unknown case(s) {sorted(unknown)}; cases: {', '.join(CASE_NAMES)}")
-    from .ops import conv_algorithms
+    from ..kernels import algorithms as conv_algorithms
     for choice in algorithms:
         conv_algorithms.check_choice(choice)
     sides = {("tinyconv" if i == 0 else f"tinyconv_{choice}"): (None, (), choice, None)

@@ -392,5 +392,5 @@ def _check_same_device_and_dtype(cls, tensors):
                         f".astype() first")
 
 
-from .ops import math as _math  # noqa: E402  (the ops import Tensor and Function from here)
-from .ops import shape as _shape  # noqa: E402
+from ..ops import math as _math  # noqa: E402  (the ops import Tensor and Function from here)
+from ..ops import shape as _shape  # noqa: E402
