@@ -1,4 +1,5 @@
-"""The caching CPU allocator setting: freed large arrays are reused instead of faulted in anew."""
+"""The caching CPU allocator setting (tinyconv.tune_process()): freed large arrays are reused instead
+of faulted in anew."""
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ FAULTS_OF_REPEATED_ALLOCATION = """
 import resource, numpy as np
 import tinyconv
 from tinyconv.kernels.cpu import memory as cpu_memory
+tinyconv.tune_process()
 def one_pass():  # a pass's worth of large arrays, allocated, written and freed
     arrays = [np.ones((64, 256, 256), np.float32) for _ in range(4)]
     del arrays

@@ -8,14 +8,12 @@ last layer, so memory counts only what runs.
 """
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tinyconv from this checkout
-# PyTorch runs with glibc's malloc as its users have it: importing tinyconv for the shared
-# measuring code must not apply tinyconv's caching allocator setting (cpu_memory.py) here
-os.environ["TINYCONV_CPU_ALLOCATOR"] = "system"
+# PyTorch runs with glibc's malloc and OpenBLAS as its users have them: this process imports
+# tinyconv for the shared measuring code and never calls tinyconv.tune_process()
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402

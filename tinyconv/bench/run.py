@@ -212,6 +212,8 @@ def serve_tinyconv_case(case, device, algorithm="heuristic", tf32=False):
     convolution algorithm choice (tinyconv.kernels.algorithms); autotuning happens in warm-up.
     tf32: float32 GEMMs on TF32 tensor cores (GPU only)."""
     from ..kernels import algorithms as conv_algorithms
+    from ..kernels.cpu.tuning import tune_process
+    tune_process()  # as `tinyconv` runs; the PyTorch children never call it
     conv_algorithms.set_algorithm(algorithm)
     device = backend.check_device(device)
     if device == "cpu":

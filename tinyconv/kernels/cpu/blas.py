@@ -17,8 +17,6 @@ from scipy.linalg import blas
 
 from . import threads as cpu_threads
 
-cpu_threads.apply_default()  # scipy's OpenBLAS is loaded now: its idle workers sleep, not spin
-
 
 def _routine(kind, dtype):
     if dtype == np.float32:
