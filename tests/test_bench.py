@@ -35,6 +35,12 @@ def test_unknown_case_is_named():
         bench.run(["no_such_case"])
 
 
+def test_torch_comparison_needs_the_runner_of_a_source_checkout():
+    """The package never looks for tools/: without torch_runner it says where the comparison runs."""
+    with pytest.raises(ValueError, match="python tools/bench.py --compare torch"):
+        bench.run(["vgg16_forward_b1"], compare="torch")
+
+
 def test_unknown_algorithm_choice_is_named():
     with pytest.raises(ValueError, match="no_such_algorithm"):
         bench.run(["vgg16_forward_b1"], algorithms=("no_such_algorithm",))

@@ -14,6 +14,5 @@ from .engine.backend import default_device, gpu_available
 from .engine.hooks import override
 from .engine.tensor import Function, Tensor, as_tensor, is_grad_enabled, no_grad
 from .kernels.cpu.tuning import tune_process
-from .models import load_model
-
-__version__ = "0.1.0"
+from .loading import load_model
+from .version import __version__

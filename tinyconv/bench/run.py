@@ -16,8 +16,9 @@ QUIET_STEAL_PERCENT). Peak memory is the peak resident set size during the timed
 workspace, the same measure for every framework. GFLOP/s counts the multiply-adds of convolutions and fully connected layers (x2) from
 the layer shapes, forward once and backward once more (the input gradient; weights are frozen).
 
-PyTorch is never imported by the tinyconv package: `--compare torch` runs the children with
-tools/bench_torch.py from a source checkout, which times the same networks NCHW and channels_last.
+PyTorch is never imported by the tinyconv package, nor does it reach into a source checkout: the
+PyTorch children run a script handed to run() (torch_runner), which tools/bench.py does with
+tools/bench_torch.py: `python tools/bench.py --compare torch`.
 """
 import ctypes
 import gc
@@ -48,7 +49,8 @@ SETTLE_SECONDS = 0.5
 QUIET_STEAL_PERCENT = 2.0
 MIN_QUIET_ROUNDS = 3  # fewer quiet rounds than this: no quiet medians
 CLASS_INDEX = 1  # the class score whose input gradient the classifier cases compute
-TORCH_RUNNER = Path(__file__).resolve().parents[2] / "tools" / "bench_torch.py"
+TORCH_COMPARISON = ("the PyTorch comparison runs from a source checkout of tinyconv, with PyTorch "
+                    "installed: python tools/bench.py --compare torch")
 
 
 @dataclass(frozen=True)
@@ -149,17 +151,17 @@ def case_gflop(case):
 # ----- tinyconv's child process
 
 def _tinyconv_step(model, case, x):
-    import tinyconv
+    from ..engine.tensor import Tensor, no_grad
     last = model.output_name
 
     if case.mode == "forward":
         def step():
-            with tinyconv.no_grad():
+            with no_grad():
                 model.forward(x, layers=[last])
         return step
 
     def step():
-        xt = tinyconv.Tensor(x, requires_grad=True)
+        xt = Tensor(x, requires_grad=True)
         out = model.forward(xt, layers=[last])[last]
         objective = out[:, CLASS_INDEX].sum() if case.last_layer is None else out.sum()
         objective.backward()
@@ -225,7 +227,7 @@ def serve_tinyconv_case(case, device, algorithm="heuristic", tf32=False):
     rng = np.random.default_rng(0)
     x = xp.asarray(rng.standard_normal((case.batch, 3, case.size, case.size), dtype=np.float32))
     sync = peak = reset = None
-    from .. import __version__
+    from ..version import __version__
     version = f"tinyconv {__version__}, numpy {np.__version__}"
     if device == "gpu":
         backend.set_tf32(tf32)
@@ -320,10 +322,11 @@ def machine_info():
 
 
 def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sys.stderr,
-        algorithms=("heuristic",), tf32=False, checkouts=()):
+        algorithms=("heuristic",), tf32=False, checkouts=(), torch_runner=None):
     """Run the cases (all by default) and return the report dict.
 
-    compare: None or "torch" (NCHW and channels_last, needs tools/bench_torch.py and torch).
+    compare: None or "torch" (NCHW and channels_last), which needs torch_runner: the script of
+    the PyTorch children (tools/bench_torch.py of a source checkout).
     algorithms: tinyconv's convolution algorithm choices to run, each in its own process: the
     first is reported as "tinyconv", the others as "tinyconv_<choice>" (e.g. tinyconv_autotune,
     which tunes during warm-up). checkouts: other source checkouts of tinyconv (folders holding
@@ -351,11 +354,13 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sy
                                     f"(tinyconv/__init__.py)")
         sides[f"checkout_{i}"] = (None, (), algorithms[0], folder)
     if compare == "torch":
-        if not TORCH_RUNNER.exists():
-            raise FileNotFoundError(f"--compare torch needs {TORCH_RUNNER} (a source checkout "
-                                    f"of tinyconv) and PyTorch installed")
-        sides["torch_nchw"] = (TORCH_RUNNER, ("--memory-format", "nchw"), None, None)
-        sides["torch_channels_last"] = (TORCH_RUNNER, ("--memory-format", "channels_last"), None,
+        if torch_runner is None:
+            raise ValueError(TORCH_COMPARISON)
+        if not Path(torch_runner).is_file():
+            raise FileNotFoundError(f"no PyTorch runner {torch_runner}; {TORCH_COMPARISON}")
+        torch_runner = Path(torch_runner).resolve()  # the children run in another folder
+        sides["torch_nchw"] = (torch_runner, ("--memory-format", "nchw"), None, None)
+        sides["torch_channels_last"] = (torch_runner, ("--memory-format", "channels_last"), None,
                                         None)
     elif compare is not None:
         raise ValueError(f"--compare supports 'torch' only, got {compare!r}")

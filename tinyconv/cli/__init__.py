@@ -6,9 +6,9 @@ import argparse
 import importlib
 import sys
 
-from .. import __version__
 from ..kernels.cpu.tuning import tune_process
 from ..suggest import close_matches, did_you_mean, suggestion
+from ..version import __version__
 
 SUBCOMMANDS = [
     "convert",

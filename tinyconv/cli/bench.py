@@ -8,7 +8,7 @@ from ..bench import kernels as bench_kernels, run as bench
 
 EXAMPLE = """examples:
   tinyconv bench                                   # every case on the default device
-  tinyconv bench --compare torch --repeats 15      # PyTorch NCHW and channels_last, same run
+  python tools/bench.py --compare torch --repeats 15   # PyTorch too (a source checkout)
   tinyconv bench --cases vgg16_forward_backward_b1 --repeats 11 -o bench.json
   git worktree add ../before HEAD~3 && tinyconv bench --cases vgg16_forward_backward_b1 \
       --repeats 21 --checkouts ../before                # A/B: this checkout against an older one
@@ -19,7 +19,8 @@ cases: """ + ", ".join(bench.CASE_NAMES) + """
 
 Each framework runs in its own process (peak memory = peak RSS while running, above the RSS after
 imports); the frameworks take turns run by run; times are medians after warm-up.
---compare torch needs PyTorch and tools/bench_torch.py (a source checkout); tinyconv itself never
+--compare torch runs from a source checkout with PyTorch installed: python tools/bench.py
+--compare torch (which passes --torch-runner tools/bench_torch.py); tinyconv itself never
 imports torch. Progress goes to stderr, the JSON report to stdout. On a machine shared with other
 work, run it at real-time priority (chrt -f 10 tinyconv bench ...) for steadier figures.
 
@@ -48,6 +49,9 @@ def register(subparsers):
                    help="timed runs per framework, the frameworks taking turns [7]; with "
                         "--kernels, per pass [5]")
     p.add_argument("--compare", choices=("torch",), help="also time the same networks in PyTorch")
+    p.add_argument("--torch-runner", metavar="FILE",
+                   help="the PyTorch side of --compare torch (tools/bench.py passes "
+                        "tools/bench_torch.py)")
     p.add_argument("--algorithms", nargs="+", default=["heuristic"], metavar="CHOICE",
                    help="tinyconv convolution algorithm choices, each run as its own side: "
                         "heuristic, autotune or an algorithm name (see "
@@ -90,7 +94,8 @@ def run(args):
             raise ValueError(f"{', '.join(given)} only apply with --kernels")
         report = bench.run(args.cases, device, _default(args.warmup, 2),
                            _default(args.repeats, 7), args.compare, algorithms=args.algorithms,
-                           tf32=args.tf32, checkouts=args.checkouts)
+                           tf32=args.tf32, checkouts=args.checkouts,
+                           torch_runner=args.torch_runner)
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import models
+from ..loading import load_model
 from ..methods.features import SkipUnreadable, model_images
 from ..image import save_image
 from ..methods import objectives
@@ -72,7 +73,7 @@ def load_weights(weights, device=None):
         path = cached_weights(weights)
         if path is None:
             raise FileNotFoundError(missing_weights(weights))
-    return models.load_model(path, device=device)
+    return load_model(path, device=device)
 
 
 def missing_weights(weights):

@@ -16,7 +16,7 @@ its input gradient):
 from dataclasses import dataclass
 
 from ..engine.backend import get_array_module
-from ..ops.linear import batched_matmul
+from .matmul import batched_matmul
 
 
 def pair(value, name):

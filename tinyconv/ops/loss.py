@@ -9,7 +9,7 @@ import numpy as np
 from ..engine.backend import get_array_module, to_numpy
 from ..engine.tensor import Function, Tensor
 from .activation import log_softmax
-from .linear import batched_matmul
+from ..kernels.matmul import batched_matmul
 from .shape import getitem
 
 

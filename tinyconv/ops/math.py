@@ -7,7 +7,7 @@ import numpy as np
 
 from ..engine.backend import get_array_module
 from ..engine.tensor import Function
-from .linear import matmul as matmul_arrays
+from ..kernels.matmul import matmul as matmul_arrays
 
 
 def unbroadcast(grad, shape):
