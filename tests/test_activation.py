@@ -4,8 +4,8 @@ import pytest
 
 import tinyconv as tc
 from tinyconv import ops
-from tinyconv.backend import to_numpy
-from tinyconv.testing import check_grad
+from tinyconv.engine.backend import to_numpy
+from tinyconv.engine.testing import check_grad
 
 
 def off_kink(xp, *shape, seed=0):

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from tinyconv import models
-from tinyconv.features import model_images
+from tinyconv.methods.features import model_images
 from tinyconv.methods import attribution, objectives
-from tinyconv.tensor import Tensor
+from tinyconv.engine.tensor import Tensor
 
 # hand-drawn boxes (top, bottom, left, right) on cat_dog.png (224 x 224, used as it is)
 DOG_BOX = (0, 135, 55, 175)    # the bulldog's head and body, above the cat

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tinyconv import bench
+from tinyconv.bench import run as bench
 
 
 def test_vgg16_flop_count_matches_the_published_figure():
@@ -35,13 +35,19 @@ def test_unknown_case_is_named():
         bench.run(["no_such_case"])
 
 
+def test_torch_comparison_needs_the_runner_of_a_source_checkout():
+    """The package never looks for tools/: without torch_runner it says where the comparison runs."""
+    with pytest.raises(ValueError, match="python tools/bench.py --compare torch"):
+        bench.run(["vgg16_forward_b1"], compare="torch")
+
+
 def test_unknown_algorithm_choice_is_named():
     with pytest.raises(ValueError, match="no_such_algorithm"):
         bench.run(["vgg16_forward_b1"], algorithms=("no_such_algorithm",))
 
 
 def test_child_serves_the_chosen_convolution_algorithm(monkeypatch):
-    from tinyconv.ops import conv_algorithms
+    from tinyconv.kernels import algorithms as conv_algorithms
     seen = []
     monkeypatch.setattr(bench, "serve", lambda *a, **k: seen.append(conv_algorithms.current()))
     monkeypatch.setattr(bench, "case_model", lambda case, device: _TinyModel())

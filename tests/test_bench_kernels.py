@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinyconv import bench_kernels
-from tinyconv.bench_plot import kernel_time_chart, log_ticks
+from tinyconv.bench import kernels as bench_kernels
+from tinyconv.bench.plot import kernel_time_chart, log_ticks
 from tinyconv.cli import main
-from tinyconv.ops import conv_algorithms
+from tinyconv.kernels import algorithms as conv_algorithms
 
 TINY = "1,8,10,10,16,3"  # 3x3 stride 1 padding 1: every CPU algorithm takes it
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tinyconv.ops import blas_cpu
+from tinyconv.kernels.cpu import blas as blas_cpu
 
 
 def assert_within_gemm_error(out, a, b, c=None):

@@ -9,8 +9,10 @@ import pytest
 import tinyconv
 
 from tinyconv import Tensor, ops
-from tinyconv.ops import conv, conv2d, conv_algorithms, conv_cpu, conv_transpose2d, im2col
-from tinyconv.testing import check_grad
+from tinyconv.kernels import algorithms as conv_algorithms, im2col
+from tinyconv.kernels.cpu import conv as conv_cpu
+from tinyconv.ops import conv, conv2d, conv_transpose2d
+from tinyconv.engine.testing import check_grad
 
 
 def _pair(v):
@@ -241,7 +243,7 @@ def test_winograd_float32_error_at_network_size(m, gemm_transforms, monkeypatch)
     """float32 Winograd on a VGG-like layer (64 channels, He weights) against float64 loops:
     F(2x2) stays at the direct method's level, F(4x4) within 5e-5 of the largest output; with
     the transforms as BLAS products over gathered tiles and as chunked ufuncs."""
-    from tinyconv.ops import winograd_cpu
+    from tinyconv.kernels.cpu import winograd as winograd_cpu
     monkeypatch.setattr(winograd_cpu, "GEMM_TRANSFORM_MAX_ELEMENTS",
                         2 ** 30 if gemm_transforms else 0)
     rng = np.random.default_rng(4)
@@ -259,7 +261,7 @@ def test_winograd_float32_error_at_network_size(m, gemm_transforms, monkeypatch)
 def test_winograd_weights_of_the_flipped_kernel(m):
     """The input gradient's transformed weights (kernel rotated 180 degrees): for F(2x2) rows of
     the forward's transform, for F(4x4) a transform of its own; both equal the direct one."""
-    from tinyconv.ops import winograd_cpu
+    from tinyconv.kernels.cpu import winograd as winograd_cpu
     rng = np.random.default_rng(6)
     w = rng.standard_normal((5, 7, 3, 3))
     tile = winograd_cpu.TILES[m]
@@ -287,7 +289,7 @@ def test_cpu_strategy_per_layer(shape, expected):
 @pytest.mark.parametrize("gemm_transforms", [True, False])
 def test_every_algorithm_by_name_gives_the_same_convolution_and_gradient(gemm_transforms,
                                                                         monkeypatch):
-    from tinyconv.ops import winograd_cpu
+    from tinyconv.kernels.cpu import winograd as winograd_cpu
     monkeypatch.setattr(winograd_cpu, "GEMM_TRANSFORM_MAX_ELEMENTS",
                         2 ** 30 if gemm_transforms else 0)
     rng = np.random.default_rng(5)

@@ -1,4 +1,5 @@
-"""The caching CPU allocator setting: freed large arrays are reused instead of faulted in anew."""
+"""The caching CPU allocator setting (tinyconv.tune_process()): freed large arrays are reused instead
+of faulted in anew."""
 import os
 import subprocess
 import sys
@@ -11,7 +12,8 @@ import tinyconv
 FAULTS_OF_REPEATED_ALLOCATION = """
 import resource, numpy as np
 import tinyconv
-from tinyconv import cpu_memory
+from tinyconv.kernels.cpu import memory as cpu_memory
+tinyconv.tune_process()
 def one_pass():  # a pass's worth of large arrays, allocated, written and freed
     arrays = [np.ones((64, 256, 256), np.float32) for _ in range(4)]
     del arrays
@@ -45,7 +47,7 @@ def test_freed_arrays_are_reused_without_page_faults():
 
 
 def test_unknown_allocator_choice_is_named(monkeypatch):
-    from tinyconv import cpu_memory
+    from tinyconv.kernels.cpu import memory as cpu_memory
     monkeypatch.setenv("TINYCONV_CPU_ALLOCATOR", "jemalloc")
     with pytest.raises(ValueError, match="jemalloc"):
         cpu_memory.apply_default()

@@ -1,4 +1,5 @@
-"""Idle OpenBLAS worker threads sleep at once after a GEMM instead of spinning over numpy's work."""
+"""After tinyconv.tune_process(), idle OpenBLAS worker threads sleep at once after a GEMM instead of
+spinning over numpy's work."""
 import json
 import os
 import subprocess
@@ -12,8 +13,9 @@ import tinyconv
 IDLE_CPU_AFTER_GEMM = """
 import json, resource, time, numpy as np
 import tinyconv
-from tinyconv import cpu_threads
-from tinyconv.ops import blas_cpu
+from tinyconv.kernels.cpu import threads as cpu_threads
+from tinyconv.kernels.cpu import blas as blas_cpu
+tinyconv.tune_process()
 a = np.ones((1024, 1024), np.float32)
 blas_cpu.gemm(a, a)                     # starts the BLAS workers
 blas_cpu.gemm(a, a)

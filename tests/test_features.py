@@ -6,7 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from tinyconv import features, models
+from tinyconv import models
+from tinyconv.image import find_images, labelled_images
+from tinyconv.methods import features
 from tinyconv.image import save_image
 from conftest import assert_close_to_scale
 
@@ -27,7 +29,7 @@ def folder(tmp_path):
 
 
 def test_pooled_features_match_the_full_activation(model, folder):
-    paths = features.find_images([folder])
+    paths = find_images([folder])
     x = model.preprocess(list(features.model_images(model, paths, 48)), resize=False)
     full = model.forward(x, layers=["fire3"])["fire3"].numpy()  # (5, 128, h, w)
     avg = features.image_features(model, paths, "fire3", "avg", 48, batch_size=2,
@@ -49,7 +51,7 @@ def test_pooled_features_match_the_full_activation(model, folder):
 
 
 def test_array_features_match_the_file_features(model, folder):
-    paths = features.find_images([folder])
+    paths = find_images([folder])
     x = model.preprocess(list(features.model_images(model, paths, 48)), resize=False).data
     from_files = features.image_features(model, paths, "fire3", "max", 48, cache_dir=False)
     from_array = features.array_features(model, x, "fire3", "max", batch_size=2)
@@ -60,7 +62,7 @@ def test_array_features_match_the_file_features(model, folder):
 
 def test_cache_hits_and_misses(model, folder, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
-    paths = features.find_images([folder])
+    paths = find_images([folder])
     first = features.image_features(model, paths, "fire2", "avg", 32, cache_dir=cache)
     assert not first.from_cache and len(list(cache.iterdir())) == 1
 
@@ -92,24 +94,24 @@ def test_labelled_folders_and_empty_folder_errors(tmp_path):
     for name in ("cat", "dog"):
         for i in range(3):
             save_image(tmp_path / "pets" / name / f"{i}.png", np.zeros((8, 8, 3), np.uint8))
-    paths, labels, names = features.labelled_images(tmp_path / "pets", per_class=2)
+    paths, labels, names = labelled_images(tmp_path / "pets", per_class=2)
     assert names == ["cat", "dog"] and labels.tolist() == [0, 0, 1, 1]
     assert [p.parent.name for p in paths] == ["cat", "cat", "dog", "dog"]
-    flat, flat_labels, flat_names = features.labelled_images(tmp_path / "pets" / "cat")
+    flat, flat_labels, flat_names = labelled_images(tmp_path / "pets" / "cat")
     assert len(flat) == 3 and flat_labels.tolist() == [0, 0, 0] and flat_names == ["cat"]
 
     with pytest.raises(FileNotFoundError, match=r"no images in .*pets .*\.jpg.*\.png.*"
                                                 r"subfolders \(cat, dog\)"):
-        features.find_images([tmp_path / "pets"])
+        find_images([tmp_path / "pets"])
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"no images in .*empty \(looked for \.jpg"):
-        features.find_images(tmp_path / "empty")
+        find_images(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="no such file or folder"):
-        features.find_images([tmp_path / "missing"])
+        find_images([tmp_path / "missing"])
 
 
 def test_unknown_pooling_and_layer(model, folder):
-    paths = features.find_images([folder])
+    paths = find_images([folder])
     with pytest.raises(ValueError, match="unknown pooling 'mean'; choose one of avg, max, none"):
         features.image_features(model, paths, "fire2", "mean", cache_dir=False)
     with pytest.raises(ValueError, match="unknown pooling 'mean'"):

@@ -5,7 +5,7 @@ import pytest
 
 import tinyconv as tc
 from tinyconv import hooks, ops
-from tinyconv.backend import to_numpy
+from tinyconv.engine.backend import to_numpy
 
 
 def rand(xp, *shape, seed=0):

@@ -4,7 +4,7 @@ import pytest
 
 from tinyconv import Tensor
 from tinyconv.ops import linear
-from tinyconv.testing import check_grad
+from tinyconv.engine.testing import check_grad
 
 
 def naive_linear(x, w, b):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tinyconv import models
-from tinyconv.features import model_images
+from tinyconv.methods.features import model_images
 from tinyconv.methods.objectives import class_probability
 from tinyconv.methods.occlusion import occlusion_map, occlusion_positions
 

@@ -5,7 +5,7 @@ import pytest
 
 import tinyconv as tc
 from tinyconv import ops, optim
-from tinyconv.backend import to_numpy
+from tinyconv.engine.backend import to_numpy
 
 TARGET = np.array([[1.0, -2.0, 0.5], [3.0, 0.0, -1.0]])
 CURVATURE = np.array([[1.0, 2.0, 0.5], [1.5, 1.0, 3.0]])

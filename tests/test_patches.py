@@ -4,7 +4,9 @@ receptive field), and the whole pipeline on a tiny folder."""
 import numpy as np
 import pytest
 
-from tinyconv import features, models
+from tinyconv import models
+from tinyconv.image import find_images
+from tinyconv.methods import features
 from tinyconv.image import save_image
 from tinyconv.methods import attribution, objectives
 from tinyconv.methods.patches import (Hit, crop_patch, hit_patches, patch_grid, patch_gradients,
@@ -60,7 +62,7 @@ def test_patches_over_a_folder(model, tmp_path):
     rng = np.random.default_rng(1)
     for i in range(4):
         save_image(tmp_path / f"{i}.png", rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
-    paths = features.find_images(tmp_path)
+    paths = find_images(tmp_path)
     found = features.image_features(model, paths, "fire3", "max", 64, cache_dir=False)
     rows = top_activations(found.values, found.positions, found.map_shape[2], [0, 5], n=3)
     images = features.model_images(model, paths, 64)

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 from tinyconv import Tensor
-from tinyconv.backend import to_numpy
+from tinyconv.engine.backend import to_numpy
 from tinyconv.ops import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from tinyconv.ops.pool import pool_output_size
-from tinyconv.testing import check_grad
+from tinyconv.engine.testing import check_grad
 
 
 def _pair(v):
@@ -64,7 +64,7 @@ def test_max_pool_layer_output_shape_is_the_forward_shape(size, kernel, stride, 
 
 
 def test_tap_slices_index_the_same_pixels_in_both_layouts():
-    from tinyconv.ops.im2col import tap_slices
+    from tinyconv.kernels.im2col import tap_slices
     x = np.arange(2 * 3 * 9 * 8).reshape(2, 3, 9, 8)
     args = (1, 2, (3, 2), (2, 3), (2, 1), (1, 0))
     nhwc = x.transpose(0, 2, 3, 1)[tap_slices(*args, channels_last=True)]

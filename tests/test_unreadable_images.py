@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinyconv import features
+from tinyconv.image import find_images
+from tinyconv.methods import features
 from tinyconv.cli import main
 
 GOOD = [f"{i}.png" for i in range(4)]
@@ -134,7 +135,7 @@ def test_features_of_skipped_files_never_take_a_row(folder, tmp_path, squeezenet
     """The rows of Features belong to Features.paths, the readable files, also from the cache;
     the same images alone give the same rows."""
     skip = features.SkipUnreadable()
-    paths = features.find_images([folder])
+    paths = find_images([folder])
     found = features.image_features(squeezenet_real, paths, "fire3", image_size=32,
                                     batch_size=2, cache_dir=tmp_path, skip=skip)
     alone = features.image_features(squeezenet_real, [folder / g for g in GOOD], "fire3",

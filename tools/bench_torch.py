@@ -2,25 +2,23 @@
 
 Run by `tinyconv bench --compare torch` (or tools/bench.py --compare torch) as
 `python tools/bench_torch.py --child JSON --memory-format nchw|channels_last`, which then
-answers the parent's commands (tinyconv.bench.serve). The networks are torchvision's layouts
+answers the parent's commands (tinyconv.bench.run.serve). The networks are torchvision's layouts
 from tools/torch_reference.py, built on the meta device and materialised only up to the case's
 last layer, so memory counts only what runs.
 """
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tinyconv from this checkout
-# PyTorch runs with glibc's malloc as its users have it: importing tinyconv for the shared
-# measuring code must not apply tinyconv's caching allocator setting (cpu_memory.py) here
-os.environ["TINYCONV_CPU_ALLOCATOR"] = "system"
+# PyTorch runs with glibc's malloc and OpenBLAS as its users have them: this process imports
+# tinyconv for the shared measuring code and never calls tinyconv.tune_process()
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from tinyconv.bench import CLASS_INDEX, Case, current_rss_mb, serve  # noqa: E402
+from tinyconv.bench.run import CLASS_INDEX, Case, current_rss_mb, serve  # noqa: E402
 from torch_reference import VGG, VGG_CFG, AlexNet  # noqa: E402
 
 VGG19_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",

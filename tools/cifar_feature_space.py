@@ -9,7 +9,7 @@ average-pooled from the last Fire module (fire9, 512-D) and with the raw 32 x 32
 Then t-SNE of the 2,000 feature vectors: a scatter coloured by class and the image-grid
 embedding go to --out. --tsne-10k also computes features of all 10,000 test images (at their own
 32 x 32 by default, to keep that affordable on a CPU) and times t-SNE on the 10,000 vectors.
-Features are cached (tinyconv.features), so a rerun costs only the t-SNE.
+Features are cached (tinyconv.methods.features), so a rerun costs only the t-SNE.
 """
 import argparse
 import sys
@@ -18,7 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tinyconv import features, load_model  # noqa: E402
+from tinyconv import load_model  # noqa: E402
+from tinyconv.image import labelled_images  # noqa: E402
+from tinyconv.methods import features  # noqa: E402
 from tinyconv.cli.common import progress_printer  # noqa: E402
 from tinyconv.image import save_image  # noqa: E402
 from tinyconv.methods.embedding import tsne  # noqa: E402
@@ -52,7 +54,7 @@ def main():
     args = parser.parse_args()
 
     model = load_model(args.weights)
-    paths, labels, names = features.labelled_images(args.cifar, args.per_class)
+    paths, labels, names = labelled_images(args.cifar, args.per_class)
     X = cifar_features(model, paths, args.layer, args.batch_size,
                        f"{len(paths)} images, {args.layer}")
     pixels = pixel_vectors(features.model_images(model, paths, image_size=32))
@@ -74,7 +76,7 @@ def main():
         print(f"wrote {args.out / 'cifar_tsne_scatter.png'} and {args.out / 'cifar_tsne_grid.png'}")
 
     if args.tsne_10k:
-        everything, all_labels, _ = features.labelled_images(args.cifar)
+        everything, all_labels, _ = labelled_images(args.cifar)
         size = args.tsne_10k_size
         found = features.image_features(model, everything, args.layer, "avg", image_size=size,
                                         batch_size=args.batch_size,

@@ -31,6 +31,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="/tmp/fooling")
     args = parser.parse_args()
+    tinyconv.tune_process()  # the settings `tinyconv` runs under
     model = tinyconv.load_model(args.weights)
     rng = np.random.default_rng(args.seed)
     paths = list_images([args.images])

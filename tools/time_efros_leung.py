@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+import tinyconv
 from tinyconv.methods import efros_leung_synthesize
 
 ASSETS = Path(os.environ.get("TINYCONV_ASSETS", Path(__file__).resolve().parents[2] / "shared"
@@ -38,6 +39,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="save sample | result as a PNG here")
     args = parser.parse_args()
+    tinyconv.tune_process()  # the settings `tinyconv` runs under
 
     if args.sample:
         image = Image.open(args.sample).convert("RGB")

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 from scipy.spatial import cKDTree
 
+import tinyconv
 from tinyconv.methods import scatter_plot, tsne
 
 
@@ -45,6 +46,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="save a scatter plot PNG here")
     args = parser.parse_args()
+    tinyconv.tune_process()  # the settings `tinyconv` runs under
 
     X, labels = clustered_data(args.n, args.dims, args.clusters, args.seed)
     start, cpu_start = time.perf_counter(), time.process_time()

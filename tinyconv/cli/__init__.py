@@ -6,8 +6,9 @@ import argparse
 import importlib
 import sys
 
-from .. import __version__
+from ..kernels.cpu.tuning import tune_process
 from ..suggest import close_matches, did_you_mean, suggestion
+from ..version import __version__
 
 SUBCOMMANDS = [
     "convert",
@@ -97,6 +98,7 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
+        tune_process()  # before the first large arrays
         return args.func(args) or 0
     except KeyboardInterrupt as stop:  # Ctrl-C; synthesis runs say where their last image is
         print(f"tinyconv {args.command}: {str(stop) or 'interrupted'}", file=sys.stderr)

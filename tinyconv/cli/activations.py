@@ -1,9 +1,9 @@
 """`tinyconv activations IMAGE --layer L`: every channel of a layer's activation map as a grid of
 grayscale tiles, and optionally one channel over the image."""
-from ..backend import to_numpy
+from ..engine.backend import to_numpy
 from ..methods.grids import activation_grid, overlay
 from ..methods.objectives import check_channel
-from ..tensor import no_grad
+from ..engine.tensor import no_grad
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, image_stem,
                      load_input, load_model_from_args, panel, save_array, save_picture)
 

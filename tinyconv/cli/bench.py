@@ -1,13 +1,14 @@
 """`tinyconv bench`: time VGG16, VGG19 (to relu5_1) and AlexNet forward and backward, as JSON;
-with --kernels, every convolution algorithm on every layer shape instead (bench_kernels.py)."""
+with --kernels, every convolution algorithm on every layer shape instead (tinyconv/bench/kernels.py)."""
 import argparse
 import json
 
-from .. import bench, bench_kernels, models
+from .. import models
+from ..bench import kernels as bench_kernels, run as bench
 
 EXAMPLE = """examples:
   tinyconv bench                                   # every case on the default device
-  tinyconv bench --compare torch --repeats 15      # PyTorch NCHW and channels_last, same run
+  python tools/bench.py --compare torch --repeats 15   # PyTorch too (a source checkout)
   tinyconv bench --cases vgg16_forward_backward_b1 --repeats 11 -o bench.json
   git worktree add ../before HEAD~3 && tinyconv bench --cases vgg16_forward_backward_b1 \
       --repeats 21 --checkouts ../before                # A/B: this checkout against an older one
@@ -18,12 +19,13 @@ cases: """ + ", ".join(bench.CASE_NAMES) + """
 
 Each framework runs in its own process (peak memory = peak RSS while running, above the RSS after
 imports); the frameworks take turns run by run; times are medians after warm-up.
---compare torch needs PyTorch and tools/bench_torch.py (a source checkout); tinyconv itself never
+--compare torch runs from a source checkout with PyTorch installed: python tools/bench.py
+--compare torch (which passes --torch-runner tools/bench_torch.py); tinyconv itself never
 imports torch. Progress goes to stderr, the JSON report to stdout. On a machine shared with other
 work, run it at real-time priority (chrt -f 10 tinyconv bench ...) for steadier figures.
 
 --kernels: each distinct conv layer shape of --models (at --size, --batch) and of every --shape,
-each algorithm that can compute it on --device (tinyconv.ops.conv_algorithms), forward, backward
+each algorithm that can compute it on --device (tinyconv.kernels.algorithms), forward, backward
 to the input and backward to the weight timed separately (one warm-up run, then the median of
 --repeats [5]); ms, GFLOP/s and the fraction of the device's float32 GEMM peak, measured first
 (--gemm-size: 2048 on the CPU, 4096 on the GPU); the fastest algorithm of each pass and the
@@ -47,10 +49,13 @@ def register(subparsers):
                    help="timed runs per framework, the frameworks taking turns [7]; with "
                         "--kernels, per pass [5]")
     p.add_argument("--compare", choices=("torch",), help="also time the same networks in PyTorch")
+    p.add_argument("--torch-runner", metavar="FILE",
+                   help="the PyTorch side of --compare torch (tools/bench.py passes "
+                        "tools/bench_torch.py)")
     p.add_argument("--algorithms", nargs="+", default=["heuristic"], metavar="CHOICE",
                    help="tinyconv convolution algorithm choices, each run as its own side: "
                         "heuristic, autotune or an algorithm name (see "
-                        "tinyconv.ops.conv_algorithms) [heuristic]")
+                        "tinyconv.kernels.algorithms) [heuristic]")
     p.add_argument("--checkouts", nargs="+", metavar="DIR", default=(),
                    help="also time the tinyconv of these source checkouts (e.g. git worktrees "
                         "of older commits), interleaved with this one: an A/B test of versions")
@@ -78,7 +83,7 @@ def register(subparsers):
 
 
 def run(args):
-    from ..backend import check_device
+    from ..engine.backend import check_device
     device = check_device(args.device)
     if args.kernels:
         report = run_kernels(args, device)
@@ -89,7 +94,8 @@ def run(args):
             raise ValueError(f"{', '.join(given)} only apply with --kernels")
         report = bench.run(args.cases, device, _default(args.warmup, 2),
                            _default(args.repeats, 7), args.compare, algorithms=args.algorithms,
-                           tf32=args.tf32, checkouts=args.checkouts)
+                           tf32=args.tf32, checkouts=args.checkouts,
+                           torch_runner=args.torch_runner)
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:
@@ -115,7 +121,7 @@ def run_kernels(args, device):
                                _default(args.warmup, 1), args.gemm_size,
                                settings={"models": list(names), "batch": batch, "size": size})
     if args.plot:
-        from ..bench_plot import kernel_time_chart
+        from ..bench.plot import kernel_time_chart
         from ..image import save_image
         save_image(args.plot, kernel_time_chart(report))
     return report

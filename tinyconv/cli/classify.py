@@ -3,7 +3,7 @@ import sys
 
 import numpy as np
 
-from ..features import read_images
+from ..methods.features import read_images
 from ..image import list_images
 from .common import (add_model_args, add_parser, add_strict_arg, load_model_from_args,
                      report_skipped, skip_unreadable)

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import models
-from ..features import SkipUnreadable, model_images, readable_model_images
 from ..image import load_image, resize, save_image
+from ..loading import load_model
+from ..methods.features import SkipUnreadable, model_images, readable_model_images
 from ..methods import objectives
 from ..methods.grids import tile_images
 from ..progress import Progress
@@ -72,7 +73,7 @@ def load_weights(weights, device=None):
         path = cached_weights(weights)
         if path is None:
             raise FileNotFoundError(missing_weights(weights))
-    return models.load_model(path, device=device)
+    return load_model(path, device=device)
 
 
 def missing_weights(weights):

@@ -4,7 +4,8 @@ import time
 
 import numpy as np
 
-from .. import features
+from ..image import labelled_images
+from ..methods import features
 from ..methods.embedding import pca, tsne
 from ..methods.grids import image_grid_embedding, scatter_plot
 from .common import (add_parser, load_model_from_args, report_skipped, save_array, save_picture,
@@ -37,7 +38,7 @@ def register(subparsers):
 
 def run(args):
     model = load_model_from_args(args)
-    paths, labels, class_names = features.labelled_images(args.folder, args.per_class)
+    paths, labels, class_names = labelled_images(args.folder, args.per_class)
     skip = skip_unreadable(args)
     found = folder_features(model, args, paths, skip)
     readable = set(found.paths)

@@ -1,7 +1,7 @@
 """What the subcommands that read folders of images through a model share (neighbors, embed,
 patches): their arguments (model, feature reading, --strict, output) and the folder's features
 with progress on stderr."""
-from .. import features
+from ..methods import features
 from .common import add_model_args, add_output_args, add_strict_arg, progress_printer
 
 

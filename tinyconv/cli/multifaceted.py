@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..features import stack_images
+from ..methods.features import stack_images
 from ..image import list_images
 from ..methods.grids import tile_images
 from ..methods.visualization import (DEFAULTS, MULTIFACETED_DEFAULTS, STEP_RULES,

@@ -2,7 +2,8 @@
 distance in a layer's feature space (pooled when spatial) and, below, in raw pixel space."""
 import numpy as np
 
-from .. import features
+from ..image import find_images
+from ..methods import features
 from ..methods.grids import tile_images
 from ..methods.neighbors import nearest_neighbors, pixel_vectors
 from .common import (add_parser, load_model_from_args, report_skipped, save_array, save_picture,
@@ -35,8 +36,8 @@ def register(subparsers):
 
 def run(args):
     model = load_model_from_args(args)
-    folder = features.find_images(args.folder)
-    queries = features.find_images(args.query)
+    folder = find_images(args.folder)
+    queries = find_images(args.query)
     skip = skip_unreadable(args)
     found = folder_features(model, args, folder, skip)
     paths = found.paths

@@ -1,7 +1,8 @@
 """`tinyconv patches FOLDER --layer L --channel C...`: maximally activating patches, the receptive
 fields of the top-N units of each channel over an image folder, beside each patch its guided
 backprop (which pixels of the patch made that unit fire)."""
-from .. import features
+from ..image import find_images
+from ..methods import features
 from ..methods.objectives import check_channel
 from ..methods.patches import hit_patches, patch_grid, top_activations
 from .common import (add_parser, load_model_from_args, progress_printer, report_skipped,
@@ -40,7 +41,7 @@ def run(args):
         check_channel(model, layer, channel)
     field = model.receptive_field(layer)
     skip = skip_unreadable(args)
-    found = features.image_features(model, features.find_images(args.folder), layer, "max",
+    found = features.image_features(model, find_images(args.folder), layer, "max",
                                     args.image_size, args.batch_size, args.cache_dir,
                                     progress_printer(f"{layer} maxima", "images"), skip)
     paths = found.paths

@@ -1,8 +1,8 @@
 """`tinyconv stylize --weights STYLE IMAGE...`: images through a fast style transfer network."""
 from pathlib import Path
 
+from ..engine.tensor import no_grad
 from ..image import UnreadableImage, list_images, load_image
-from ..tensor import no_grad
 from .common import (add_device_arg, add_parser, add_strict_arg, load_weights, report_skipped,
                      save_picture, skip_unreadable)
 

@@ -11,9 +11,9 @@ Images are (N, 3, H, W) arrays in the model's input space; results are numpy.
 """
 import numpy as np
 
-from .. import backend
+from ..engine import backend
+from ..engine.tensor import Tensor
 from ..ops import cross_entropy
-from ..tensor import Tensor
 from .objectives import class_index, class_log_probability, class_score
 from .optimize import optimize
 from .transforms import clamp, snap_to_pixels

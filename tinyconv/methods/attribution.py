@@ -11,9 +11,9 @@ import contextlib
 import numpy as np
 from scipy import ndimage
 
-from .. import hooks
-from ..backend import to_numpy
-from ..tensor import Tensor, no_grad
+from ..engine import hooks
+from ..engine.backend import to_numpy
+from ..engine.tensor import Tensor, no_grad
 
 RELU_BACKWARDS = {"plain": None, "guided": hooks.guided_relu, "deconvnet": hooks.deconvnet_relu}
 

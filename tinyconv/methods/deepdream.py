@@ -12,8 +12,8 @@ images (1024 px) cost about twice their full-size passes.
 import numpy as np
 from scipy import ndimage
 
-from .. import backend
-from ..tensor import Tensor, no_grad
+from ..engine import backend
+from ..engine.tensor import Tensor, no_grad
 from . import objectives as obj
 from .optimize import Result, optimize
 from .transforms import clamp, jitter as jitter_transform

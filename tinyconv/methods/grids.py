@@ -243,7 +243,7 @@ def scatter_plot(points, labels=None, size=800, class_names=None, radius=3, marg
     canvas = Image.new("RGB", (width, height), tuple(background))
     draw = ImageDraw.Draw(canvas)
     font_size = max(10, height // 60)
-    font = _font(font_size)
+    font = load_font(font_size)
     legend_width = 0
     if class_names is not None:
         text_width = max(draw.textlength(str(name), font=font) for name in class_names[:n_classes])
@@ -277,7 +277,7 @@ def _scaled_uint8(images, scale):
     return np.rint((x - low) / np.maximum(high - low, 1e-12) * 255.0).astype(np.uint8)
 
 
-def _font(size):
+def load_font(size):
     """Pillow's built-in font at `size` px (scalable from Pillow 10.1; the fixed bitmap before)."""
     try:
         return ImageFont.load_default(size=size)

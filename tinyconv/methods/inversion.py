@@ -12,8 +12,9 @@ objects' parts and lose colour, texture and position.
 """
 import numpy as np
 
-from .. import backend, ops
-from ..tensor import Tensor, no_grad
+from .. import ops
+from ..engine import backend
+from ..engine.tensor import Tensor, no_grad
 from . import objectives as obj
 from .optimize import optimize
 from .transforms import clamp

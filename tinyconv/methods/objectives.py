@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import ops
 from ..suggest import close_matches, suggestion
-from ..tensor import no_grad
+from ..engine.tensor import no_grad
 
 
 class Objective:

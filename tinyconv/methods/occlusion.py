@@ -7,8 +7,8 @@ mean subtraction, the "grey" of the paper. Occluded copies are run in batches.
 """
 import numpy as np
 
-from ..backend import to_numpy
-from ..tensor import Tensor
+from ..engine.backend import to_numpy
+from ..engine.tensor import Tensor
 from .attribution import objective_values
 
 

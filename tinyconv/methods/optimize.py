@@ -12,10 +12,10 @@ keeping the last image when interrupted.
 """
 import time
 
-from ..backend import get_array_module, to_numpy
+from ..engine.backend import get_array_module, to_numpy
 from ..progress import Progress
-from ..tensor import Tensor
-from ..optim import Adam, lbfgs
+from ..engine.tensor import Tensor
+from ..engine.optim import Adam, lbfgs
 
 STEP_RULES = ("adam", "sgd", "normalized_l2", "normalized_mean_abs", "lbfgs")
 

@@ -6,7 +6,7 @@ are found (one per image: each image's strongest position, so one photo cannot f
 the receptive field of each is cropped from its image. Beside each crop goes the guided backprop
 of that one neuron, which shows which pixels inside the crop made it fire.
 
-The per-image maxima and their positions come from tinyconv.features (pooling="max"), so a folder
+The per-image maxima and their positions come from tinyconv.methods.features (pooling="max"), so a folder
 is run through the network once for any number of channels.
 """
 from typing import NamedTuple
@@ -32,7 +32,7 @@ def top_activations(values, positions, map_width, channels, n=9):
     """The n strongest images of each channel -> [[Hit, ...] strongest first, per channel].
 
     values (N, C): each image's maximum of each channel; positions (N, C): the flat index
-    (y * map_width + x) of that maximum (tinyconv.features with pooling="max").
+    (y * map_width + x) of that maximum (tinyconv.methods.features with pooling="max").
     """
     values, positions = np.asarray(values), np.asarray(positions)
     if values.shape != positions.shape or values.ndim != 2:

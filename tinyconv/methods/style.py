@@ -16,8 +16,9 @@ loss: DeepDream on top of a style transfer in one optimization.
 """
 import numpy as np
 
-from .. import backend, ops
-from ..tensor import Tensor, no_grad
+from .. import ops
+from ..engine import backend
+from ..engine.tensor import Tensor, no_grad
 from . import objectives as obj
 from .inversion import pixel_range
 from .optimize import optimize

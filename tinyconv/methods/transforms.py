@@ -10,8 +10,8 @@ Two kinds:
 from scipy import ndimage
 
 from .. import ops
-from ..backend import get_array_module, to_numpy
-from ..tensor import Tensor
+from ..engine.backend import get_array_module, to_numpy
+from ..engine.tensor import Tensor
 
 
 def roll2d(x, dy, dx):

@@ -12,9 +12,9 @@ on SqueezeNet 1.1 give pictures the network itself classifies as the target with
 """
 import numpy as np
 
-from .. import backend
-from ..features import array_features
-from ..tensor import Tensor
+from ..engine import backend
+from .features import array_features
+from ..engine.tensor import Tensor
 from . import objectives as obj
 from . import transforms as tf
 from .clustering import kmeans

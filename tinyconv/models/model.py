@@ -10,10 +10,10 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .. import backend
+from ..engine import backend
 from ..ops import softmax
 from ..suggest import did_you_mean
-from ..tensor import Tensor, no_grad
+from ..engine.tensor import Tensor, no_grad
 from . import preprocessing as pre
 from .layers import INPUT_FIELD
 

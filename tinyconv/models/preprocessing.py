@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .. import backend
+from ..engine import backend
 from ..image import center_crop, resize_short_side
-from ..tensor import Tensor
+from ..engine.tensor import Tensor
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Pointwise nonlinearities, softmax and dropout over (N, C, ...) arrays."""
 import numpy as np
 
-from ..backend import get_array_module, is_numpy
-from ..tensor import Function
-from .parallel_cpu import for_each_slice
+from ..engine.backend import get_array_module, is_numpy
+from ..engine.tensor import Function
+from ..kernels.cpu.parallel import for_each_slice
 
 
 class ReLU(Function):

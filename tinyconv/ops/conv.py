@@ -7,10 +7,10 @@ name, rule of thumb or autotuning: conv_algorithms.py), so both ops below read t
 device. The transposed convolution is the input gradient of a
 convolution, so it reuses the same primitives with forward and backward swapped.
 """
-from ..backend import get_array_module
-from ..tensor import Function
-from . import conv_algorithms
-from .im2col import ConvGeometry, conv_output_size, pair
+from ..engine.backend import get_array_module
+from ..engine.tensor import Function
+from ..kernels import algorithms as conv_algorithms
+from ..kernels.im2col import ConvGeometry, conv_output_size, pair
 
 
 def select_kernels(x, geom):

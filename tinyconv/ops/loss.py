@@ -6,10 +6,10 @@ prior of Mahendran & Vedaldi and of style transfer. Each returns a Tensor (a sca
 """
 import numpy as np
 
-from ..backend import get_array_module, to_numpy
-from ..tensor import Function, Tensor
+from ..engine.backend import get_array_module, to_numpy
+from ..engine.tensor import Function, Tensor
 from .activation import log_softmax
-from .linear import batched_matmul
+from ..kernels.matmul import batched_matmul
 from .shape import getitem
 
 

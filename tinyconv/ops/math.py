@@ -5,9 +5,9 @@ summed back over broadcast axes by `unbroadcast`.
 """
 import numpy as np
 
-from ..backend import get_array_module
-from ..tensor import Function
-from .linear import matmul as matmul_arrays
+from ..engine.backend import get_array_module
+from ..engine.tensor import Function
+from ..kernels.matmul import matmul as matmul_arrays
 
 
 def unbroadcast(grad, shape):

@@ -7,8 +7,8 @@ networks) and local response normalization across channels (AlexNet / Caffe).
 The per-channel scale and shift are ordinary Tensor operations after the normalization, so their
 gradients come from mul/add; the Functions here only normalize.
 """
-from ..backend import get_array_module
-from ..tensor import Function, Tensor
+from ..engine.backend import get_array_module
+from ..engine.tensor import Function, Tensor
 from .shape import reshape
 
 

@@ -8,9 +8,9 @@ order the input has (channels-last inputs stay channels-last).
 Output size per axis (PyTorch): floor or ceil((size + 2p - k) / s) + 1; with ceil_mode the last
 window must start inside the input or the left padding, else it is dropped.
 """
-from ..backend import get_array_module, is_numpy
-from ..tensor import Function, is_grad_enabled
-from .im2col import pair, tap_slices
+from ..engine.backend import get_array_module, is_numpy
+from ..engine.tensor import Function, is_grad_enabled
+from ..kernels.im2col import pair, tap_slices
 
 
 def pool_output_size(size, kernel, stride, padding, ceil_mode):
@@ -108,7 +108,7 @@ def split_over_cores(xp, job, length, elements):
     """job(start, stop) over range(length): in parallel threads for numpy (parallel_cpu), in one
     call for CuPy, whose kernels are parallel already."""
     if is_numpy(xp):
-        from .parallel_cpu import for_each_part
+        from ..kernels.cpu.parallel import for_each_part
         for_each_part(job, length, elements)
     else:
         job(0, length)

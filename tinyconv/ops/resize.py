@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
-from ..backend import get_array_module
-from ..tensor import Function, Tensor
+from ..engine.backend import get_array_module
+from ..engine.tensor import Function, Tensor
 from .shape import getitem
 
 

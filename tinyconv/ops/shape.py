@@ -1,9 +1,9 @@
 """Shape operations: reshape, transpose, indexing, concatenation, padding, flatten."""
 import numpy as np
 
-from .. import backend
-from ..backend import get_array_module
-from ..tensor import Function
+from ..engine import backend
+from ..engine.backend import get_array_module
+from ..engine.tensor import Function
 
 
 class Reshape(Function):

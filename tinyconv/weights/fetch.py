@@ -20,6 +20,7 @@ import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..cache import cache_dir
 from ..progress import Progress
 from .convert import convert
 from .format import is_tinyconv_file, read_source, write_weights
@@ -56,11 +57,6 @@ REGISTRY = {s.name: s for s in (
 
 class DownloadError(RuntimeError):
     """A download failed, was incomplete, or did not match its published SHA-256."""
-
-
-def cache_dir():
-    """The weight cache folder: TINYCONV_CACHE, else ~/.cache/tinyconv."""
-    return Path(os.environ.get("TINYCONV_CACHE") or Path.home() / ".cache" / "tinyconv")
 
 
 def cached_path(name, cache=None):

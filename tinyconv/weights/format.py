@@ -19,6 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..models import param_shapes
 from ..models.preprocessing import Preprocessing
 
 FORMAT = "tinyconv-weights"
@@ -41,7 +42,6 @@ class WeightFile:
 
     def check_against_model(self):
         """Raise KeyError/ValueError unless params fit the architecture exactly."""
-        from ..models import param_shapes
         expected = param_shapes(self.architecture, self.num_classes, self.last_layer)
         where = f"{self.path}: " if self.path else ""
         missing = [k for k in expected if k not in self.params]
@@ -109,7 +109,7 @@ def _write_attrs(f, wf):
     a["resize_size"] = int(p.resize_size or 0)
     a["source_file"] = wf.source_file
     a["source_sha256"] = wf.source_sha256
-    from .. import __version__
+    from ..version import __version__
     a["converted_by"] = f"tinyconv {__version__}"
 
 

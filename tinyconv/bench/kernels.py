@@ -5,7 +5,7 @@
 
 Why: the network benchmark says how fast a whole model runs; this one says which kernel wins
 where, and how far each is from what the device's GEMM can do. For each distinct layer shape
-(labelled with the layers that have it) and each algorithm of tinyconv.ops.conv_algorithms that
+(labelled with the layers that have it) and each algorithm of tinyconv.kernels.algorithms that
 can compute it, three passes are timed separately on random float32 data: forward (weight
 preparation + convolution, what conv2d does on every call), backward to the input and backward
 to the weight (one untimed run, then the median of the timed runs). Each pass is 2 x N x O x OH
@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import backend, models
-from .ops import conv_algorithms
-from .ops.conv import conv_geometry
+from .. import models
+from ..engine import backend
+from ..kernels import algorithms as conv_algorithms
+from ..ops.conv import conv_geometry
 
 DEFAULT_MODELS = ("vgg16", "vgg19", "alexnet")
 PASSES = ("forward", "backward_input", "backward_weight")
@@ -140,7 +141,7 @@ def pass_gflop(geom):
 
 def gemm_peak(device, size=None, repeats=GEMM_REPEATS):
     """{"size", "gflop_per_s", "via"}: the best rate of float32 (size, size) @ (size, size)
-    products on the device (tinyconv.ops.blas_cpu.gemm on the CPU, cupy matmul on the GPU)."""
+    products on the device (tinyconv.kernels.cpu.blas.gemm on the CPU, cupy matmul on the GPU)."""
     size = size or GEMM_SIZES[device]
     xp = backend.xp_for(device)
     rng = np.random.default_rng(0)
@@ -148,9 +149,9 @@ def gemm_peak(device, size=None, repeats=GEMM_REPEATS):
     if device == "gpu":
         product, via = (lambda: xp.matmul(a, b)), "cupy.matmul"
     else:
-        from .ops import blas_cpu
+        from ..kernels.cpu import blas as blas_cpu
         out = np.empty((size, size), np.float32)
-        product, via = (lambda: blas_cpu.gemm(a, b, out)), "tinyconv.ops.blas_cpu.gemm"
+        product, via = (lambda: blas_cpu.gemm(a, b, out)), "tinyconv.kernels.cpu.blas.gemm"
     best_ms = min(backend.time_calls(product, xp, repeats))
     return {"size": size, "gflop_per_s": round(2 * size ** 3 / best_ms / 1e6, 1), "via": via}
 
@@ -209,7 +210,7 @@ def device_name(device):
     if device == "gpu":
         props = backend.cp.cuda.runtime.getDeviceProperties(backend.cp.cuda.Device().id)
         return props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-    from .bench import machine_info
+    from .run import machine_info
     return machine_info()["cpu"]
 
 
@@ -217,7 +218,7 @@ def run(shapes, device="cpu", repeats=5, warmup=1, gemm_size=None, log=None, set
     """Measure the GEMM peak, then every LayerShape; returns the JSON report (dict).
     log: where progress goes (stderr); settings: what else to record about how the shapes were
     chosen (models, batch, size)."""
-    from .bench import cpu_times, machine_info, steal_percent
+    from .run import cpu_times, machine_info, steal_percent
     log = log or sys.stderr
     if not shapes:
         raise ValueError("no layer shapes to time: give --models and/or --shape "

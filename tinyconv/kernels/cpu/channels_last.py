@@ -6,7 +6,7 @@ on a larger zero-bordered grid (its padding), the one copy each CPU convolution 
 """
 import numpy as np
 
-from .parallel_cpu import for_each_part
+from .parallel import for_each_part
 
 
 def channels_last_rows(a):

@@ -25,9 +25,9 @@ import os
 
 import numpy as np
 
-from ..backend import get_array_module, is_numpy, time_calls
+from ..engine.backend import get_array_module, is_numpy, time_calls
 from . import im2col
-from .channels_last import channels_last
+from .cpu.channels_last import channels_last
 
 
 class CpuStrategy:
@@ -39,7 +39,7 @@ class CpuStrategy:
 
     @staticmethod
     def _kernels():
-        from . import conv_cpu  # numpy/scipy only
+        from .cpu import conv as conv_cpu  # numpy/scipy only
         return conv_cpu
 
     def prepare_weight(self, w, geom):
@@ -103,7 +103,7 @@ def available(x, geom):
     """Names of the algorithms that can compute this convolution for input array x."""
     names = ["im2col"]
     if is_numpy(get_array_module(x)):
-        from . import conv_cpu
+        from .cpu import conv as conv_cpu
         if conv_cpu.applies(x, geom):
             names += ["cpu_" + s for s in conv_cpu.strategies(geom)]
     return names
@@ -116,7 +116,7 @@ def heuristic(x, geom):
     but their NCHW output costs the next layer a transposing copy that outweighs the gain, so
     whole networks run faster with conv_cpu's kernels on their first layer too.)"""
     if is_numpy(get_array_module(x)):
-        from . import conv_cpu
+        from .cpu import conv as conv_cpu
         if conv_cpu.applies(x, geom):
             return ALGORITHMS["cpu_" + conv_cpu.strategy(geom)]
     return im2col

@@ -15,8 +15,8 @@ its input gradient):
 """
 from dataclasses import dataclass
 
-from ..backend import get_array_module
-from .linear import batched_matmul
+from ..engine.backend import get_array_module
+from .matmul import batched_matmul
 
 
 def pair(value, name):

@@ -8,9 +8,8 @@ forward/backward passes are faster with sleeping workers. Waking them for the ne
 microseconds on a quiet machine; on a VM whose host hands idle cores to other machines it can
 cost much more, and there the spinning default gives steadier times (README, "Benchmarks").
 
-`sleep_idle_blas_workers()` runs once, when tinyconv's BLAS module (ops/blas_cpu.py, which loads
-scipy's BLAS) is first imported, i.e. when the CPU kernels are first used, so `import tinyconv`
-stays free of scipy. For every OpenBLAS library loaded in the process then (scipy's, through
+`sleep_idle_blas_workers()` runs when asked, through tuning.tune_process(), which loads scipy's
+BLAS first. For every OpenBLAS library loaded in the process then (scipy's, through
 which tinyconv's GEMMs go, and numpy's) it sets the idle timeout to 2^4 cycles and restarts the
 library's thread pool so that the setting takes effect (OpenBLAS reads it once, from
 OPENBLAS_THREAD_TIMEOUT, when its threads start). Set OPENBLAS_THREAD_TIMEOUT yourself (e.g. 28,

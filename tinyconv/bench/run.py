@@ -16,8 +16,9 @@ QUIET_STEAL_PERCENT). Peak memory is the peak resident set size during the timed
 workspace, the same measure for every framework. GFLOP/s counts the multiply-adds of convolutions and fully connected layers (x2) from
 the layer shapes, forward once and backward once more (the input gradient; weights are frozen).
 
-PyTorch is never imported by the tinyconv package: `--compare torch` runs the children with
-tools/bench_torch.py from a source checkout, which times the same networks NCHW and channels_last.
+PyTorch is never imported by the tinyconv package, nor does it reach into a source checkout: the
+PyTorch children run a script handed to run() (torch_runner), which tools/bench.py does with
+tools/bench_torch.py: `python tools/bench.py --compare torch`.
 """
 import ctypes
 import gc
@@ -36,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backend
+from ..engine import backend
 
 # Pause before each timed run: the worker threads of the framework that ran last (OpenBLAS,
 # OpenMP) keep spinning for a while after their work is done and would slow the next one down.
@@ -48,7 +49,8 @@ SETTLE_SECONDS = 0.5
 QUIET_STEAL_PERCENT = 2.0
 MIN_QUIET_ROUNDS = 3  # fewer quiet rounds than this: no quiet medians
 CLASS_INDEX = 1  # the class score whose input gradient the classifier cases compute
-TORCH_RUNNER = Path(__file__).resolve().parent.parent / "tools" / "bench_torch.py"
+TORCH_COMPARISON = ("the PyTorch comparison runs from a source checkout of tinyconv, with PyTorch "
+                    "installed: python tools/bench.py --compare torch")
 
 
 @dataclass(frozen=True)
@@ -126,14 +128,14 @@ def summarize(times, gflop, peak_mb):
 
 def case_model(case, device="cpu", seed=0):
     """tinyconv model of a case, cut after its last layer, random He weights (frozen)."""
-    from . import models
+    from .. import models
     spec = models.arch_spec(case.model)
     return models.model_from_spec(spec, device, last_layer=case.last_layer).init_weights(seed)
 
 
 def case_gflop(case):
     """GFLOP of one run: 2 x multiply-adds of conv and linear layers, twice with the backward."""
-    from . import models
+    from .. import models
     model = models.model_from_spec(models.arch_spec(case.model), "cpu",
                                    last_layer=case.last_layer)
     shapes = model.output_shapes((case.batch, 3, case.size, case.size))
@@ -149,17 +151,17 @@ def case_gflop(case):
 # ----- tinyconv's child process
 
 def _tinyconv_step(model, case, x):
-    import tinyconv
+    from ..engine.tensor import Tensor, no_grad
     last = model.output_name
 
     if case.mode == "forward":
         def step():
-            with tinyconv.no_grad():
+            with no_grad():
                 model.forward(x, layers=[last])
         return step
 
     def step():
-        xt = tinyconv.Tensor(x, requires_grad=True)
+        xt = Tensor(x, requires_grad=True)
         out = model.forward(xt, layers=[last])[last]
         objective = out[:, CLASS_INDEX].sum() if case.last_layer is None else out.sum()
         objective.backward()
@@ -209,21 +211,23 @@ def serve(step, baseline_mb, synchronize=None, peak_mb=None, info=None, reset_pe
 
 def serve_tinyconv_case(case, device, algorithm="heuristic", tf32=False):
     """Child process body for tinyconv: build the case's network, then serve(). algorithm: the
-    convolution algorithm choice (tinyconv.ops.conv_algorithms); autotuning happens in warm-up.
+    convolution algorithm choice (tinyconv.kernels.algorithms); autotuning happens in warm-up.
     tf32: float32 GEMMs on TF32 tensor cores (GPU only)."""
-    from .ops import conv_algorithms
+    from ..kernels import algorithms as conv_algorithms
+    from ..kernels.cpu.tuning import tune_process
+    tune_process()  # as `tinyconv` runs; the PyTorch children never call it
     conv_algorithms.set_algorithm(algorithm)
     device = backend.check_device(device)
     if device == "cpu":
         # import the CPU kernels before the baseline: their imports are not the case's memory
-        importlib.import_module("tinyconv.ops.conv_cpu")
+        importlib.import_module("tinyconv.kernels.cpu.conv")
     baseline = current_rss_mb()
     model = case_model(case, device)
     xp = backend.xp_for(device)
     rng = np.random.default_rng(0)
     x = xp.asarray(rng.standard_normal((case.batch, 3, case.size, case.size), dtype=np.float32))
     sync = peak = reset = None
-    from . import __version__
+    from ..version import __version__
     version = f"tinyconv {__version__}, numpy {np.__version__}"
     if device == "gpu":
         backend.set_tf32(tf32)
@@ -246,7 +250,7 @@ class Child:
         # the children import this same tinyconv, installed or not, or the one in
         # package_parent (a folder holding a tinyconv package: another checkout); they run in
         # that folder, so that `python -m` does not pick up a tinyconv in the current one
-        package_parent = str(package_parent or Path(__file__).resolve().parent.parent)
+        package_parent = str(package_parent or Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)}
         self.command = command
@@ -318,10 +322,11 @@ def machine_info():
 
 
 def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sys.stderr,
-        algorithms=("heuristic",), tf32=False, checkouts=()):
+        algorithms=("heuristic",), tf32=False, checkouts=(), torch_runner=None):
     """Run the cases (all by default) and return the report dict.
 
-    compare: None or "torch" (NCHW and channels_last, needs tools/bench_torch.py and torch).
+    compare: None or "torch" (NCHW and channels_last), which needs torch_runner: the script of
+    the PyTorch children (tools/bench_torch.py of a source checkout).
     algorithms: tinyconv's convolution algorithm choices to run, each in its own process: the
     first is reported as "tinyconv", the others as "tinyconv_<choice>" (e.g. tinyconv_autotune,
     which tunes during warm-up). checkouts: other source checkouts of tinyconv (folders holding
@@ -337,7 +342,7 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sy
     unknown = set(case_names or ()) - set(CASE_NAMES)
     if unknown:
         raise ValueError(f"unknown case(s) {sorted(unknown)}; cases: {', '.join(CASE_NAMES)}")
-    sides = _sides(algorithms, checkouts, compare)
+    sides = _sides(algorithms, checkouts, compare, torch_runner)
     if tf32 and device != "gpu":
         raise ValueError("tf32 applies to the GPU device only")
     report = {"machine": machine_info(), "device": device, "warmup": warmup,
@@ -349,10 +354,10 @@ def run(case_names=None, device="cpu", warmup=2, repeats=7, compare=None, log=sy
     return report
 
 
-def _sides(algorithms, checkouts, compare):
+def _sides(algorithms, checkouts, compare, torch_runner):
     """{side name: (runner script or None, its extra arguments, algorithm choice, checkout folder
-    or None)} for run's algorithms, checkouts and compare (checked here)."""
-    from .ops import conv_algorithms
+    or None)} for run's algorithms, checkouts, compare and torch_runner (checked here)."""
+    from ..kernels import algorithms as conv_algorithms
     for choice in algorithms:
         conv_algorithms.check_choice(choice)
     sides = {("tinyconv" if i == 0 else f"tinyconv_{choice}"): (None, (), choice, None)
@@ -364,11 +369,13 @@ def _sides(algorithms, checkouts, compare):
                                     f"(tinyconv/__init__.py)")
         sides[f"checkout_{i}"] = (None, (), algorithms[0], folder)
     if compare == "torch":
-        if not TORCH_RUNNER.exists():
-            raise FileNotFoundError(f"--compare torch needs {TORCH_RUNNER} (a source checkout "
-                                    f"of tinyconv) and PyTorch installed")
-        sides["torch_nchw"] = (TORCH_RUNNER, ("--memory-format", "nchw"), None, None)
-        sides["torch_channels_last"] = (TORCH_RUNNER, ("--memory-format", "channels_last"), None,
+        if torch_runner is None:
+            raise ValueError(TORCH_COMPARISON)
+        if not Path(torch_runner).is_file():
+            raise FileNotFoundError(f"no PyTorch runner {torch_runner}; {TORCH_COMPARISON}")
+        torch_runner = Path(torch_runner).resolve()  # the children run in another folder
+        sides["torch_nchw"] = (torch_runner, ("--memory-format", "nchw"), None, None)
+        sides["torch_channels_last"] = (torch_runner, ("--memory-format", "channels_last"), None,
                                         None)
     elif compare is not None:
         raise ValueError(f"--compare supports 'torch' only, got {compare!r}")

@@ -124,7 +124,7 @@ class Tensor:
             return self
         if self.is_leaf:
             return Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad)
-        return _shape.to_device(self, device)
+        return _ops.shape.to_device(self, device)
 
     def detach(self):
         """A leaf sharing this tensor's data, cut from the graph."""
@@ -134,7 +134,7 @@ class Tensor:
         """This tensor converted to a floating `dtype`; leaf -> new leaf, else differentiable."""
         if self.is_leaf:
             return Tensor(self.data.astype(dtype), requires_grad=self.requires_grad)
-        return _shape.cast(self, dtype)
+        return _ops.shape.cast(self, dtype)
 
     def retain_grad(self):
         """Keep this non-leaf tensor's gradient in `.grad` after backward (Grad-CAM needs it)."""
@@ -207,84 +207,84 @@ class Tensor:
 
     # ----- operators (the Functions live in tinyconv.ops; bound at the bottom of this file)
     def __add__(self, other):
-        return _math.add(self, other)
+        return _ops.math.add(self, other)
 
     def __radd__(self, other):
-        return _math.add(other, self)
+        return _ops.math.add(other, self)
 
     def __sub__(self, other):
-        return _math.sub(self, other)
+        return _ops.math.sub(self, other)
 
     def __rsub__(self, other):
-        return _math.sub(other, self)
+        return _ops.math.sub(other, self)
 
     def __mul__(self, other):
-        return _math.mul(self, other)
+        return _ops.math.mul(self, other)
 
     def __rmul__(self, other):
-        return _math.mul(other, self)
+        return _ops.math.mul(other, self)
 
     def __truediv__(self, other):
-        return _math.div(self, other)
+        return _ops.math.div(self, other)
 
     def __rtruediv__(self, other):
-        return _math.div(other, self)
+        return _ops.math.div(other, self)
 
     def __pow__(self, exponent):
-        return _math.pow(self, exponent)
+        return _ops.math.pow(self, exponent)
 
     def __rpow__(self, base):
-        return _math.pow(base, self)
+        return _ops.math.pow(base, self)
 
     def __neg__(self):
-        return _math.neg(self)
+        return _ops.math.neg(self)
 
     def __matmul__(self, other):
-        return _math.matmul(self, other)
+        return _ops.math.matmul(self, other)
 
     def __rmatmul__(self, other):
-        return _math.matmul(other, self)
+        return _ops.math.matmul(other, self)
 
     def __getitem__(self, index):
-        return _shape.getitem(self, index)
+        return _ops.shape.getitem(self, index)
 
     def sum(self, axis=None, keepdims=False):
-        return _math.sum(self, axis, keepdims)
+        return _ops.math.sum(self, axis, keepdims)
 
     def mean(self, axis=None, keepdims=False):
-        return _math.mean(self, axis, keepdims)
+        return _ops.math.mean(self, axis, keepdims)
 
     def max(self, axis=None, keepdims=False):
-        return _math.max(self, axis, keepdims)
+        return _ops.math.max(self, axis, keepdims)
 
     def exp(self):
-        return _math.exp(self)
+        return _ops.math.exp(self)
 
     def log(self):
-        return _math.log(self)
+        return _ops.math.log(self)
 
     def sqrt(self):
-        return _math.sqrt(self)
+        return _ops.math.sqrt(self)
 
     def abs(self):
-        return _math.abs(self)
+        return _ops.math.abs(self)
 
     def clip(self, low=None, high=None):
-        return _math.clip(self, low, high)
+        return _ops.math.clip(self, low, high)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return _shape.reshape(self, shape)
+        return _ops.shape.reshape(self, shape)
 
     def transpose(self, *axes):
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
             axes = tuple(axes[0] or ())
-        return _shape.transpose(self, axes or None)
+        return _ops.shape.transpose(self, axes or None)
 
     @property
     def T(self):
-        return _shape.transpose(self, None)
+        return _ops.shape.transpose(self, None)
 
 
 def _reverse_topological_order(root):
@@ -392,5 +392,17 @@ def _check_same_device_and_dtype(cls, tensors):
                         f".astype() first")
 
 
-from .ops import math as _math  # noqa: E402  (the ops import Tensor and Function from here)
-from .ops import shape as _shape  # noqa: E402
+class _Operators:
+    """The differentiable functions behind Tensor's operators and methods (x + y, x[i], x.sum(),
+    x.reshape(...), x.to(...)): the modules tinyconv.ops.math and tinyconv.ops.shape. The ops are
+    built on Tensor and Function, so the engine below them cannot import them; tinyconv.ops hands
+    them over once, when it is imported (`use_operators`), and `import tinyconv` imports it."""
+    math = shape = None
+
+
+_ops = _Operators()
+
+
+def use_operators(math, shape):
+    """Route Tensor's operators to these two modules (called by tinyconv.ops on import)."""
+    _ops.math, _ops.shape = math, shape

@@ -11,8 +11,8 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .bench_kernels import PASSES
-from .methods.grids import _font, label_colours
+from .kernels import PASSES
+from ..methods.grids import label_colours, load_font
 
 PASS_TITLES = {"forward": "forward (incl. weight preparation)",
                "backward_input": "backward to the input",
@@ -53,7 +53,7 @@ def kernel_time_chart(report):
     colours = {n: tuple(int(v) for v in c) for n, c in zip(names, label_colours(len(names)))}
     times = [a[p]["ms"] for s in shapes for a in s["algorithms"].values() for p in PASSES]
     low, high = min(times) / 1.5, max(times)  # the shortest bar still shows
-    font, small, title_font = _font(14), _font(11), _font(17)
+    font, small, title_font = load_font(14), load_font(11), load_font(17)
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     row_lines = [[_describe(s)] + [part.strip() for part in s["label"].split(";")]
                  for s in shapes]
@@ -114,7 +114,7 @@ def _axis(draw, x0, top, bottom, low, high, font, title):
         text = _ms_text(tick)
         for y in (top - 24, bottom + 4):
             draw.text((x - draw.textlength(text, font=font) / 2, y), text, fill=TEXT, font=font)
-    draw.text((x0, top - 48), title, fill=TEXT, font=_font(15))
+    draw.text((x0, top - 48), title, fill=TEXT, font=load_font(15))
     return to_x
 
 

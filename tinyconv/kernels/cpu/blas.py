@@ -15,9 +15,7 @@ import ctypes
 import numpy as np
 from scipy.linalg import blas
 
-from .. import cpu_threads
-
-cpu_threads.apply_default()  # scipy's OpenBLAS is loaded now: its idle workers sleep, not spin
+from . import threads as cpu_threads
 
 
 def _routine(kind, dtype):

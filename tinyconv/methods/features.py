@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend import to_numpy, xp_for
-from .image import IMAGE_EXTENSIONS, UnreadableImage, list_images, load_image, resize
-from .tensor import no_grad
+from ..cache import cache_dir
+from ..engine.backend import to_numpy, xp_for
+from ..image import UnreadableImage, load_image, resize
+from ..engine.tensor import no_grad
 
 POOLINGS = ("avg", "max", "none")
 CACHE_VERSION = 2
@@ -80,46 +81,6 @@ def read_images(paths, skip=None, prepare=None):
         images.append(prepare(image) if prepare else image)
         kept.append(path)
     return images, kept
-
-
-def find_images(folders):
-    """Image files in `folders` (files or folders, one level deep); FileNotFoundError if none,
-    naming the accepted extensions and any subfolders that could be meant instead."""
-    folders = [folders] if isinstance(folders, (str, os.PathLike)) else list(folders)
-    missing = [str(f) for f in folders if not Path(f).exists()]
-    if missing:
-        raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
-    paths = list_images(folders)
-    if not paths:
-        subfolders = sorted(p.name for f in folders if Path(f).is_dir()
-                            for p in Path(f).iterdir() if p.is_dir())
-        hint = (f"; it has subfolders ({', '.join(subfolders[:20])}): name one of them, or pass "
-                f"the folder to a command that reads labelled subfolders") if subfolders else ""
-        raise FileNotFoundError(f"no images in {', '.join(map(str, folders))} (looked for "
-                                f"{', '.join(IMAGE_EXTENSIONS)}){hint}")
-    return paths
-
-
-def labelled_images(folder, per_class=None):
-    """Images of a folder with one subfolder per class (CIFAR-10 style), sorted.
-
-    Returns (paths, labels (N,) int64, class_names); a folder holding images directly, and no
-    subfolder with images, is one unnamed class. per_class keeps the first n files of each class.
-    """
-    folder = Path(folder)
-    classes = sorted(p for p in folder.iterdir() if p.is_dir() and list_images([p])) \
-        if folder.is_dir() else []
-    if not classes:
-        paths = find_images([folder])[:per_class]
-        return paths, np.zeros(len(paths), dtype=np.int64), [folder.name]
-    paths, labels, names = [], [], []
-    for sub in classes:
-        found = list_images([sub])[:per_class]
-        if found:
-            labels += [len(names)] * len(found)
-            names.append(sub.name)
-            paths += found
-    return paths, np.array(labels, dtype=np.int64), names
 
 
 def model_images(model, paths, image_size=None, thumbnail=None):
@@ -257,7 +218,6 @@ def model_digest(model):
 
 
 def _default_cache_dir():
-    from .weights.fetch import cache_dir
     return cache_dir() / "features"
 
 

@@ -9,8 +9,8 @@ trim thresholds to 1 GiB makes malloc reuse its heap instead, like a framework's
 allocator: no faults after the first pass, the same peak memory, and up to 1 GiB of freed memory
 kept by the process between passes.
 
-`keep_freed_memory()` runs once at `import tinyconv` on Linux with glibc; set
-TINYCONV_CPU_ALLOCATOR=system to leave malloc as it is.
+`keep_freed_memory()` runs when asked, through tuning.tune_process() (Linux with glibc); set
+TINYCONV_CPU_ALLOCATOR=system to leave malloc as it is even then.
 """
 import ctypes
 import os

@@ -23,9 +23,10 @@ Three strategies, chosen per layer by `strategy`:
 """
 import numpy as np
 
-from . import blas_cpu, im2col, winograd_cpu
+from .. import im2col
+from . import blas as blas_cpu, winograd as winograd_cpu
 from .channels_last import as_nchw, channels_last_rows, embed
-from .parallel_cpu import for_each_part
+from .parallel import for_each_part
 
 # Shifted GEMMs need each tap's (O, C) weight as a contiguous block; the rearranged copy of the
 # weight costs about as much as an im2col copy of this many input rows per output channel, so

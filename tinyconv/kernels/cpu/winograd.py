@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import blas_cpu
+from . import blas as blas_cpu
 from .channels_last import embed
-from .parallel_cpu import for_each_part
+from .parallel import for_each_part
 
 CHUNK_ELEMENTS = 2 ** 17  # a chunk's row-transformed intermediate (elements), kept in cache
 
