@@ -6,33 +6,32 @@
 Architectures: vgg11, vgg13, vgg16, vgg19, alexnet, squeezenet1_0, squeezenet1_1 (torchvision
 layouts) and fast_style (the ml5 / Engstrom fast style transfer network).
 """
-from functools import partial
+import inspect
+from importlib import import_module
 
-from .alexnet import alexnet
-from .fast_style import fast_style
 from .model import Model, unknown_layer
 from .preprocessing import Preprocessing
-from .squeezenet import squeezenet
-from .vgg import vgg
 
-ARCHITECTURES = {
-    "vgg11": partial(vgg, "vgg11"),
-    "vgg13": partial(vgg, "vgg13"),
-    "vgg16": partial(vgg, "vgg16"),
-    "vgg19": partial(vgg, "vgg19"),
-    "alexnet": alexnet,
-    "squeezenet1_0": partial(squeezenet, "squeezenet1_0"),
-    "squeezenet1_1": partial(squeezenet, "squeezenet1_1"),
-    "fast_style": fast_style,
-}
-CLASSIFIERS = [name for name in ARCHITECTURES if name != "fast_style"]
+# The registry: one module per family, each holding ARCHITECTURES = {name: spec factory}.
+FAMILIES = ("vgg", "alexnet", "squeezenet", "fast_style")
+
+ARCHITECTURES = {name: factory for family in FAMILIES
+                 for name, factory in import_module(f".{family}", __name__).ARCHITECTURES.items()}
+
+
+def _takes_num_classes(name):
+    return "num_classes" in inspect.signature(ARCHITECTURES[name]).parameters
+
+
+CLASSIFIERS = [name for name in ARCHITECTURES if _takes_num_classes(name)]
 
 
 def arch_spec(name, num_classes=None):
-    """The ArchSpec (rows, preprocessing, aliases, torchvision names) of architecture `name`."""
+    """The ArchSpec (rows, preprocessing, aliases, torchvision names) of architecture `name`;
+    num_classes: the classifier's size, for the families that have one."""
     if name not in ARCHITECTURES:
         raise KeyError(f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
-    if num_classes is None or name == "fast_style":
+    if num_classes is None or not _takes_num_classes(name):
         return ARCHITECTURES[name]()
     return ARCHITECTURES[name](num_classes=num_classes)
 

@@ -33,3 +33,6 @@ def alexnet(name="alexnet", num_classes=1000):
     ]
     torch_names.update(fc6="classifier.1", fc7="classifier.4", fc8="classifier.6")
     return ArchSpec(name, rows, TORCHVISION, torch_names=torch_names)
+
+
+ARCHITECTURES = {"alexnet": alexnet}

@@ -47,3 +47,6 @@ def fast_style(name="fast_style"):
              + _conv_rows("conv_t3", 32, 3, 9, 1, relu=False))
     rows.append(L.ScaledTanh("output", 150.0, 127.5))
     return ArchSpec(name, rows, RAW_255)
+
+
+ARCHITECTURES = {"fast_style": fast_style}

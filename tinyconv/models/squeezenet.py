@@ -6,6 +6,8 @@ fire<k>/concat; "fire<k>" is an alias of its concat. Max pools use ceil mode, as
 The classifier is drop9, conv10 (1x1 to the classes), relu10 and pool10, a global average whose
 output (N, classes) is the score.
 """
+from functools import partial
+
 from . import layers as L
 from .spec import ArchSpec
 from .preprocessing import TORCHVISION
@@ -62,3 +64,6 @@ def squeezenet(name, num_classes=1000):
              L.GlobalAvgPool("pool10")]
     torch_names["conv10"] = "classifier.1"
     return ArchSpec(name, rows, TORCHVISION, aliases=aliases, torch_names=torch_names)
+
+
+ARCHITECTURES = {name: partial(squeezenet, name) for name in LAYOUTS}

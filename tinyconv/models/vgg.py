@@ -5,6 +5,8 @@ then torchvision's classifier: avgpool (adaptive, 7x7: identity at 224x224), fc6
 fc7, relu7, drop7, fc8. The same table serves weights from Keras or Caffe; only the
 preprocessing differs (recorded in the weight file).
 """
+from functools import partial
+
 from . import layers as L
 from .spec import ArchSpec
 from .preprocessing import TORCHVISION
@@ -40,3 +42,6 @@ def vgg(name, num_classes=1000):
     ]
     torch_names.update(fc6="classifier.0", fc7="classifier.3", fc8="classifier.6")
     return ArchSpec(name, rows, TORCHVISION, torch_names=torch_names)
+
+
+ARCHITECTURES = {name: partial(vgg, name) for name in BLOCKS}

@@ -19,6 +19,8 @@ from .format import WeightFile, is_tinyconv_file, read_weights, sha256_of
 
 IMAGENET_CLASS_INDEX = Path(__file__).resolve().parent.parent / "data" / "imagenet_class_index.json"
 IMAGENET_CLASSES = 1000
+# the architectures a torchvision state_dict can hold: those whose table names torchvision modules
+TORCHVISION_ARCHITECTURES = [arch for arch in CLASSIFIERS if arch_spec(arch).torch_names]
 
 
 def read_labels(path):
@@ -56,7 +58,7 @@ def torchvision_key_map(arch, num_classes=None):
 def detect_torchvision_arch(state, path):
     """The architecture whose torchvision keys match `state`; ValueError naming the nearest."""
     best = None
-    for arch in CLASSIFIERS:
+    for arch in TORCHVISION_ARCHITECTURES:
         keys = torchvision_key_map(arch)
         missing = sorted(set(keys) - set(state))
         unexpected = sorted(set(state) - set(keys))
@@ -67,7 +69,7 @@ def detect_torchvision_arch(state, path):
             best = (score, arch, missing, unexpected)
     _, arch, missing, unexpected = best
     raise ValueError(f"{path}: keys match no supported torchvision architecture "
-                     f"({', '.join(CLASSIFIERS)}); nearest is {arch}, with missing keys "
+                     f"({', '.join(TORCHVISION_ARCHITECTURES)}); nearest is {arch}, with missing keys "
                      f"{missing[:6]} and unexpected keys {unexpected[:6]}")
 
 
