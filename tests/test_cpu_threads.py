@@ -45,6 +45,7 @@ def test_blas_workers_sleep_when_idle_unless_the_user_set_the_timeout():
     assert set(ours["timeouts"].values()) == {4}
     users = _run({"OPENBLAS_THREAD_TIMEOUT": "28"})  # OpenBLAS's default, set by the user
     assert set(users["timeouts"].values()) == {28}
-    # 2^28 cycles of spinning is ~0.1 s of CPU after the last GEMM; a sleeping worker uses none
-    assert users["idle_cpu_s"] > 0.05
-    assert ours["idle_cpu_s"] < 0.03
+    # 2^28 cycles of spinning is ~0.1 s of wall time after the last GEMM, of which a spinning
+    # worker gets all on a quiet machine and a share on a busy one; a sleeping worker uses none
+    assert ours["idle_cpu_s"] < 0.02
+    assert users["idle_cpu_s"] > max(0.02, 3 * ours["idle_cpu_s"])
