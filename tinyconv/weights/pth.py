@@ -186,7 +186,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         return _StateDict()
 
     def _rebuild_tensor(self, *args):
-        """Stand-in for torch._utils._rebuild_tensor(_v2): records the checked view, reads nothing."""
+        """Stand-in for torch._utils._rebuild_tensor(_v2): the checked view; reads nothing."""
         if len(args) < 4 or not isinstance(args[0], StorageRef):
             raise PthError("a tensor is rebuilt from something that is not a storage")
         storage, offset, size, stride = args[:4]
@@ -229,10 +229,10 @@ def _check_nesting(data, limit=MAX_NESTING):
     stack, memo = [], {}
     for op, arg, _ in pickletools.genops(data):
         if op.name == "MEMOIZE" or op.name.endswith("PUT"):
-            memo[len(memo) if op.name == "MEMOIZE" else arg] = stack[-1] if stack else 0
+            memo[len(memo) if op.name == "MEMOIZE" else arg] = stack[-1] or 0 if stack else 0
             continue
         if op.name.endswith("GET") or op.name == "DUP":
-            stack.append(memo.get(arg, 0) if op.name != "DUP" else stack[-1] if stack else 0)
+            stack.append(memo.get(arg, 0) if op.name != "DUP" else stack[-1] or 0 if stack else 0)
             continue
         popped, before = [], op.stack_before
         if pickletools.markobject in before:
@@ -243,7 +243,7 @@ def _check_nesting(data, limit=MAX_NESTING):
         else:
             below = len(before)
         for _ in range(min(below, len(stack))):
-            popped.append(stack.pop())
+            popped.append(stack.pop() or 0)  # a mark for an object: refused by the unpickler
         if op.name in _INPLACE and popped:  # the container (deepest popped) stays, items go in
             depth = max([popped[-1]] + [d + 1 for d in popped[:-1]])
         else:
