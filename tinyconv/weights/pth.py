@@ -281,8 +281,8 @@ class _BoundedReader:
 
     def _take(self, n):
         if n < 0 or n > self.budget:
-            raise PthError(f"{self.path}: its pickles are over {MAX_PICKLE_BYTES} bytes; a "
-                           f"state_dict's are far smaller")
+            raise PthError(f"{self.path}: its pickles declare more than the {MAX_PICKLE_BYTES} "
+                           f"bytes a state_dict's need")
         self.budget -= n
         return n
 
@@ -464,8 +464,8 @@ def _state_tensors(state, storages, path):
     copied = sum(t.numel * t.storage.dtype.itemsize for t in tensors.values()
                  if not t.is_whole_storage())
     if copied > sum(ref.nbytes for ref in storages.values()):
-        raise PthError(f"{path}: its tensors view their storages {copied} bytes over, more than "
-                       f"the storages hold; a state_dict's tensors do not overlap")
+        raise PthError(f"{path}: its strided tensors need {copied} bytes of copies, more than "
+                       f"its storages hold; a state_dict's tensors do not overlap")
     return tensors
 
 
