@@ -5,6 +5,7 @@ The state_dicts stay in memory (0.5 and 0.2 GB): the .pth reader hands them to t
 place of a small file's contents. Reading and writing the files themselves is tested on
 SqueezeNet (test_weights.py), whose files are 5 MB."""
 from collections import OrderedDict
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -44,6 +45,13 @@ def _random_torchvision_state(arch):
     return state
 
 
+def _serve_from_memory(monkeypatch, state):
+    """Make the .pth reader hand `state` to the converter, declared as float32 tensors."""
+    declared = {k: SimpleNamespace(shape=v.shape, kind="FloatStorage") for k, v in state.items()}
+    monkeypatch.setattr(pth, "open_pth", lambda path: SimpleNamespace(tensors=declared))
+    monkeypatch.setattr(pth, "read_arrays", lambda pth_file, keys: {k: state[k] for k in keys})
+
+
 @pytest.mark.parametrize("arch, expected", [("alexnet", ALEXNET_SHAPES),
                                             ("vgg16", VGG16_SHAPES)])
 def test_torchvision_state_converts_loads_and_matches_shapes(tmp_path, monkeypatch, arch,
@@ -51,7 +59,7 @@ def test_torchvision_state_converts_loads_and_matches_shapes(tmp_path, monkeypat
     state = _random_torchvision_state(arch)
     assert set(TORCHVISION_KEYS[arch]) <= set(state)
     small_file = write_pth(tmp_path / f"{arch}.pth", {})
-    monkeypatch.setattr(pth, "read_pth", lambda path: state)
+    _serve_from_memory(monkeypatch, state)
     model = tinyconv.load_model(small_file)  # architecture detected from the keys
     assert model.arch == arch
     np.testing.assert_array_equal(model.params["conv1_1.weight" if arch == "vgg16" else

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models import CLASSIFIERS, arch_spec
+from ..models import CLASSIFIERS, arch_spec, param_shapes
 from ..models.preprocessing import TORCHVISION
 from . import keras, ml5, pth
 from .format import WeightFile, is_tinyconv_file, read_weights, sha256_of
@@ -73,23 +73,71 @@ def detect_torchvision_arch(state, path):
                      f"{missing[:6]} and unexpected keys {unexpected[:6]}")
 
 
+# A torchvision weight becomes float32 by a stated rule: float16 and bfloat16 widen exactly,
+# float64 rounds to the nearest float32 (as torch's model.float() does) and is refused where that
+# overflows. Integer and bool storages are refused: a float network's weights are never integers,
+# and casting them (say a quantized file's int8 without its scales) would give another network.
+FLOAT_STORAGES = ("FloatStorage", "HalfStorage", "BFloat16Storage", "DoubleStorage")
+
+
 def convert_torchvision(path, arch=None):
-    """(architecture, params, num_classes) from a torchvision .pth state_dict file."""
-    state = {k: v for k, v in pth.read_pth(path).items() if not k.endswith("num_batches_tracked")}
-    arch = arch or detect_torchvision_arch(state, path)
+    """(architecture, params, num_classes) from a torchvision .pth state_dict file.
+
+    The keys, shapes and dtypes the file declares are checked against the architecture before
+    any storage is read, so a file cannot make this allocate more than the architecture needs.
+    """
+    pth_file = pth.open_pth(path)
+    tensors = {k: t for k, t in pth_file.tensors.items() if not k.endswith("num_batches_tracked")}
+    arch = arch or detect_torchvision_arch(tensors, path)
+    mapping, num_classes = _check_torchvision_tensors(tensors, arch, path)
+    arrays = pth.read_arrays(pth_file, list(mapping))
+    return arch, {mapping[k]: _as_float32(k, a, path) for k, a in arrays.items()}, num_classes
+
+
+def _check_torchvision_tensors(tensors, arch, path):
+    """({torchvision key: tinyconv key}, num_classes) once `tensors` ({key: LazyTensor}) are
+    exactly `arch`'s keys with its shapes and float dtypes; ValueError naming what differs."""
     spec = arch_spec(arch)
+    keys = torchvision_key_map(arch)  # the names do not depend on the number of classes
+    missing, unexpected = sorted(set(keys) - set(tensors)), sorted(set(tensors) - set(keys))
+    if missing or unexpected:
+        raise ValueError(_key_mismatch(path, arch, missing, unexpected, tensors))
     final = [row for row in spec.rows if row.param_shapes()][-1]  # fc8, or conv10
-    num_classes = state[f"{spec.torch_names[final.name]}.bias"].shape[0]
+    bias_key = f"{spec.torch_names[final.name]}.bias"
+    if len(tensors[bias_key].shape) != 1 or tensors[bias_key].shape[0] < 1:
+        raise ValueError(f"{path}: {bias_key!r} has shape {tensors[bias_key].shape}; the "
+                         f"classifier's bias must have one value per class")
+    num_classes = tensors[bias_key].shape[0]
     mapping = torchvision_key_map(arch, num_classes)
-    missing = sorted(set(mapping) - set(state))
-    if missing:
-        raise KeyError(f"{path}: not a complete {arch} state_dict; missing {missing[:6]}")
-    params = {mapping[key]: value.astype(np.float32, copy=False) for key, value in state.items()
-              if key in mapping}
-    unexpected = sorted(set(state) - set(mapping))
-    if unexpected:
-        raise KeyError(f"{path}: keys not in {arch}: {unexpected[:6]}")
-    return arch, params, num_classes
+    expected = param_shapes(arch, num_classes)
+    for key, mine in mapping.items():
+        shape, kind = tuple(tensors[key].shape), tensors[key].kind
+        if shape != expected[mine]:
+            raise ValueError(f"{path}: {key!r} (layer {mine.rpartition('.')[0]!r}) has shape "
+                             f"{shape} but {arch} expects {expected[mine]}")
+        if kind not in FLOAT_STORAGES:
+            raise ValueError(f"{path}: {key!r} is a torch {kind}; weights must be floating point "
+                             f"(float32, float16, bfloat16 or float64)")
+    return mapping, num_classes
+
+
+def _key_mismatch(path, arch, missing, unexpected, tensors):
+    """The message for a file whose keys are not `arch`'s, naming the architecture it holds."""
+    try:
+        holds = f"; it holds {detect_torchvision_arch(tensors, path)}"
+    except ValueError:
+        holds = ""
+    return (f"{Path(path).name} does not hold {arch}: {len(missing)} missing keys "
+            f"{missing[:4]}, {len(unexpected)} unexpected keys {unexpected[:4]}{holds}")
+
+
+def _as_float32(key, array, path):
+    """`array` as float32 by the rule above FLOAT_STORAGES."""
+    with np.errstate(over="ignore"):
+        out = array.astype(np.float32, copy=False)
+    if array.dtype == np.float64 and np.isinf(out).sum() != np.isinf(array).sum():
+        raise ValueError(f"{path}: {key!r} holds float64 values beyond float32's range")
+    return out
 
 
 def source_kind(path):
@@ -100,11 +148,13 @@ def source_kind(path):
     if not path.exists():
         raise FileNotFoundError(f"weight source not found: {path}")
     with open(path, "rb") as f:
-        head = f.read(8)
-    if head == b"\x89HDF\r\n\x1a\n":
+        head = f.read(512)
+    if not head:
+        raise ValueError(f"{path} is empty")
+    if head[:8] == b"\x89HDF\r\n\x1a\n":
         return "tinyconv" if is_tinyconv_file(path) else "keras"
-    if head[:2] == b"PK" or head[:1] == b"\x80":
-        return "pth"
+    if head[:2] == b"PK" or head[:1] == b"\x80" or head[257:262] == b"ustar":
+        return "pth"  # zip, legacy stream, or the tar of torch < 0.4 (the reader explains)
     if path.suffix == ".h5":
         return "keras"  # let the HDF5 reader explain what is wrong with it
     raise ValueError(f"{path}: unknown weight format (expected a tinyconv or Keras .h5, a "
