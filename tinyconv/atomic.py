@@ -56,38 +56,70 @@ def handle_sigterm():
 
 
 def _kind(mode):
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+    for test, name in ((stat.S_ISREG, "a file"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
                        (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link")):
         if test(mode):
             return name
-    return "not a regular file"
+    return "not a regular file"  # a door, a whiteout: whatever the system has
 
 
 def check_target(path):
     """The permission bits the written file gets, after refusing a target that is not a regular
     file or nothing (OutputError naming it). Creates the target's folder when missing."""
+    path, info = _file_target(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        check_folder(path.parent)  # says which part is a file or not writable
+        raise _output_error(path, e) from None
+    if info is not None:
+        return stat.S_IMODE(info.st_mode) & 0o777
+    return 0o666 & ~_umask()
+
+
+def check_file(path):
+    """OutputError now, before any work, when `path` cannot be a file tinyconv writes: not a
+    regular file, or under a folder that is a file or not writable. Changes nothing."""
+    path, _ = _file_target(path)
+    check_folder(path.parent)
+    return path
+
+
+def check_folder(folder):
+    """OutputError now when files cannot be written into `folder`: it, or the nearest part of
+    it that exists, is not a folder or not writable. Changes nothing."""
+    folder = Path(folder)
+    existing = folder
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if os.path.lexists(existing) and not existing.is_dir():
+        what = "is" if existing == folder else f"is under {existing}, which is"
+        raise OutputError(f"{folder}: {what} {_kind(os.stat(existing).st_mode)}, not a folder; "
+                          f"give a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{folder}: cannot write there (folder {existing} is not writable)")
+    return folder
+
+
+def _file_target(path):
+    """(Path, its lstat or None when missing); OutputError unless it is a regular file or
+    nothing."""
     text = os.fspath(path)
     if text.endswith(os.sep) or text in ("", ".", ".."):
         raise OutputError(f"{text or repr(text)}: names a folder; give a file path")
     path = Path(text)
     try:
         info = os.lstat(path)
-    except FileNotFoundError:
-        info = None
+    except (FileNotFoundError, NotADirectoryError):
+        return path, None  # the folder check says what is wrong with the folder
     except OSError as e:
         raise _output_error(path, e) from None
-    if info is not None and not stat.S_ISREG(info.st_mode):
+    if not stat.S_ISREG(info.st_mode):
         link = f" to {os.readlink(path)}" if stat.S_ISLNK(info.st_mode) else ""
         raise OutputError(f"{path}: {_kind(info.st_mode)}{link}, not a regular file; tinyconv "
                           f"only replaces regular files: give a file path")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise _output_error(path, e) from None
-    if info is not None:
-        return stat.S_IMODE(info.st_mode) & 0o777
-    return 0o666 & ~_umask()
+    return path, info
 
 
 def _umask():
@@ -145,8 +177,8 @@ def writing(path):
 
     OSErrors of the writer (disk full, file-size limit, permission) become OutputError naming
     `path`. A SIGINT/SIGTERM during the block cancels the write (see the module's doc)."""
+    mode = check_target(path)  # before Path(), which drops a trailing slash
     path = Path(path)
-    mode = check_target(path)
     folder = path.parent
     if folder not in _cleaned:
         remove_stale_temporaries(folder)

@@ -158,11 +158,10 @@ def save_image(path, image):
         image = image[:, :, 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
         raise ValueError(f"save_image expects (H, W), (H, W, 3) or (H, W, 4); got {image.shape}")
-    path = Path(path)
-    kind = _format_of(path)
+    kind = _format_of(Path(path))
     with writing(path) as tmp:
         Image.fromarray(image).save(tmp, format=kind)
-    return path
+    return Path(path)
 
 
 def _format_of(path):

@@ -264,7 +264,7 @@ def _look_up(model, paths, layer, pooling, image_size, cache_dir, warn):
     path = folder / f"{model.arch}_{layer.replace('/', '-')}_{pooling}_{key[:24]}.npz"
     try:
         info = os.lstat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # writing it will say what is wrong
         return path, key, None
     except OSError as e:
         warn(f"feature cache {path} cannot be read ({e.strerror}); computing without the cache")

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import writing
+
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 STORAGE_DTYPES = {
@@ -235,7 +237,7 @@ def _flatten_state(state, path):
 def write_pth(path, state, name="archive"):
     """Write {key: numpy float array} as a PyTorch zip-format state_dict file."""
     arrays = collections.OrderedDict((k, np.ascontiguousarray(v)) for k, v in state.items())
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+    with writing(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
         z.writestr(f"{name}/data.pkl", _state_pickle(arrays))
         z.writestr(f"{name}/byteorder", "little")
         z.writestr(f"{name}/version", "3\n")
