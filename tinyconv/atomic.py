@@ -203,8 +203,10 @@ def writing(path):
             raise KeyboardInterrupt(f"interrupted; {path} was not written")
         _replace(tmp, path)
     finally:
-        if tmp.exists() or tmp.is_symlink():
+        try:
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass  # renamed into place
 
 
 def _flush(tmp, mode):
