@@ -86,6 +86,11 @@ def test_cache_hits_and_misses(model, folder, tmp_path, monkeypatch):
     assert misses(model=models.build("squeezenet1_1", seed=1))
     stat = paths[0].stat()
     os.utime(paths[0], ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert not misses()  # the same bytes: the cache follows content, not mtimes
+    other = np.random.default_rng(99).integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    save_image(paths[0], other)  # new content of the same size (random pixels do not compress)
+    os.utime(paths[0], ns=(stat.st_atime_ns, stat.st_mtime_ns))  # ...and the old mtime back
+    assert paths[0].stat().st_size == stat.st_size
     assert misses()
     assert not misses()  # and that result is cached in turn
 

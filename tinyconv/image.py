@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .atomic import writing
+
 MAX_PIXELS = 100_000_000  # 10000 x 10000: beyond this an image is almost surely a mistake
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
@@ -148,18 +150,28 @@ def to_uint8(image):
 def save_image(path, image):
     """Write an (H, W, 3) or (H, W) image (uint8, or float in 0..1 or 0..255) to a PNG/JPEG file.
 
-    The format follows the file extension; the folder is created when missing.
+    The format follows the file extension; the folder is created when missing. Written through
+    tinyconv.atomic.writing: the old file stays whole until the new one is complete.
     """
     image = to_uint8(image)
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
         raise ValueError(f"save_image expects (H, W), (H, W, 3) or (H, W, 4); got {image.shape}")
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        os.makedirs(path.parent, exist_ok=True)
-    Image.fromarray(image).save(path)
-    return path
+    kind = _format_of(Path(path))
+    with writing(path) as tmp:
+        Image.fromarray(image).save(tmp, format=kind)
+    return Path(path)
+
+
+def _format_of(path):
+    """PIL's format name for the extension of `path` (ValueError naming it when unknown)."""
+    Image.init()
+    suffix = path.suffix.lower()
+    if suffix not in Image.EXTENSION:
+        raise ValueError(f"{path}: unknown picture extension {suffix or '(none)'}; use .png or "
+                         f".jpg")
+    return Image.EXTENSION[suffix]
 
 
 def find_images(folders):

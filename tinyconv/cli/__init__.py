@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 
+from ..atomic import handle_sigterm
 from ..kernels.cpu.tuning import tune_process
 from ..suggest import close_matches, did_you_mean, suggestion
 from ..version import __version__
@@ -98,6 +99,7 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
+        handle_sigterm()  # SIGTERM runs finally blocks: no temporaries left (tinyconv.atomic)
         tune_process()  # before the first large arrays
         return args.func(args) or 0
     except KeyboardInterrupt as stop:  # Ctrl-C; synthesis runs say where their last image is

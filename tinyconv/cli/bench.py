@@ -4,7 +4,9 @@ import argparse
 import json
 
 from .. import models
+from ..atomic import write_text
 from ..bench import kernels as bench_kernels, run as bench
+from .common import output_file
 
 EXAMPLE = """examples:
   tinyconv bench                                   # every case on the default device
@@ -62,7 +64,7 @@ def register(subparsers):
     p.add_argument("--tf32", action="store_true",
                    help="GPU: float32 convolutions and GEMMs on TF32 tensor cores, on every side "
                         "(default: strict FP32 everywhere, PyTorch's cuDNN TF32 turned off too)")
-    p.add_argument("-o", "--output", help="also write the JSON report to this file")
+    p.add_argument("-o", "--output", type=output_file, help="also write the JSON report to this file")
     kernels = p.add_argument_group("kernel benchmark (--kernels)")
     kernels.add_argument("--kernels", action="store_true",
                          help="time every convolution algorithm on every layer shape instead")
@@ -77,7 +79,7 @@ def register(subparsers):
     kernels.add_argument("--gemm-size", type=int,
                          help="side of the square GEMM of the peak measurement [2048 CPU, "
                               "4096 GPU]")
-    kernels.add_argument("--plot", metavar="FILE.png",
+    kernels.add_argument("--plot", metavar="FILE.png", type=output_file,
                          help="draw time per layer shape per algorithm to this PNG")
     p.set_defaults(func=run)
 
@@ -99,8 +101,7 @@ def run(args):
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:
-        with open(args.output, "w") as f:
-            f.write(text + "\n")
+        write_text(args.output, text + "\n")
 
 
 def _default(value, default):

@@ -7,11 +7,13 @@ A method subcommand is a parser built with `add_parser`, the argument groups it 
 """
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from .. import models
+from ..atomic import check_file, check_folder, writing
 from ..image import load_image, resize, save_image
 from ..loading import load_model
 from ..methods.features import SkipUnreadable, model_images, readable_model_images
@@ -261,6 +263,27 @@ def stem(path):
     return Path(path).stem
 
 
+def output_stems(paths):
+    """{path: the stem its outputs are named after}, unique among `paths`, for commands that
+    write one output per input. The rule: the file's stem (dog.jpg -> dog, today's name) when no
+    other file has it; else stem and extension (dog.jpg -> dog_jpg, dog.png -> dog_png), with
+    _2, _3, ... in input order while that name is taken (a/dog.jpg and b/dog.jpg, or a file
+    whose own stem is dog_jpg, which keeps it). The same file given twice keeps one name."""
+    files = list(dict.fromkeys(Path(p).resolve() for p in paths))
+    counts = Counter(f.stem for f in files)
+    names = {f: f.stem for f in files if counts[f.stem] == 1}
+    taken = set(names.values())
+    for file in (f for f in files if counts[f.stem] > 1):
+        name = unique = f"{file.stem}_{file.suffix.lstrip('.')}"
+        n = 1
+        while unique in taken:
+            n += 1
+            unique = f"{name}_{n}"
+        taken.add(unique)
+        names[file] = unique
+    return {p: names[Path(p).resolve()] for p in paths}
+
+
 def load_input(model, args):
     """(uint8 (H, W, 3) image as the model sees it, (1, 3, H, W) input array on its device)
     for IMAGE and --image-size."""
@@ -321,10 +344,28 @@ def warn(args, message):
 
 def add_output_args(parser):
     group = parser.add_argument_group("output")
-    group.add_argument("--out", default="tinyconv-out",
+    group.add_argument("--out", default="tinyconv-out", type=output_folder,
                        help="folder for the pictures [tinyconv-out]")
     group.add_argument("--save-npy", action="store_true",
                        help="also save the raw arrays as .npy files")
+
+
+def output_folder(text):
+    """argparse type of an output folder: refused at once when it cannot be written to (a file,
+    under a file, not writable), not after the work."""
+    try:
+        return str(check_folder(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def output_file(text):
+    """argparse type of an output file: refused at once when it is a folder, a device, a FIFO,
+    a link, or under a folder that cannot be written to."""
+    try:
+        return str(check_file(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def save_picture(args, name, image):
@@ -339,8 +380,8 @@ def save_array(args, name, array):
     if not args.save_npy:
         return None
     path = Path(args.out) / f"{name}.npy"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, np.asarray(array))
+    with writing(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, np.asarray(array))
     print(f"wrote {path}")
     return path
 

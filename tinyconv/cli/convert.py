@@ -7,6 +7,7 @@ from ..models import ARCHITECTURES
 from ..weights import convert, write_weights
 from ..weights.fetch import cache_dir, cached_path, cached_weights
 from ..weights.format import read_source
+from .common import output_file
 
 EXAMPLE = """examples:
   tinyconv convert squeezenet1_1.pth                 # cached as squeezenet1_1
@@ -29,7 +30,7 @@ def register(subparsers):
     where = p.add_mutually_exclusive_group()
     where.add_argument("--name", help="name in the cache (default: SOURCE's name without its "
                                       "extension)")
-    where.add_argument("-o", "--output", help="tinyconv .h5 file to write instead of the cache")
+    where.add_argument("-o", "--output", type=output_file, help="tinyconv .h5 file to write instead of the cache")
     p.add_argument("--force", action="store_true",
                    help="replace cached weights of that name converted from another file")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES),

@@ -9,7 +9,7 @@ from ..methods.adversarial import difference_panel, fgsm, pixel_change
 from ..methods.objectives import class_index
 from .common import (add_model_args, add_output_args, add_parser, add_strict_arg, class_name,
                      load_model_from_args, readable_batches, require_class_scores, save_picture,
-                     stem)
+                     output_stems)
 
 EXAMPLE = """examples:
   tinyconv fgsm --weights squeezenet1_1.h5 --epsilon 1,2,8 dog.png
@@ -47,7 +47,7 @@ def run(args):
     paths = list_images(args.images)
     if not paths:
         raise FileNotFoundError(f"no images found in {args.images}")
-    success = {eps: [] for eps in args.epsilon}
+    success, names = {eps: [] for eps in args.epsilon}, output_stems(paths)
     for _, images, batch in readable_batches(args, model, paths, args.batch_size):
         x = model.preprocess(list(images), resize=False).data
         before = model.predicted_classes(x)
@@ -63,7 +63,7 @@ def run(args):
             for j, path in enumerate(batch):
                 print(f"{path} eps {eps:g}: {class_name(model, before[j])} -> "
                       f"{class_name(model, after[j])} (L-inf {linf[j]:.1f})")
-                save_picture(args, f"{stem(path)}_fgsm_e{eps:g}",
+                save_picture(args, f"{names[path]}_fgsm_e{eps:g}",
                              difference_panel(images[j], pictures[j]))
     kind = f"targeted ({class_name(model, target)})" if target is not None else "untargeted"
     for eps, oks in success.items():

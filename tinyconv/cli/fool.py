@@ -8,7 +8,7 @@ from ..methods.adversarial import (FOOLING_LOOP_DEFAULTS, FOOLING_OBJECTIVES, di
 from ..methods.objectives import class_index
 from .common import (add_model_args, add_output_args, add_parser, add_strict_arg, class_name,
                      load_model_from_args, readable_batches, require_class_scores, save_picture,
-                     stem)
+                     output_stems)
 from .loop import add_loop_args, check_loop_args, loop_kwargs, report_end, stop_if_interrupted
 
 EXAMPLE = """examples:
@@ -47,7 +47,7 @@ def run(args):
     if not paths:
         raise FileNotFoundError(f"no images found in {args.images}")
     rng = np.random.default_rng(args.seed)
-    changes, steps = [], []
+    changes, steps, names = [], [], output_stems(paths)
     for i, images, batch in readable_batches(args, model, paths, args.batch_size):
         x = model.preprocess(list(images), resize=False).data
         before = model.probabilities(x)
@@ -74,7 +74,7 @@ def run(args):
             print(f"{path}: {class_name(model, was)} ({before[j][was]:.3f}, target "
                   f"{before[j][t]:.4f}) -> {class_name(model, t)} ({after[j][t]:.3f}); "
                   f"{outcome}; L-inf {linf[j]:.0f}/255, relative L2 {relative[j]:.4f}")
-            saved.append(save_picture(args, f"{stem(path)}_fool_c{t}",
+            saved.append(save_picture(args, f"{names[path]}_fool_c{t}",
                                       difference_panel(images[j], adversarial[j])))
         changes.append(np.stack([linf, relative], axis=1))
         steps.append(fooled.steps)

@@ -6,8 +6,8 @@ from ..image import find_images
 from ..methods import features
 from ..methods.grids import tile_images
 from ..methods.neighbors import nearest_neighbors, pixel_vectors
-from .common import (add_parser, load_model_from_args, report_skipped, save_array, save_picture,
-                     skip_unreadable)
+from .common import (add_parser, load_model_from_args, output_stems, report_skipped, save_array,
+                     save_picture, skip_unreadable)
 from .folder_args import add_folder_args, folder_features
 
 EXAMPLE = """examples:
@@ -38,6 +38,7 @@ def run(args):
     model = load_model_from_args(args)
     folder = find_images(args.folder)
     queries = find_images(args.query)
+    names = output_stems(queries)
     skip = skip_unreadable(args)
     found = folder_features(model, args, folder, skip)
     paths = found.paths
@@ -61,7 +62,7 @@ def run(args):
         rows = [[query] + [paths[i] for i in by_feature[q]],
                 [query] + [paths[i] for i in by_pixel[q]]]
         thumbs = features.model_images(model, rows[0] + rows[1], args.image_size, args.thumb)
-        save_picture(args, f"{query.stem}_neighbors",
+        save_picture(args, f"{names[query]}_neighbors",
                      tile_images(thumbs, rows=2, cols=k + 1, padding=3, pad_value=255))
     save_array(args, "neighbors_features", by_feature)
     save_array(args, "neighbors_pixels", by_pixel)

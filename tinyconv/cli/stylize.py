@@ -3,8 +3,8 @@ from pathlib import Path
 
 from ..engine.tensor import no_grad
 from ..image import UnreadableImage, list_images, load_image
-from .common import (add_device_arg, add_parser, add_strict_arg, load_weights, report_skipped,
-                     save_picture, skip_unreadable)
+from .common import (add_device_arg, add_parser, add_strict_arg, load_weights, output_folder,
+                     output_stems, report_skipped, save_picture, skip_unreadable)
 
 EXAMPLE = """examples:
   tinyconv convert fast_style_ml5/wave            # once: into the cache as "wave"
@@ -23,7 +23,7 @@ def register(subparsers):
                         "their name in the cache")
     p.add_argument("--size", type=int, metavar="S",
                    help="resize each image's short side to S pixels first")
-    p.add_argument("--out", default="tinyconv-out", help="folder for the pictures [tinyconv-out]")
+    p.add_argument("--out", default="tinyconv-out", type=output_folder, help="folder for the pictures [tinyconv-out]")
     add_device_arg(p)
     add_strict_arg(p)
     p.set_defaults(func=run)
@@ -38,7 +38,7 @@ def run(args):
     paths = list_images(args.images)
     if not paths:
         raise FileNotFoundError(f"no images found in {args.images}")
-    skip, read = skip_unreadable(args), 0
+    skip, read, names = skip_unreadable(args), 0, output_stems(paths)
     for path in paths:
         try:
             picture = load_image(path, size=args.size)
@@ -48,6 +48,6 @@ def run(args):
         read += 1
         with no_grad():
             styled = model.deprocess(model(model.preprocess(picture)))[0]
-        save_picture(args, f"{path.stem}_{style}", styled)
+        save_picture(args, f"{names[path]}_{style}", styled)
     skip.check_any_left(read, len(paths))
     report_skipped(args, skip, read)

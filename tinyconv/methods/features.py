@@ -5,27 +5,34 @@ vector per image from a named layer. A spatial layer (N, C, h, w) is pooled to (
 average or a global max; the max also records where each channel peaked, which is what the patch
 finder needs. Running a network over a folder is the slow part, so the result goes to an .npz file
 whose name is a SHA-256 of everything that determines it: the model's weights (their bytes), the
-layer, the pooling, the input geometry, and every file's path, size and modification time. Change
-any of these and the features are computed again. A file that cannot be read is skipped or stops
+layer, the pooling, the input geometry, and every file's path and the SHA-256 of its bytes
+(content, not modification times, which can be set back; hashing is cheap next to a forward
+pass). Change any of these and the features are computed again. A cache file is used only when
+its stored key, its paths, its shapes and the finiteness of its values check out; anything else
+(truncated, bad CRC, 5 rows for 40 images, NaN rows) is computed again and replaced, with a
+warning. A cache path that is not a regular file (a folder, a link) is neither read nor replaced. A file that cannot be read is skipped or stops
 the run, as a SkipUnreadable says; the cache remembers the skipped files and their reasons, so a
 cached result reports them again and never gives a row to one of them.
 """
 import hashlib
 import json
 import os
-import tempfile
+import stat
+import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import writing
 from ..cache import cache_dir
 from ..engine.backend import to_numpy, xp_for
 from ..image import UnreadableImage, load_image, resize
 from ..engine.tensor import no_grad
 
 POOLINGS = ("avg", "max", "none")
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: keyed by file contents, the key stored in the file and checked
 
 
 @dataclass
@@ -141,16 +148,13 @@ def image_features(model, paths, layer, pooling="avg", image_size=None, batch_si
     paths = [Path(p) for p in paths]
     if not paths:
         raise FileNotFoundError("no image files given to compute features of")
-    cache_file = None
-    if cache_dir is not False:
-        key = _cache_key(model, paths, layer, pooling, image_size)
-        folder = Path(cache_dir) if cache_dir else _default_cache_dir()
-        cache_file = folder / f"{model.arch}_{layer.replace('/', '-')}_{pooling}_{key[:24]}.npz"
-        cached = _read_cache(cache_file, paths)
-        if cached is not None:
-            for path, reason in cached["skipped"]:
-                skip(UnreadableImage(path, reason))
-            return Features(layer=layer, pooling=pooling, from_cache=True, **cached)
+    warn = _warner(skip)
+    cache_file, key, cached = (None, None, None) if cache_dir is False else \
+        _look_up(model, paths, layer, pooling, image_size, cache_dir, warn)
+    if cached is not None:
+        for path, reason in cached["skipped"]:
+            skip(UnreadableImage(path, reason))
+        return Features(layer=layer, pooling=pooling, from_cache=True, **cached)
     values, positions, kept, map_shape = [], [], [], None
     first_skipped = len(skip.skipped)
     for start in range(0, len(paths), batch_size):
@@ -170,7 +174,7 @@ def image_features(model, paths, layer, pooling="avg", image_size=None, batch_si
                         np.concatenate(positions) if positions else None,
                         skipped=skip.skipped[first_skipped:])
     if cache_file is not None:
-        _write_cache(cache_file, features)
+        _write_cache(cache_file, key, features, warn)
     return features
 
 
@@ -217,15 +221,18 @@ def model_digest(model):
     return digest.hexdigest()
 
 
+def _warner(skip):
+    """Where cache warnings go: the run's SkipUnreadable's warn (the CLI's stderr line), else
+    Python's warnings."""
+    return skip.warn or (lambda message: warnings.warn(message, RuntimeWarning, stacklevel=4))
+
+
 def _default_cache_dir():
     return cache_dir() / "features"
 
 
 def _cache_key(model, paths, layer, pooling, image_size):
-    files = []
-    for path in paths:
-        stat = path.stat()
-        files.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
+    files = [[str(path.resolve()), _content_digest(path)] for path in paths]
     description = dict(version=CACHE_VERSION, weights=model_digest(model), layer=layer,
                        pooling=pooling, image_size=image_size, dtype=str(model.dtype),
                        preprocessing=model.preprocessing.to_dict(), files=files)
@@ -233,30 +240,106 @@ def _cache_key(model, paths, layer, pooling, image_size):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _read_cache(path, paths):
-    if not path.exists():
-        return None
+def _content_digest(path, chunk=1 << 20):
+    """SHA-256 of a file's bytes: the cache follows content, not mtimes (which can be set back).
+    Anything but a regular file (missing, a FIFO that would block) gets a marker instead; reading
+    it as an image fails later with its own message."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            kept, skipped = list(data["paths"]), list(data["skipped"])
-            if sorted(kept + skipped) != sorted(str(p) for p in paths):
-                return None
-            positions = data["positions"] if data["positions"].size else None
-            return dict(values=data["values"], paths=[Path(p) for p in kept],
-                        positions=positions, map_shape=tuple(int(v) for v in data["map_shape"]),
-                        skipped=[(Path(p), str(r)) for p, r in zip(skipped, data["reasons"])])
-    except (OSError, KeyError, ValueError):
-        return None  # a damaged cache file is recomputed and overwritten
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return "not a regular file"
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(chunk), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    except OSError as e:
+        return f"unreadable: {e.strerror}"
 
 
-def _write_cache(path, features):
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _look_up(model, paths, layer, pooling, image_size, cache_dir, warn):
+    """(the cache file, None when its path is taken by a folder or a link; the key; the cached
+    features as Features' fields, None when missing or bad)."""
+    key = _cache_key(model, paths, layer, pooling, image_size)
+    folder = Path(cache_dir) if cache_dir else _default_cache_dir()
+    path = folder / f"{model.arch}_{layer.replace('/', '-')}_{pooling}_{key[:24]}.npz"
+    try:
+        info = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):  # writing it will say what is wrong
+        return path, key, None
+    except OSError as e:
+        warn(f"feature cache {path} cannot be read ({e.strerror}); computing without the cache")
+        return None, key, None
+    if not stat.S_ISREG(info.st_mode):
+        warn(f"feature cache {path} is not a regular file; computing without the cache "
+             f"(remove it to cache again)")
+        return None, key, None
+    return path, key, _read_cache(path, key, paths, warn)
+
+
+def _read_cache(path, key, paths, warn):
+    """The cached features at `path` as Features' fields, or None (another key, or bad: `warn`
+    is told why, and the features are computed again and the file replaced)."""
+    try:
+        return _checked_cache(path, key, paths)
+    except _Stale:
+        return None
+    except Exception as e:  # any damage (BadZipFile, EOFError, bad CRC, ...): computed again
+        warn(f"feature cache {path} is damaged ({type(e).__name__}: {e}); computing the "
+             f"features again")
+        return None
+
+
+class _Stale(Exception):
+    """A cache file that belongs to other inputs (a hash-prefix collision): computed again."""
+
+
+def _checked_cache(path, key, paths):
+    """Read and check one cache file; raises on anything inconsistent."""
+    with zipfile.ZipFile(path) as z:  # stored members only: nothing inflates past the file size
+        if any(m.compress_type != zipfile.ZIP_STORED for m in z.infolist()):
+            raise ValueError("compressed members")
+    with np.load(path, allow_pickle=False) as data:
+        if str(data["key"]) != key:
+            raise _Stale()
+        kept, skipped = [str(p) for p in data["paths"]], [str(p) for p in data["skipped"]]
+        if sorted(kept + skipped) != sorted(str(p) for p in paths):
+            raise _Stale()
+        values, positions = data["values"], data["positions"]
+        map_shape = tuple(int(v) for v in data["map_shape"])
+        reasons = [str(r) for r in data["reasons"]]
+    _check_arrays(values, positions, map_shape, len(kept))
+    return dict(values=values, paths=[Path(p) for p in kept],
+                positions=positions if positions.size else None, map_shape=map_shape,
+                skipped=[(Path(p), r) for p, r in zip(skipped, reasons, strict=True)])
+
+
+def _check_arrays(values, positions, map_shape, rows):
+    """ValueError unless the arrays are rows x D finite float32 features of a map_shape layer."""
+    if values.dtype != np.float32 or values.ndim != 2 or values.shape[0] != rows:
+        raise ValueError(f"values are {values.dtype} {values.shape}, expected float32 with "
+                         f"{rows} rows")
+    if not np.isfinite(values).all():
+        raise ValueError(f"{int((~np.isfinite(values)).sum())} values are NaN or infinite")
+    width = values.shape[1]
+    if not map_shape or (int(np.prod(map_shape)) != width and map_shape[0] != width):
+        raise ValueError(f"map shape {map_shape} does not give {width} features")
+    if positions.size and (positions.shape != values.shape or positions.dtype != np.int64 or
+                           positions.min() < 0 or
+                           positions.max() >= int(np.prod(map_shape[1:]))):
+        raise ValueError(f"positions are {positions.dtype} {positions.shape}, out of range")
+
+
+def _write_cache(path, key, features, warn):
+    """Write the cache file (tinyconv.atomic.writing); a failure only costs the cache: warned."""
+    if not np.isfinite(features.values).all():
+        return  # NaN features are never served from a cache
     positions = features.positions if features.positions is not None else np.zeros(0, np.int64)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-    os.close(handle)
-    np.savez(temporary, values=features.values, positions=positions,
-             paths=np.array([str(p) for p in features.paths]),
-             skipped=np.array([str(p) for p, _ in features.skipped], dtype=str),
-             reasons=np.array([r for _, r in features.skipped], dtype=str),
-             map_shape=np.array(features.map_shape, dtype=np.int64))
-    os.replace(temporary, path)  # readers never see a half-written file
+    try:
+        with writing(path) as temporary, open(temporary, "wb") as f:
+            np.savez(f, key=np.array(key), values=features.values, positions=positions,
+                     paths=np.array([str(p) for p in features.paths], dtype=str),
+                     skipped=np.array([str(p) for p, _ in features.skipped], dtype=str),
+                     reasons=np.array([r for _, r in features.skipped], dtype=str),
+                     map_shape=np.array(features.map_shape, dtype=np.int64))
+    except OSError as e:
+        warn(f"feature cache not written: {e}")

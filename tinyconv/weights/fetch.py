@@ -4,8 +4,9 @@ The cache (TINYCONV_CACHE, default ~/.cache/tinyconv) holds converted files `<na
 is there, fetching or loading that name needs no network. A download streams into a temporary
 file beside its destination while its SHA-256 is computed, is checked against the length the
 server announced and against the published digest, and only then is converted; the converted file
-is written to a temporary name and renamed into place. So the cache never holds a half-written or
-unverified file, whatever fails and whenever the process is killed.
+is written the same way (tinyconv.atomic.writing: a temporary in the same folder, renamed into place
+when complete, removed on any failure or signal, and removed by the next run when the process was
+killed outright). So the cache never holds a half-written or unverified file.
 
 torchvision publishes, in each file name, the first hex digits of the file's SHA-256 (e.g.
 vgg16-397923af.pth) and torch.hub checks exactly that prefix; Source.sha256 holds a full digest
@@ -13,13 +14,13 @@ or such a published prefix, and `verify_sha256` accepts a digest that starts wit
 """
 import hashlib
 import os
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..atomic import writing
 from ..cache import cache_dir
 from ..progress import Progress
 from .convert import convert
@@ -114,45 +115,37 @@ def download(url, dest, sha256, progress=None, timeout=60):
     terminal, a line every tenth of the file in a log). Returns dest.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     show = progress is not False
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
+    with writing(dest) as tmp, open(tmp, "wb") as out:
         digest = hashlib.sha256()
         done = 0
-        with os.fdopen(fd, "wb") as out:
-            try:
-                response = urllib.request.urlopen(url, timeout=timeout)
-            except (urllib.error.URLError, OSError) as e:
-                raise DownloadError(f"cannot download {url}: {getattr(e, 'reason', e)}") from None
-            with response:
-                total = int(response.headers.get("Content-Length") or 0)
-                bar = Progress(f"downloading {dest.name}", total or None) if show else None
-                started = time.monotonic()
-                while True:
-                    try:
-                        block = response.read(CHUNK)
-                    except (OSError, ValueError) as e:  # connection reset, IncompleteRead
-                        raise DownloadError(f"download of {url} broke off after {done} bytes "
-                                            f"({e})") from None
-                    if not block:
-                        break
-                    out.write(block)
-                    digest.update(block)
-                    done += len(block)
-                    if bar:
-                        bar.update(done, status=download_status(done, total,
-                                                                time.monotonic() - started))
+        try:
+            response = urllib.request.urlopen(url, timeout=timeout)
+        except (urllib.error.URLError, OSError) as e:
+            raise DownloadError(f"cannot download {url}: {getattr(e, 'reason', e)}") from None
+        with response:
+            total = int(response.headers.get("Content-Length") or 0)
+            bar = Progress(f"downloading {dest.name}", total or None) if show else None
+            started = time.monotonic()
+            while True:
+                try:
+                    block = response.read(CHUNK)
+                except (OSError, ValueError) as e:  # connection reset, IncompleteRead
+                    raise DownloadError(f"download of {url} broke off after {done} bytes "
+                                        f"({e})") from None
+                if not block:
+                    break
+                out.write(block)
+                digest.update(block)
+                done += len(block)
                 if bar:
-                    bar.close()
+                    bar.update(done, status=download_status(done, total,
+                                                            time.monotonic() - started))
+            if bar:
+                bar.close()
         if total and done != total:
             raise DownloadError(f"download of {url} is truncated: {done} of {total} bytes")
         verify_sha256(digest.hexdigest(), sha256, url)
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return dest
 
 

@@ -11,14 +11,13 @@ never run code. Every failure names the file and the problem: not HDF5 or trunca
 file, an unknown architecture, a missing or unexpected layer, a wrong shape (with both shapes).
 """
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from ..atomic import writing
 from ..models import param_shapes
 from ..models.preprocessing import Preprocessing
 
@@ -70,25 +69,17 @@ def sha256_of(path, chunk=1 << 20):
 
 
 def write_weights(path, wf):
-    """Write WeightFile `wf` to `path` atomically (a temporary file renamed into place)."""
+    """Write WeightFile `wf` to `path` through tinyconv.atomic.writing (the old file stays
+    whole until the new one is complete; only a regular file is replaced)."""
     wf.check_against_model()
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            _write_attrs(f, wf)
-            layers = f.create_group("layers")
-            for key, value in wf.params.items():
-                layer, _, param = key.rpartition(".")
-                group = layers.require_group(layer)
-                group.create_dataset(param, data=np.asarray(value, dtype=np.float32))
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with writing(path) as tmp, h5py.File(tmp, "w") as f:
+        _write_attrs(f, wf)
+        layers = f.create_group("layers")
+        for key, value in wf.params.items():
+            layer, _, param = key.rpartition(".")
+            group = layers.require_group(layer)
+            group.create_dataset(param, data=np.asarray(value, dtype=np.float32))
     return path
 
 

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import writing
+
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 STORAGE_DTYPES = {
@@ -510,16 +512,25 @@ def _read_storage(ref, f, big_endian, path):
 
 # ----- writing the zip format (tests make torchvision-shaped files with this; torch reads it)
 def write_pth(path, state, name="archive"):
-    """Write {key: numpy float array} as a PyTorch zip-format state_dict file."""
+    """Write {key: numpy float array} as a PyTorch zip-format state_dict file (a path, written
+    atomically, or a binary file object)."""
     arrays = collections.OrderedDict((k, np.asarray(v, order="C")) for k, v in state.items())
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+    if hasattr(path, "write"):
+        _write_zip(path, arrays, name)
+    else:
+        with writing(path) as tmp:
+            _write_zip(tmp, arrays, name)
+    return path
+
+
+def _write_zip(file, arrays, name):
+    with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as z:
         z.writestr(f"{name}/data.pkl", _state_pickle(arrays))
         z.writestr(f"{name}/byteorder", "little")
         z.writestr(f"{name}/version", "3\n")
         for i, array in enumerate(arrays.values()):
             with z.open(f"{name}/data/{i}", "w", force_zip64=True) as f:
                 f.write(memoryview(array.astype(array.dtype.newbyteorder("<"), copy=False)))
-    return path
 
 
 _STORAGE_NAMES = {np.dtype(v): k for k, v in STORAGE_DTYPES.items() if k != "BFloat16Storage"}
