@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "tinyconv"
 
 # lowest first; a part may import the parts of earlier rows only (and itself)
 ORDER = [
-    {"cache", "image", "progress", "suggest", "version"},  # utilities: no other part of tinyconv
+    {"cache", "errors", "image", "progress", "suggest", "version"},  # utilities: no other part of tinyconv
     {"engine"},
     {"kernels"},
     {"ops"},

@@ -22,6 +22,7 @@ from ..engine.tensor import Tensor, no_grad
 from . import objectives as obj
 from .inversion import pixel_range
 from .optimize import optimize
+from ..errors import UnknownName
 
 # Presets per architecture: layers that exist in the weight file are kept (Keras VGG19 blocks 1-3
 # has nothing past relu3_4/pool3), the first content layer found is used.
@@ -59,7 +60,7 @@ def preset(model):
     family = "squeezenet" if model.arch.startswith("squeezenet") else \
         "vgg" if model.arch.startswith("vgg") else None
     if family is None:
-        raise KeyError(f"no style preset for {model.arch}; pass the layers and weights")
+        raise UnknownName(f"no style preset for {model.arch}; pass the layers and weights")
     values = dict(PRESETS[family])
     have = set(model.layer_names) | set(model.aliases)
     values["content_layer"] = next(n for n in values.pop("content_layers") if n in have)

@@ -16,6 +16,7 @@ from ..models import CLASSIFIERS, arch_spec
 from ..models.preprocessing import TORCHVISION
 from . import keras, ml5, pth
 from .format import WeightFile, is_tinyconv_file, read_weights, sha256_of
+from ..errors import UnknownName
 
 IMAGENET_CLASS_INDEX = Path(__file__).resolve().parent.parent / "data" / "imagenet_class_index.json"
 IMAGENET_CLASSES = 1000
@@ -83,12 +84,12 @@ def convert_torchvision(path, arch=None):
     mapping = torchvision_key_map(arch, num_classes)
     missing = sorted(set(mapping) - set(state))
     if missing:
-        raise KeyError(f"{path}: not a complete {arch} state_dict; missing {missing[:6]}")
+        raise UnknownName(f"{path}: not a complete {arch} state_dict; missing {missing[:6]}")
     params = {mapping[key]: value.astype(np.float32, copy=False) for key, value in state.items()
               if key in mapping}
     unexpected = sorted(set(state) - set(mapping))
     if unexpected:
-        raise KeyError(f"{path}: keys not in {arch}: {unexpected[:6]}")
+        raise UnknownName(f"{path}: keys not in {arch}: {unexpected[:6]}")
     return arch, params, num_classes
 
 

@@ -24,6 +24,7 @@ from ..cache import cache_dir
 from ..progress import Progress
 from .convert import convert
 from .format import is_tinyconv_file, read_source, write_weights
+from ..errors import UnknownName
 
 CHUNK = 1 << 20
 TORCHVISION_URL = "https://download.pytorch.org/models/"
@@ -55,7 +56,7 @@ REGISTRY = {s.name: s for s in (
 )}
 
 
-class DownloadError(RuntimeError):
+class DownloadError(OSError):
     """A download failed, was incomplete, or did not match its published SHA-256."""
 
 
@@ -163,7 +164,7 @@ def resolve_source(name_or_source, mirror=None):
     elif name_or_source in REGISTRY:
         source = REGISTRY[name_or_source]
     else:
-        raise KeyError(f"no downloadable weights named {name_or_source!r}; known: "
+        raise UnknownName(f"no downloadable weights named {name_or_source!r}; known: "
                        f"{', '.join(REGISTRY)}")
     mirror = mirror or os.environ.get("TINYCONV_MIRROR")
     if mirror:

@@ -32,7 +32,7 @@ STORAGE_DTYPES = {
 }
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(pickle.UnpicklingError, ValueError):
     """The pickle asked for something other than tensors and plain containers."""
 
 
