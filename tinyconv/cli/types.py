@@ -78,3 +78,5 @@ def side(text):
 def non_negative_floats(text):
     """"1,2,8" -> [1.0, 2.0, 8.0]: finite numbers >= 0 separated by commas."""
     return [non_negative_float(v) for v in text.split(",")]
+octave_scale = number(float, minimum=1, name="octave_scale")  # < 1 would grow every octave
+zoom = number(int, minimum=1, maximum=100, name="zoom")  # pixels per weight
