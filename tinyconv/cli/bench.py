@@ -5,7 +5,7 @@ import json
 
 from .. import models
 from ..bench import kernels as bench_kernels, run as bench
-from .types import non_negative_int, positive_int, side
+from .types import batch_size, non_negative_int, side, step_count
 
 EXAMPLE = """examples:
   tinyconv bench                                   # every case on the default device
@@ -46,7 +46,7 @@ def register(subparsers):
                    help="default: TINYCONV_DEVICE or auto")
     p.add_argument("--warmup", type=non_negative_int, default=None,
                    help="untimed runs per framework [2]; with --kernels, per pass [1]")
-    p.add_argument("--repeats", type=positive_int, default=None,
+    p.add_argument("--repeats", type=step_count, default=None,
                    help="timed runs per framework, the frameworks taking turns [7]; with "
                         "--kernels, per pass [5]")
     p.add_argument("--compare", choices=("torch",), help="also time the same networks in PyTorch")
@@ -71,7 +71,7 @@ def register(subparsers):
                          choices=models.CLASSIFIERS + ["none"],
                          help=f"networks whose conv layers to time, or none "
                               f"[{' '.join(bench_kernels.DEFAULT_MODELS)}]")
-    kernels.add_argument("--batch", type=positive_int,
+    kernels.add_argument("--batch", type=batch_size,
                          help="batch size N of the models' layers [1]")
     kernels.add_argument("--size", type=side, help="input height = width of the models [224]")
     kernels.add_argument("--shape", action="append", metavar=bench_kernels.SHAPE_SYNTAX,

@@ -4,7 +4,7 @@ from ..methods.deepdream import LOOP_DEFAULTS, deepdream
 from .common import (add_model_args, add_output_args, add_parser, load_model_from_args,
                      load_sized, save_picture, stem)
 from .loop import add_loop_args, loop_kwargs, report_end, stop_if_interrupted
-from .types import non_negative_int, octave_scale, positive_int, side
+from .types import non_negative_int, octave_scale, octaves, side
 
 EXAMPLE = """examples:
   tinyconv deepdream --weights squeezenet1_1.h5 --layer fire5 sky1024px.jpg
@@ -24,7 +24,7 @@ def register(subparsers):
     add_model_args(p)
     p.add_argument("--layer", required=True, help="layer whose activations are amplified")
     p.add_argument("--size", type=side, help="resize so the longer side has SIZE pixels")
-    p.add_argument("--octaves", type=positive_int, default=4, help="number of scales [4]")
+    p.add_argument("--octaves", type=octaves, default=4, help="number of scales [4]")
     p.add_argument("--octave-scale", type=octave_scale, default=1.4,
                    help="size ratio between octaves [1.4]")
     p.add_argument("--jitter", type=non_negative_int, default=32, help="random roll in pixels [32]")

@@ -8,7 +8,7 @@ from ..methods.texture_efros_leung import ORDERS, SynthesisInterrupted, synthesi
 from .common import (add_output_args, add_parser, load_sized, panel, progress_printer,
                      save_picture, stem)
 from .loop import stop_if_interrupted
-from .types import non_negative_float, positive_int, seed, side
+from .types import non_negative_float, seed, side, window
 
 EXAMPLE = """examples:
   tinyconv efros-leung starry_night.jpg --sample-size 64 --size 96 96 --window 11
@@ -27,7 +27,7 @@ def register(subparsers):
                    help="longer side of the sample in pixels [64]")
     p.add_argument("--size", type=side, nargs=2, default=(96, 96), metavar=("H", "W"),
                    help="output size [96 96]")
-    p.add_argument("--window", type=positive_int, default=11, help="odd neighbourhood size [11]")
+    p.add_argument("--window", type=window, default=11, help="odd neighbourhood size [11]")
     p.add_argument("--threshold", type=non_negative_float, default=0.1,
                    help="sample among matches within (1 + threshold) x the best SSD [0.1]")
     p.add_argument("--order", choices=ORDERS, default="onion", help="growth order [onion]")

@@ -9,7 +9,7 @@ from ..methods.objectives import class_index
 from .common import (add_model_args, add_output_args, add_parser, add_strict_arg, class_name,
                      load_model_from_args, readable_batches, require_class_scores, save_picture,
                      stem)
-from .types import non_negative_floats, positive_int
+from .types import batch_size, non_negative_floats
 
 EXAMPLE = """examples:
   tinyconv fgsm --weights squeezenet1_1.h5 --epsilon 1,2,8 dog.png
@@ -30,7 +30,7 @@ def register(subparsers):
     p.add_argument("--epsilon", type=non_negative_floats, default=[2.0],
                    help="step per pixel in 0..255 units; several separated by commas [2]")
     p.add_argument("--target", metavar="CLASS", help="targeted attack towards this class")
-    p.add_argument("--batch-size", type=positive_int, default=16, help="images per batch [16]")
+    p.add_argument("--batch-size", type=batch_size, default=16, help="images per batch [16]")
     p.add_argument("--no-pictures", action="store_true", help="only print the success rates")
     add_strict_arg(p)
     add_output_args(p)

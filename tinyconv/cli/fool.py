@@ -10,7 +10,7 @@ from .common import (add_model_args, add_output_args, add_parser, add_strict_arg
                      load_model_from_args, readable_batches, require_class_scores, save_picture,
                      stem)
 from .loop import add_loop_args, loop_kwargs, report_end, stop_if_interrupted
-from .types import positive_int
+from .types import batch_size
 
 EXAMPLE = """examples:
   tinyconv fool --weights squeezenet1_1.h5 --target stingray dog.png
@@ -33,7 +33,7 @@ def register(subparsers):
                              "from --seed")
     p.add_argument("--objective", choices=FOOLING_OBJECTIVES, default="log_probability",
                    help="what to ascend: log p(target) or the raw score [log_probability]")
-    p.add_argument("--batch-size", type=positive_int, default=1,
+    p.add_argument("--batch-size", type=batch_size, default=1,
                    help="images attacked together [1]")
     add_strict_arg(p)
     add_output_args(p)

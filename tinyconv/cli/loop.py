@@ -14,7 +14,7 @@ from ..methods.style import LOOP_DEFAULTS as GATYS_DEFAULTS
 from ..methods.visualization import DEFAULTS
 from .common import save_picture
 from .types import (fraction, non_negative_float, non_negative_int, percentile, positive_float,
-                    positive_int, side)
+                    positive_int, side, step_count)
 
 
 def add_loop_args(parser, defaults, lr_help, step_rules=None):
@@ -22,7 +22,7 @@ def add_loop_args(parser, defaults, lr_help, step_rules=None):
     --step-rule; defaults: the method's {"steps", "lr"[, "step_rule"]}."""
     steps, lr = defaults["steps"], defaults["lr"]
     group = parser.add_argument_group("optimization")
-    group.add_argument("--steps", type=positive_int, default=steps,
+    group.add_argument("--steps", type=step_count, default=steps,
                        help=f"optimization steps [{steps}]")
     group.add_argument("--lr", type=positive_float, default=lr, help=f"{lr_help} [{lr:g}]")
     if step_rules:

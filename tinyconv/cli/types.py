@@ -13,6 +13,8 @@ import math
 from ..image import max_input_pixels
 
 SEED_MAX = 2 ** 32 - 1  # numpy's seeds
+MAX_STEPS = 1_000_000  # steps, samples, iterations: a day of work on the smallest model
+MAX_BATCH = 1024  # items per pass: 1024 images of 224 x 224 are 0.6 GB of input alone
 
 
 def number(kind, minimum=None, maximum=None, above=None, name=None):
@@ -78,5 +80,9 @@ def side(text):
 def non_negative_floats(text):
     """"1,2,8" -> [1.0, 2.0, 8.0]: finite numbers >= 0 separated by commas."""
     return [non_negative_float(v) for v in text.split(",")]
+step_count = number(int, minimum=1, maximum=MAX_STEPS, name="step_count")
+batch_size = number(int, minimum=1, maximum=MAX_BATCH, name="batch_size")
+octaves = number(int, minimum=1, maximum=32, name="octaves")  # each a fraction of the last
+window = number(int, minimum=1, maximum=255, name="window")  # a neighbourhood in pixels
 octave_scale = number(float, minimum=1, name="octave_scale")  # < 1 would grow every octave
 zoom = number(int, minimum=1, maximum=100, name="zoom")  # pixels per weight
