@@ -209,7 +209,7 @@ def test_cli_writes_pictures_and_rejects_bad_arguments(squeezenet_file, assets, 
     assert main(["visualize", "--layer", "fire66", "--channel", "1"] + common) == 1
     assert "no layer 'fire66'" in capsys.readouterr().err
     for bad, message in (  # refused by the options' types, before anything is loaded
-            (["visualize", "--class", "1", "--steps", "0"], "--steps: must be an integer >= 1"),
+            (["visualize", "--class", "1", "--steps", "0"], "--steps: must be an integer in 1..1000000"),
             (["invert", dog, "--layers", "fire2", "--tv", "-1"],
              "--tv: must be a finite number >= 0"),
             (["fgsm", dog, "--epsilon", "2,-2"],

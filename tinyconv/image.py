@@ -164,12 +164,12 @@ def _wide_to_uint8(im):
         if not np.isfinite(values).all():
             raise ValueError("float image with NaN or infinite samples")
         return np.rint(np.clip(values, 0, 1) * 255).astype(np.uint8)
-    values = np.asarray(im).astype(np.int64 if im.mode == "I" else np.uint32)
-    if im.mode == "I":
-        np.clip(values, 0, 65535, out=values)
-    values += 128
-    values //= 257
-    return values.astype(np.uint8)
+    values = np.asarray(im)
+    out = np.empty(values.shape, np.uint8)
+    for start in range(0, len(values), 256):  # by rows: no full-size wide temporaries
+        rows = np.clip(values[start:start + 256].astype(np.int64), 0, 65535)
+        out[start:start + 256] = (rows + 128) // 257
+    return out
 
 
 def list_images(paths):
