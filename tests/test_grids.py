@@ -168,3 +168,10 @@ def test_grid_shape():
     assert grid_shape(10) == (3, 4)
     assert grid_shape(10, rows=2) == (2, 5)
     assert grid_shape(10, cols=3) == (4, 3)
+
+
+def test_more_columns_than_tiles_gives_one_row():
+    """activations --cols 10**9 once allocated a grid 10**9 tiles wide (issue 15)."""
+    from tinyconv.methods.grids import grid_shape
+    assert grid_shape(5, cols=10 ** 9) == (1, 5)
+    assert grid_shape(5, rows=10 ** 9) == (5, 1)

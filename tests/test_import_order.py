@@ -10,6 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "tinyconv"
 
 # lowest first; a part may import the parts of earlier rows only (and itself)
 ORDER = [
+    {"errors"},  # the input-error exceptions; imports nothing of tinyconv
     {"atomic"},  # writing files; below the other utilities, which write through it
     {"cache", "image", "progress", "suggest", "version"},  # utilities: no other part of tinyconv
     {"engine"},

@@ -165,7 +165,7 @@ def test_style_transfer_dream_term_and_bad_weights(squeezenet_real, assets):
     result = style_transfer(squeezenet_real, content, [style], steps=2, step_rule="adam",
                             dream_layer="fire3", dream_weight=1e-3, **QUIET)
     assert "dream" in result.history[-1]
-    with pytest.raises(ValueError, match="content_weight must be >= 0"):
+    with pytest.raises(ValueError, match="content_weight must be a finite number >= 0"):
         style_transfer(squeezenet_real, content, [style], content_weight=-1, steps=1)
     with pytest.raises(ValueError, match="blend"):
         style_transfer(squeezenet_real, content, [style], style_blend=[1, 1], steps=1)
@@ -206,13 +206,17 @@ def test_cli_writes_pictures_and_rejects_bad_arguments(squeezenet_file, assets, 
     dog = str(assets / "images" / "content" / "dog.png")
     assert main(["fgsm", dog, "--epsilon", "1,2"] + common) == 0
     assert "success 1/1" in capsys.readouterr().out
-    for bad, message in (
-            (["visualize", "--class", "1", "--steps", "0"], "--steps must be >= 1"),
-            (["visualize", "--layer", "fire66", "--channel", "1"], "no layer 'fire66'"),
-            (["invert", dog, "--layers", "fire2", "--tv", "-1"], "tv must be >= 0"),
-            (["fgsm", dog, "--epsilon", "-2"], "--epsilon values must be >= 0")):
-        assert main(bad + common) == 1
-        assert message in capsys.readouterr().err
+    assert main(["visualize", "--layer", "fire66", "--channel", "1"] + common) == 1
+    assert "no layer 'fire66'" in capsys.readouterr().err
+    for bad, message in (  # refused by the options' types, before anything is loaded
+            (["visualize", "--class", "1", "--steps", "0"], "--steps: must be an integer in 1..1000000"),
+            (["invert", dog, "--layers", "fire2", "--tv", "-1"],
+             "--tv: must be a finite number >= 0"),
+            (["fgsm", dog, "--epsilon", "2,-2"],
+             "--epsilon: must be a finite number >= 0, got -2")):
+        with pytest.raises(SystemExit) as exit:
+            main(bad + common)
+        assert exit.value.code == 2 and message in capsys.readouterr().err
 
 
 @pytest.fixture
@@ -285,3 +289,13 @@ def test_fool_interrupted_says_so_instead_of_not_fooled(squeezenet_file, assets,
                  "20", "--progress-every", "100", "--out", str(tmp_path)]) == 130
     out = capsys.readouterr().out
     assert "not fooled yet, interrupted after 2 steps" in out and "NOT fooled" not in out
+
+
+def test_library_checks_refuse_nan_and_infinity():
+    """NaN passes every `value < 0` test; the methods' own checks refuse it (issue 15)."""
+    optimize = optimize_module.optimize
+    x = np.zeros((1, 3, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="learning rate must be a finite number > 0, got nan"):
+        optimize(lambda image: image.sum(), x, steps=1, lr=float("nan"), progress=None)
+    with pytest.raises(ValueError, match=r"epsilon must be a finite number >= 0 \(0..255 pixel units\), got inf"):
+        fgsm(None, x, float("inf"))

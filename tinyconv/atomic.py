@@ -175,8 +175,8 @@ def writing(path):
     """Context manager yielding the temporary Path to write `path`'s new contents to; on a
     clean exit it is fsynced and renamed over `path`, on any other it is removed.
 
-    OSErrors of the writer (disk full, file-size limit, permission) become OutputError naming
-    `path`. A SIGINT/SIGTERM during the block cancels the write (see the module's doc)."""
+    OSErrors of the writer with an errno (disk full, file-size limit, permission) become
+    OutputError naming `path`. A SIGINT/SIGTERM during the block cancels the write (see the module's doc)."""
     mode = check_target(path)  # before Path(), which drops a trailing slash
     path = Path(path)
     folder = path.parent
@@ -194,8 +194,8 @@ def writing(path):
                 yield tmp
                 _flush(tmp, mode)
             except OSError as e:
-                if isinstance(e, OutputError):
-                    raise
+                if isinstance(e, OutputError) or e.errno is None:
+                    raise  # already says what failed (e.g. a DownloadError of the source)
                 raise _output_error(path, e) from None
         if signal.SIGTERM in signals:  # the writer swallowed the exception the signal raised
             raise SystemExit(SIGTERM_EXIT)

@@ -7,9 +7,17 @@ are evaluated with (short side resize with Pillow's bilinear filter, centre crop
 as torchvision computes them so accuracies match published ones.
 
 Unreadable files and images too large to decode sensibly raise UnreadableImage (a ValueError)
-with the file's name and the reason; the pixel limit is checked from the header, before any pixel is decoded.
+with the file's name and the reason. Three limits keep a small file from taking a large amount
+of memory, each an environment variable to raise it:
+- TINYCONV_MAX_IMAGE_PIXELS (100 megapixels): pixels of a file, from its header, before decoding;
+- TINYCONV_MAX_INPUT_PIXELS (4096 x 4096): pixels of a resize's result, computed before resizing,
+  and of the sides asked for on the command line (what a network or a picture is made of);
+- TINYCONV_MAX_ASPECT_RATIO (50): the long side over the short one of an image resized by its
+  short side (a 1 x 5000 strip resized to 256 would be 1.28 million pixels wide).
+Resizes beyond them raise ImageTooLarge (a ValueError).
 """
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -18,29 +26,71 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .atomic import writing
 
 MAX_PIXELS = 100_000_000  # 10000 x 10000: beyond this an image is almost surely a mistake
+MAX_INPUT_PIXELS = 4096 * 4096  # a network input or a picture: 16.8 megapixels
+MAX_ASPECT_RATIO = 50  # panoramas are about 10:1
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
 
-def load_image(path, size=None, max_pixels=MAX_PIXELS):
+def max_image_pixels():
+    """Pixels a file may have: TINYCONV_MAX_IMAGE_PIXELS, else MAX_PIXELS."""
+    return _limit("TINYCONV_MAX_IMAGE_PIXELS", MAX_PIXELS)
+
+
+def max_input_pixels():
+    """Pixels a resized image or a picture asked for may have: TINYCONV_MAX_INPUT_PIXELS, else
+    MAX_INPUT_PIXELS."""
+    return _limit("TINYCONV_MAX_INPUT_PIXELS", MAX_INPUT_PIXELS)
+
+
+def max_aspect_ratio():
+    """Long side / short side an image resized by its short side may have:
+    TINYCONV_MAX_ASPECT_RATIO, else MAX_ASPECT_RATIO."""
+    return _limit("TINYCONV_MAX_ASPECT_RATIO", MAX_ASPECT_RATIO)
+
+
+def _limit(variable, default):
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{variable} must be a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+class ImageTooLarge(ValueError):
+    """A resize whose result would pass TINYCONV_MAX_INPUT_PIXELS or TINYCONV_MAX_ASPECT_RATIO."""
+
+
+def load_image(path, size=None, max_pixels=None):
     """Read an image file as a uint8 (H, W, 3) RGB array.
 
     size: None keeps the file's size; an int resizes the short side to it (bilinear); (H, W)
       resizes to exactly that.
+    max_pixels: the limit of pixels in the file (None: max_image_pixels()).
     Transparent pixels (RGBA, LA, palette with transparency) are composited over white.
     """
-    path = Path(path)
+    path, max_pixels = Path(path), max_pixels or max_image_pixels()
     try:
         with _open_without_pillow_limit(path) as im:
             _check_pixel_count(path, im.size, max_pixels)
             im = ImageOps.exif_transpose(im)
             rgb = _to_rgb(im)
+        image = np.asarray(rgb, dtype=np.uint8)
+        if size is not None:
+            image = resize_short_side(image, size) if np.isscalar(size) else resize(image, size)
+    except UnreadableImage:
+        raise
     except FileNotFoundError:
         raise FileNotFoundError(f"image file not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+    except IsADirectoryError:
+        raise UnreadableImage(path, "a folder, not an image file") from None
+    except ImageTooLarge as e:
+        raise UnreadableImage(path, str(e)) from None
+    # Pillow's decoders report a broken file as any of these (ValueError: a mode it cannot
+    # convert, EOFError and struct.error: truncated headers and frames)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+            struct.error) as e:
         raise UnreadableImage(path, _reason(path, e)) from None
-    image = np.asarray(rgb, dtype=np.uint8)
-    if size is not None:
-        image = resize_short_side(image, size) if np.isscalar(size) else resize(image, size)
     return image
 
 
@@ -75,24 +125,53 @@ def _open_without_pillow_limit(path):
 def _check_pixel_count(path, size, max_pixels):
     width, height = size
     if width * height > max_pixels:
-        raise UnreadableImage(path, f"{width} x {height} = {width * height / 1e6:.0f} megapixels, "
-                                    f"above the limit of {max_pixels / 1e6:.0f} megapixels (pass "
-                                    f"max_pixels= to load it anyway)")
+        raise UnreadableImage(path, f"{width} x {height} = {_pixels(width * height)}, above the "
+                                    f"limit of {_pixels(max_pixels)} (set "
+                                    f"TINYCONV_MAX_IMAGE_PIXELS to load it anyway)")
+
+
+def _pixels(count):
+    """"16.8 megapixels", "8000 megapixels", "600 pixels"."""
+    if count < 100_000:
+        return f"{count} pixels"
+    return f"{count / 1e6:.1f}".removesuffix(".0") + " megapixels"
 
 
 def _to_rgb(im):
     """A Pillow image in any mode as an RGB Pillow image (alpha composited over white)."""
     if im.mode == "P" and "transparency" in im.info:
         im = im.convert("RGBA")
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit grayscale PNGs: scale to 8 bits instead of clipping at 255
-        wide = np.asarray(im, dtype=np.float64)
-        im = Image.fromarray(np.clip(wide / max(wide.max(), 1) * 255, 0, 255).astype(np.uint8))
+    if im.mode in WIDE_MODES:
+        im = Image.fromarray(_wide_to_uint8(im))
     if im.mode in ("RGBA", "LA", "PA"):
         im = im.convert("RGBA")
         background = Image.new("RGBA", im.size, (255, 255, 255, 255))
         im = Image.alpha_composite(background, im)
     return im.convert("RGB")
+
+
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+def _wide_to_uint8(im):
+    """A single-channel image with more than 8 bits as uint8 (H, W), by a fixed rule that does
+    not depend on the image's own values (a uniform grey stays that grey):
+    - 16-bit (I;16*, and I, which holds 16-bit PNG and PGM samples in some Pillow versions):
+      v / 257 rounded, the inverse of the 8 -> 16 bit expansion v * 257 (65535 -> 255,
+      32896 -> 128); I values outside 0..65535 are clipped to it;
+    - F (32-bit float TIFF): 0..1 is black..white, clipped; NaN or infinite samples are refused.
+    """
+    if im.mode == "F":
+        values = np.asarray(im, dtype=np.float32)
+        if not np.isfinite(values).all():
+            raise ValueError("float image with NaN or infinite samples")
+        return np.rint(np.clip(values, 0, 1) * 255).astype(np.uint8)
+    values = np.asarray(im)
+    out = np.empty(values.shape, np.uint8)
+    for start in range(0, len(values), 256):  # by rows: no full-size wide temporaries
+        rows = np.clip(values[start:start + 256].astype(np.int64), 0, 65535)
+        out[start:start + 256] = (rows + 128) // 257
+    return out
 
 
 def list_images(paths):
@@ -108,8 +187,10 @@ def list_images(paths):
 
 
 def resize(image, size, resample=Image.BILINEAR):
-    """uint8 (H, W, 3) image resized to size = (H, W) with a Pillow filter (antialiased)."""
+    """uint8 (H, W, 3) image resized to size = (H, W) with a Pillow filter (antialiased);
+    ImageTooLarge beyond max_input_pixels()."""
     height, width = size
+    check_input_size(height, width)
     if image.shape[:2] == (height, width):
         return image
     return np.asarray(Image.fromarray(image).resize((width, height), resample))
@@ -118,11 +199,27 @@ def resize(image, size, resample=Image.BILINEAR):
 def resize_short_side(image, size, resample=Image.BILINEAR):
     """Resize so the shorter side is `size`, keeping the aspect ratio (torchvision's Resize)."""
     height, width = image.shape[:2]
+    ratio, limit = max(height, width) / min(height, width), max_aspect_ratio()
+    if ratio > limit:
+        raise ImageTooLarge(f"{width} x {height} pixels has an aspect ratio of {ratio:.0f}:1, "
+                            f"above the limit of {limit}:1 for a resize by the short side (set "
+                            f"TINYCONV_MAX_ASPECT_RATIO to allow more)")
     if height <= width:
         new = (size, int(size * width / height))
     else:
         new = (int(size * height / width), size)
     return resize(image, new, resample)
+
+
+def check_input_size(height, width, what="resizing to"):
+    """ImageTooLarge unless a height x width picture is within max_input_pixels()."""
+    limit = max_input_pixels()
+    if height < 1 or width < 1:
+        raise ImageTooLarge(f"{what} {width} x {height} pixels: sides must be >= 1")
+    if height * width > limit:
+        raise ImageTooLarge(f"{what} {width} x {height} = {_pixels(height * width)} is above "
+                            f"the limit of {_pixels(limit)} (set "
+                            f"TINYCONV_MAX_INPUT_PIXELS to allow more)")
 
 
 def center_crop(image, size):

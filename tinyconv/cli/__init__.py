@@ -1,9 +1,14 @@
 """The `tinyconv` command: one subcommand per module, listed explicitly in SUBCOMMANDS.
 
 Each module defines `register(subparsers)`, which adds its parser and sets `func(args)` on it.
+
+Errors: one caused by input (a ValueError or an OSError: a bad file, option value or name) is
+printed as one line and exits 1; anything else is a bug and keeps its traceback. --debug or
+TINYCONV_DEBUG=1 shows the traceback of input errors too.
 """
 import argparse
 import importlib
+import os
 import sys
 
 from ..atomic import handle_sigterm
@@ -86,6 +91,9 @@ def build_parser():
                "  tinyconv classify --weights squeezenet1_1 dog.jpg",
     )
     parser.add_argument("--version", action="version", version=f"tinyconv {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of every error, input errors included (also "
+                             "TINYCONV_DEBUG=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(f"tinyconv.cli.{name}").register(subparsers)
@@ -105,11 +113,20 @@ def main(argv=None):
     except KeyboardInterrupt as stop:  # Ctrl-C; synthesis runs say where their last image is
         print(f"tinyconv {args.command}: {str(stop) or 'interrupted'}", file=sys.stderr)
         return 130
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError, TypeError,
-            RuntimeError) as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e  # str() quotes it
-        print(f"tinyconv {args.command}: error: {message}", file=sys.stderr)
+    except (ValueError, OSError) as e:  # input errors (tinyconv.errors); the rest are bugs
+        if args.debug or os.environ.get("TINYCONV_DEBUG", "") not in ("", "0"):
+            raise
+        print(f"tinyconv {args.command}: error: {input_error_message(e)}", file=sys.stderr)
         return 1
+
+
+def input_error_message(error):
+    """One line for an input error: an OSError as "FILE: reason" rather than "[Errno 2] ...",
+    anything else as its message."""
+    if isinstance(error, OSError) and error.strerror and error.filename is not None:
+        other = f" -> {error.filename2}" if error.filename2 is not None else ""
+        return f"{error.filename}{other}: {error.strerror[:1].lower()}{error.strerror[1:]}"
+    return str(error) or type(error).__name__
 
 
 if __name__ == "__main__":

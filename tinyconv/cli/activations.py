@@ -6,6 +6,7 @@ from ..methods.objectives import check_channel
 from ..engine.tensor import no_grad
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, image_stem,
                      load_input, load_model_from_args, panel, save_array, save_picture)
+from .types import non_negative_int, positive_int
 
 EXAMPLE = """examples:
   tinyconv activations --weights squeezenet1_1.h5 --layer fire2 dog.png
@@ -23,8 +24,9 @@ def register(subparsers):
     add_model_args(p)
     add_output_args(p)
     p.add_argument("--layer", required=True, help="layer to show (e.g. conv1, fire5, relu3_1)")
-    p.add_argument("--channel", type=int, help="also overlay this channel on the image")
-    p.add_argument("--cols", type=int, help="tiles per row (default: near square)")
+    p.add_argument("--channel", type=non_negative_int,
+                   help="also overlay this channel on the image")
+    p.add_argument("--cols", type=positive_int, help="tiles per row (default: near square)")
     p.set_defaults(func=run)
 
 

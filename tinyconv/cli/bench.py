@@ -7,6 +7,7 @@ from .. import models
 from ..atomic import write_text
 from ..bench import kernels as bench_kernels, run as bench
 from .common import output_file
+from .types import batch_size, non_negative_int, side, step_count
 
 EXAMPLE = """examples:
   tinyconv bench                                   # every case on the default device
@@ -45,9 +46,9 @@ def register(subparsers):
     p.add_argument("--cases", nargs="+", metavar="CASE", help="cases to run [all]")
     p.add_argument("--device", choices=("cpu", "gpu"), default=None,
                    help="default: TINYCONV_DEVICE or auto")
-    p.add_argument("--warmup", type=int, default=None,
+    p.add_argument("--warmup", type=non_negative_int, default=None,
                    help="untimed runs per framework [2]; with --kernels, per pass [1]")
-    p.add_argument("--repeats", type=int, default=None,
+    p.add_argument("--repeats", type=step_count, default=None,
                    help="timed runs per framework, the frameworks taking turns [7]; with "
                         "--kernels, per pass [5]")
     p.add_argument("--compare", choices=("torch",), help="also time the same networks in PyTorch")
@@ -72,11 +73,12 @@ def register(subparsers):
                          choices=models.CLASSIFIERS + ["none"],
                          help=f"networks whose conv layers to time, or none "
                               f"[{' '.join(bench_kernels.DEFAULT_MODELS)}]")
-    kernels.add_argument("--batch", type=int, help="batch size N of the models' layers [1]")
-    kernels.add_argument("--size", type=int, help="input height = width of the models [224]")
+    kernels.add_argument("--batch", type=batch_size,
+                         help="batch size N of the models' layers [1]")
+    kernels.add_argument("--size", type=side, help="input height = width of the models [224]")
     kernels.add_argument("--shape", action="append", metavar=bench_kernels.SHAPE_SYNTAX,
                          help="also time this layer shape (repeatable)")
-    kernels.add_argument("--gemm-size", type=int,
+    kernels.add_argument("--gemm-size", type=side,
                          help="side of the square GEMM of the peak measurement [2048 CPU, "
                               "4096 GPU]")
     kernels.add_argument("--plot", metavar="FILE.png", type=output_file,

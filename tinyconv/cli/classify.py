@@ -7,6 +7,7 @@ from ..methods.features import read_images
 from ..image import list_images
 from .common import (add_model_args, add_parser, add_strict_arg, load_model_from_args,
                      report_skipped, skip_unreadable)
+from .types import batch_size, positive_int
 
 EXAMPLE = """examples:
   tinyconv classify --weights squeezenet1_1 dog.png snake.png
@@ -22,8 +23,9 @@ def register(subparsers):
     p = add_parser(subparsers, "classify", "top-k classes of images", __doc__, EXAMPLE)
     p.add_argument("images", nargs="+", help="image files or folders of images")
     add_model_args(p)
-    p.add_argument("--top-k", type=int, default=5, help="classes per image [5]")
-    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass [32]")
+    p.add_argument("--top-k", type=positive_int, default=5, help="classes per image [5]")
+    p.add_argument("--batch-size", type=batch_size, default=32,
+                   help="images per forward pass [32]")
     add_strict_arg(p)
     p.set_defaults(func=run)
 

@@ -20,6 +20,7 @@ from ..methods.features import SkipUnreadable, model_images, readable_model_imag
 from ..methods import objectives
 from ..methods.grids import tile_images
 from ..progress import Progress
+from .types import non_negative_int, seed, side
 
 
 def add_parser(subparsers, name, summary, doc, example):
@@ -42,7 +43,7 @@ def add_model_args(parser):
                                         "synset_words.txt, one per line) instead of the "
                                         "weights' own")
     add_device_arg(group)
-    group.add_argument("--seed", type=int, default=0,
+    group.add_argument("--seed", type=seed, default=0,
                        help="seed of random weights and of any random sampling [0]")
 
 
@@ -114,10 +115,10 @@ def add_target_args(parser, units=True, layer=True, image=True):
         alone = "; alone: its strongest channel on the image" if image else ""
         group.add_argument("--layer", help=f"layer of the --channel target (e.g. fire5, "
                                            f"conv3){alone}")
-    group.add_argument("--channel", type=int,
+    group.add_argument("--channel", type=non_negative_int,
                        help="target the mean activation of this channel of --layer")
     if units:
-        group.add_argument("--unit", type=int, nargs=2, metavar=("Y", "X"),
+        group.add_argument("--unit", type=non_negative_int, nargs=2, metavar=("Y", "X"),
                            help="with --channel: target the single unit at (Y, X) instead")
 
 
@@ -234,7 +235,7 @@ def add_image_arg(parser):
     """The positional IMAGE and --image-size."""
     parser.add_argument("image", help="image file (resized and centre-cropped as the model "
                                       "expects)")
-    parser.add_argument("--image-size", type=int, metavar="S",
+    parser.add_argument("--image-size", type=side, metavar="S",
                         help="resize the image to SxS instead (fully convolutional models)")
 
 

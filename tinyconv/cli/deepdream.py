@@ -3,7 +3,8 @@ over several octaves (Mordvintsev et al. 2015)."""
 from ..methods.deepdream import LOOP_DEFAULTS, deepdream
 from .common import (add_model_args, add_output_args, add_parser, load_model_from_args,
                      load_sized, save_picture, stem)
-from .loop import add_loop_args, check_loop_args, loop_kwargs, report_end, stop_if_interrupted
+from .loop import add_loop_args, loop_kwargs, report_end, stop_if_interrupted
+from .types import non_negative_int, octave_scale, octaves, side
 
 EXAMPLE = """examples:
   tinyconv deepdream --weights squeezenet1_1.h5 --layer fire5 sky1024px.jpg
@@ -22,13 +23,13 @@ def register(subparsers):
     p.add_argument("image", help="image file to dream on")
     add_model_args(p)
     p.add_argument("--layer", required=True, help="layer whose activations are amplified")
-    p.add_argument("--size", type=int, help="resize so the longer side has SIZE pixels")
-    p.add_argument("--octaves", type=int, default=4, help="number of scales [4]")
-    p.add_argument("--octave-scale", type=float, default=1.4,
+    p.add_argument("--size", type=side, help="resize so the longer side has SIZE pixels")
+    p.add_argument("--octaves", type=octaves, default=4, help="number of scales [4]")
+    p.add_argument("--octave-scale", type=octave_scale, default=1.4,
                    help="size ratio between octaves [1.4]")
-    p.add_argument("--jitter", type=int, default=32, help="random roll in pixels [32]")
+    p.add_argument("--jitter", type=non_negative_int, default=32, help="random roll in pixels [32]")
     p.add_argument("--guide", help="guide image: grow the features it shows")
-    p.add_argument("--guide-size", type=int, default=224,
+    p.add_argument("--guide-size", type=side, default=224,
                    help="longer side of the guide image [224]")
     add_output_args(p)
     add_loop_args(p, LOOP_DEFAULTS, "mean step in 0..255 pixel units")
@@ -36,7 +37,6 @@ def register(subparsers):
 
 
 def run(args):
-    check_loop_args(args)
     model = load_model_from_args(args)
     layer = model.resolve(args.layer)
     image = load_sized(args.image, args.size)

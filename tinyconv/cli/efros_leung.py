@@ -8,6 +8,7 @@ from ..methods.texture_efros_leung import ORDERS, SynthesisInterrupted, synthesi
 from .common import (add_output_args, add_parser, load_sized, panel, progress_printer,
                      save_picture, stem)
 from .loop import stop_if_interrupted
+from .types import non_negative_float, seed, side, window
 
 EXAMPLE = """examples:
   tinyconv efros-leung starry_night.jpg --sample-size 64 --size 96 96 --window 11
@@ -22,15 +23,15 @@ def register(subparsers):
     p = add_parser(subparsers, "efros-leung", "non-parametric texture synthesis", __doc__,
                    EXAMPLE)
     p.add_argument("sample", help="texture image")
-    p.add_argument("--sample-size", type=int, default=64,
+    p.add_argument("--sample-size", type=side, default=64,
                    help="longer side of the sample in pixels [64]")
-    p.add_argument("--size", type=int, nargs=2, default=(96, 96), metavar=("H", "W"),
+    p.add_argument("--size", type=side, nargs=2, default=(96, 96), metavar=("H", "W"),
                    help="output size [96 96]")
-    p.add_argument("--window", type=int, default=11, help="odd neighbourhood size [11]")
-    p.add_argument("--threshold", type=float, default=0.1,
+    p.add_argument("--window", type=window, default=11, help="odd neighbourhood size [11]")
+    p.add_argument("--threshold", type=non_negative_float, default=0.1,
                    help="sample among matches within (1 + threshold) x the best SSD [0.1]")
     p.add_argument("--order", choices=ORDERS, default="onion", help="growth order [onion]")
-    p.add_argument("--seed", type=int, default=0, help="random seed [0]")
+    p.add_argument("--seed", type=seed, default=0, help="random seed [0]")
     add_output_args(p)
     p.set_defaults(func=run)
 

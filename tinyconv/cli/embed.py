@@ -11,6 +11,7 @@ from ..methods.grids import image_grid_embedding, scatter_plot
 from .common import (add_parser, load_model_from_args, report_skipped, save_array, save_picture,
                      skip_unreadable)
 from .folder_args import add_folder_args, folder_features
+from .types import positive_float, positive_int, side, step_count
 
 EXAMPLE = """examples:
   tinyconv embed --weights squeezenet1_1.h5 --method tsne --per-class 100 --image-size 224 \\
@@ -27,11 +28,11 @@ def register(subparsers):
                    __doc__, EXAMPLE)
     p.add_argument("folder", help="image folder (class subfolders give labels)")
     p.add_argument("--method", choices=("tsne", "pca"), default="tsne", help="[tsne]")
-    p.add_argument("--per-class", type=int, help="first N images of each class")
-    p.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity [30]")
-    p.add_argument("--iters", type=int, default=1000, help="t-SNE iterations [1000]")
-    p.add_argument("--thumb", type=int, default=32, help="side of each image in the grid [32]")
-    p.add_argument("--size", type=int, default=800, help="side of the scatter plot [800]")
+    p.add_argument("--per-class", type=positive_int, help="first N images of each class")
+    p.add_argument("--perplexity", type=positive_float, default=30.0, help="t-SNE perplexity [30]")
+    p.add_argument("--iters", type=step_count, default=1000, help="t-SNE iterations [1000]")
+    p.add_argument("--thumb", type=side, default=32, help="side of each image in the grid [32]")
+    p.add_argument("--size", type=side, default=800, help="side of the scatter plot [800]")
     add_folder_args(p)
     p.set_defaults(func=run)
 

@@ -1,6 +1,5 @@
 """`tinyconv fgsm --epsilon 2 IMAGES...`: fast gradient sign adversarial examples (Goodfellow et al.
 2015), untargeted or towards a --target class, for one or several epsilons in 0..255 pixel units."""
-import argparse
 
 import numpy as np
 
@@ -10,6 +9,7 @@ from ..methods.objectives import class_index
 from .common import (add_model_args, add_output_args, add_parser, add_strict_arg, class_name,
                      load_model_from_args, readable_batches, require_class_scores, save_picture,
                      output_stems)
+from .types import batch_size, non_negative_floats
 
 EXAMPLE = """examples:
   tinyconv fgsm --weights squeezenet1_1.h5 --epsilon 1,2,8 dog.png
@@ -27,10 +27,10 @@ def register(subparsers):
                    EXAMPLE)
     p.add_argument("images", nargs="+", help="image files or folders")
     add_model_args(p)
-    p.add_argument("--epsilon", type=_numbers, default=[2.0],
+    p.add_argument("--epsilon", type=non_negative_floats, default=[2.0],
                    help="step per pixel in 0..255 units; several separated by commas [2]")
     p.add_argument("--target", metavar="CLASS", help="targeted attack towards this class")
-    p.add_argument("--batch-size", type=int, default=16, help="images per batch [16]")
+    p.add_argument("--batch-size", type=batch_size, default=16, help="images per batch [16]")
     p.add_argument("--no-pictures", action="store_true", help="only print the success rates")
     add_strict_arg(p)
     add_output_args(p)
@@ -38,9 +38,6 @@ def register(subparsers):
 
 
 def run(args):
-    if any(e < 0 for e in args.epsilon):
-        raise ValueError(f"--epsilon values must be >= 0 (0..255 pixel units), got "
-                         f"{args.epsilon}")
     model = load_model_from_args(args)
     require_class_scores(model, "fgsm")
     target = None if args.target is None else class_index(model, args.target)
@@ -69,11 +66,3 @@ def run(args):
     for eps, oks in success.items():
         oks = np.concatenate(oks)
         print(f"FGSM {kind} eps {eps:g}: success {oks.sum()}/{len(oks)} ({oks.mean():.1%})")
-
-
-def _numbers(text):
-    """"1,2,8" -> [1.0, 2.0, 8.0]."""
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}")

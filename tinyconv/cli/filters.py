@@ -3,6 +3,7 @@ as one colour tile per filter, a higher layer as one grayscale tile per (filter,
 from ..methods.grids import filter_grid
 from .common import (add_model_args, add_output_args, add_parser, load_model_from_args,
                      save_array, save_picture)
+from .types import positive_int, zoom
 
 EXAMPLE = """examples:
   tinyconv filters --weights squeezenet1_1.h5
@@ -19,10 +20,10 @@ def register(subparsers):
     add_model_args(p)
     add_output_args(p)
     p.add_argument("--layer", help="convolutional layer (default: the first)")
-    p.add_argument("--max-filters", type=int, default=64, help="filters (rows) shown [64]")
-    p.add_argument("--max-channels", type=int, default=32,
+    p.add_argument("--max-filters", type=positive_int, default=64, help="filters (rows) shown [64]")
+    p.add_argument("--max-channels", type=positive_int, default=32,
                    help="input channels (columns) shown for higher layers [32]")
-    p.add_argument("--zoom", type=int, help="pixels per weight (default: tiles of ~24 px)")
+    p.add_argument("--zoom", type=zoom, help="pixels per weight (default: tiles of ~24 px)")
     p.set_defaults(func=run)
 
 

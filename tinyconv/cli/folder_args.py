@@ -3,6 +3,7 @@ patches): their arguments (model, feature reading, --strict, output) and the fol
 with progress on stderr."""
 from ..methods import features
 from .common import add_model_args, add_output_args, add_strict_arg, progress_printer
+from .types import batch_size, side
 
 
 def add_folder_args(parser, pooled_features=True):
@@ -15,9 +16,9 @@ def add_folder_args(parser, pooled_features=True):
                                            "spatial layer, fire9 for SqueezeNet)")
         group.add_argument("--pooling", choices=features.POOLINGS, default="avg",
                            help="pooling of a spatial layer [avg]")
-    group.add_argument("--image-size", type=int,
+    group.add_argument("--image-size", type=side,
                        help="resize every image to SxS (default: the model's resize and crop)")
-    group.add_argument("--batch-size", type=int, default=32, help="images per pass [32]")
+    group.add_argument("--batch-size", type=batch_size, default=32, help="images per pass [32]")
     group.add_argument("--cache-dir", help="feature cache (default: TINYCONV_CACHE or "
                                            "~/.cache/tinyconv, /features)")
     add_strict_arg(parser)

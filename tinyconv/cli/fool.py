@@ -9,7 +9,8 @@ from ..methods.objectives import class_index
 from .common import (add_model_args, add_output_args, add_parser, add_strict_arg, class_name,
                      load_model_from_args, readable_batches, require_class_scores, save_picture,
                      output_stems)
-from .loop import add_loop_args, check_loop_args, loop_kwargs, report_end, stop_if_interrupted
+from .loop import add_loop_args, loop_kwargs, report_end, stop_if_interrupted
+from .types import batch_size
 
 EXAMPLE = """examples:
   tinyconv fool --weights squeezenet1_1.h5 --target stingray dog.png
@@ -32,7 +33,8 @@ def register(subparsers):
                              "from --seed")
     p.add_argument("--objective", choices=FOOLING_OBJECTIVES, default="log_probability",
                    help="what to ascend: log p(target) or the raw score [log_probability]")
-    p.add_argument("--batch-size", type=int, default=1, help="images attacked together [1]")
+    p.add_argument("--batch-size", type=batch_size, default=1,
+                   help="images attacked together [1]")
     add_strict_arg(p)
     add_output_args(p)
     add_loop_args(p, FOOLING_LOOP_DEFAULTS, "L2 norm of each step (input units)")
@@ -40,7 +42,6 @@ def register(subparsers):
 
 
 def run(args):
-    check_loop_args(args)
     model = load_model_from_args(args)
     require_class_scores(model, "fool")
     paths = list_images(args.images)

@@ -6,6 +6,7 @@ from ..methods.attribution import integrated_gradients, objective_values
 from ..methods.display import map_image
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, add_target_args,
                      image_stem, load_target_input, panel, save_array, save_picture, target_tag)
+from .types import batch_size, step_count
 
 EXAMPLE = """examples:
   tinyconv intgrad --weights squeezenet1_1.h5 dog.png
@@ -26,8 +27,9 @@ def register(subparsers):
     add_output_args(p)
     p.add_argument("--baseline", choices=sorted(BASELINES), default="mean",
                    help="image the path starts from [mean]")
-    p.add_argument("--steps", type=int, default=50, help="path intervals (trapezoid rule) [50]")
-    p.add_argument("--batch-size", type=int, default=10, help="path points per pass [10]")
+    p.add_argument("--steps", type=step_count, default=50,
+                   help="path intervals (trapezoid rule) [50]")
+    p.add_argument("--batch-size", type=batch_size, default=10, help="path points per pass [10]")
     p.set_defaults(func=run)
 
 

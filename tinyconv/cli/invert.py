@@ -3,7 +3,8 @@ each layer's activation describes, one reconstruction per layer side by side."""
 from ..methods.inversion import LOOP_DEFAULTS, STEP_RULES, invert_features
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, image_stem,
                      load_input, load_model_from_args, panel, save_picture)
-from .loop import add_loop_args, check_loop_args, loop_kwargs, report_end, stop_if_interrupted
+from .loop import add_loop_args, loop_kwargs, report_end, stop_if_interrupted
+from .types import non_negative_float, positive_float
 
 EXAMPLE = """examples:
   tinyconv invert --weights squeezenet1_1.h5 dog.png --layers relu1 fire3 fire5 fire7 fire9
@@ -22,12 +23,13 @@ def register(subparsers):
     add_image_arg(p)
     add_model_args(p)
     p.add_argument("--layers", nargs="+", required=True, help="layers to invert, shallow first")
-    p.add_argument("--tv", type=float, default=1e-3, help="total variation weight [1e-3]")
-    p.add_argument("--beta", type=float, default=2.0, help="TV exponent beta [2]")
-    p.add_argument("--alpha", type=float, default=6.0, help="alpha-norm exponent [6]")
-    p.add_argument("--alpha-weight", type=float, default=0.0,
+    p.add_argument("--tv", type=non_negative_float, default=1e-3,
+                   help="total variation weight [1e-3]")
+    p.add_argument("--beta", type=positive_float, default=2.0, help="TV exponent beta [2]")
+    p.add_argument("--alpha", type=positive_float, default=6.0, help="alpha-norm exponent [6]")
+    p.add_argument("--alpha-weight", type=non_negative_float, default=0.0,
                    help="alpha-norm weight [0: off]")
-    p.add_argument("--init-std", type=float, default=0.1,
+    p.add_argument("--init-std", type=non_negative_float, default=0.1,
                    help="std of the starting noise, input units [0.1]")
     add_output_args(p)
     add_loop_args(p, LOOP_DEFAULTS, "Adam step (input units; ignored by lbfgs)", STEP_RULES)
@@ -35,7 +37,6 @@ def register(subparsers):
 
 
 def run(args):
-    check_loop_args(args)
     model = load_model_from_args(args)
     layers = [model.resolve(layer) for layer in args.layers]
     image, x = load_input(model, args)

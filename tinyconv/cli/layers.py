@@ -1,6 +1,7 @@
 """`tinyconv layers`: the names every --layer option takes, with what each layer computes, its
 output shape and its parameter count."""
 from .common import add_model_args, add_parser, load_model_from_args
+from .types import positive_int
 
 EXAMPLE = """examples:
   tinyconv layers --weights squeezenet1_1
@@ -14,7 +15,8 @@ def register(subparsers):
     p = add_parser(subparsers, "layers", "the layers of a network: names, shapes, parameters",
                    __doc__, EXAMPLE)
     add_model_args(p)
-    p.add_argument("--image-size", type=int, metavar="S", help="shapes for an SxS input")
+    p.add_argument("--image-size", type=positive_int, metavar="S",
+                   help="shapes for an SxS input (computed, not allocated: no pixel limit)")
     p.set_defaults(func=run)
 
 

@@ -13,6 +13,8 @@ from ..methods.inversion import STEP_RULES
 from ..methods.style import LOOP_DEFAULTS as GATYS_DEFAULTS
 from ..methods.visualization import DEFAULTS
 from .common import save_picture
+from .types import (fraction, non_negative_float, non_negative_int, percentile, positive_float,
+                    positive_int, side, step_count)
 
 
 def add_loop_args(parser, defaults, lr_help, step_rules=None):
@@ -20,14 +22,15 @@ def add_loop_args(parser, defaults, lr_help, step_rules=None):
     --step-rule; defaults: the method's {"steps", "lr"[, "step_rule"]}."""
     steps, lr = defaults["steps"], defaults["lr"]
     group = parser.add_argument_group("optimization")
-    group.add_argument("--steps", type=int, default=steps, help=f"optimization steps [{steps}]")
-    group.add_argument("--lr", type=float, default=lr, help=f"{lr_help} [{lr:g}]")
+    group.add_argument("--steps", type=step_count, default=steps,
+                       help=f"optimization steps [{steps}]")
+    group.add_argument("--lr", type=positive_float, default=lr, help=f"{lr_help} [{lr:g}]")
     if step_rules:
         group.add_argument("--step-rule", choices=step_rules, default=defaults["step_rule"],
                            help=f"optimizer [{defaults['step_rule']}]")
-    group.add_argument("--save-every", type=int, default=0, metavar="K",
+    group.add_argument("--save-every", type=non_negative_int, default=0, metavar="K",
                        help="also write a snapshot PNG every K steps [0: only the result]")
-    group.add_argument("--progress-every", type=int, default=10, metavar="K",
+    group.add_argument("--progress-every", type=positive_int, default=10, metavar="K",
                        help="progress (step, loss terms, time) on stderr: a line every K "
                             "steps when stderr is not a terminal, where one line is redrawn "
                             "instead [10]")
@@ -37,17 +40,6 @@ def add_gatys_loop_args(parser):
     """The loop arguments of style and texture: methods.style's defaults, L-BFGS or Adam."""
     add_loop_args(parser, GATYS_DEFAULTS, "Adam step in 0..255 pixel units (ignored by lbfgs)",
                   STEP_RULES)
-
-
-def check_loop_args(args):
-    """Clear errors for impossible loop arguments before any work starts."""
-    if args.steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {args.steps}")
-    if args.lr <= 0 and getattr(args, "step_rule", None) != "lbfgs":
-        raise ValueError(f"--lr must be > 0, got {args.lr}")
-    if args.save_every < 0 or args.progress_every < 1:
-        raise ValueError(f"--save-every must be >= 0 and --progress-every >= 1, got "
-                         f"{args.save_every} and {args.progress_every}")
 
 
 def loop_kwargs(args, model, name):
@@ -87,25 +79,27 @@ def add_regularizer_args(parser):
     """--l2, --jitter, --blur-every, --blur-sigma, --clip-norm, --clip-contribution, --no-clamp,
     --size, --init-std, --centre-bias."""
     group = parser.add_argument_group("regularizers (0 switches one off)")
-    group.add_argument("--l2", type=float, default=DEFAULTS["l2"],
+    group.add_argument("--l2", type=non_negative_float, default=DEFAULTS["l2"],
                        help=f"L2 penalty weight [{DEFAULTS['l2']:g}]")
-    group.add_argument("--jitter", type=int, default=DEFAULTS["jitter"],
+    group.add_argument("--jitter", type=non_negative_int, default=DEFAULTS["jitter"],
                        help=f"random roll in pixels before each step [{DEFAULTS['jitter']}]")
-    group.add_argument("--blur-every", type=int, default=DEFAULTS["blur_every"], metavar="K",
+    group.add_argument("--blur-every", type=non_negative_int, default=DEFAULTS["blur_every"],
+                       metavar="K",
                        help=f"Gaussian blur every K steps [{DEFAULTS['blur_every']}]")
-    group.add_argument("--blur-sigma", type=float, default=DEFAULTS["blur_sigma"],
+    group.add_argument("--blur-sigma", type=non_negative_float, default=DEFAULTS["blur_sigma"],
                        help=f"blur sigma in pixels [{DEFAULTS['blur_sigma']:g}]")
-    group.add_argument("--clip-norm", type=float, default=DEFAULTS["clip_norm"], metavar="PCT",
+    group.add_argument("--clip-norm", type=percentile, default=DEFAULTS["clip_norm"], metavar="PCT",
                        help="zero the pixels whose norm is below this percentile [0]")
-    group.add_argument("--clip-contribution", type=float, default=DEFAULTS["clip_contribution"],
+    group.add_argument("--clip-contribution", type=percentile,
+                       default=DEFAULTS["clip_contribution"],
                        metavar="PCT", help="zero the pixels whose contribution |x * grad| is "
                                            "below this percentile [0]")
     group.add_argument("--no-clamp", action="store_true",
                        help="do not clamp pixels to the valid range")
-    group.add_argument("--size", type=int, help="image side in pixels [the model's input]")
-    group.add_argument("--init-std", type=float, default=DEFAULTS["init_std"],
+    group.add_argument("--size", type=side, help="image side in pixels [the model's input]")
+    group.add_argument("--init-std", type=non_negative_float, default=DEFAULTS["init_std"],
                        help=f"std of the starting noise, input units [{DEFAULTS['init_std']:g}]")
-    group.add_argument("--centre-bias", type=float, default=0.0, metavar="FRACTION",
+    group.add_argument("--centre-bias", type=fraction, default=0.0, metavar="FRACTION",
                        help="update only a centred window growing from this fraction of the "
                             "side [0: off]")
 

@@ -13,8 +13,9 @@ from ..methods.visualization import (DEFAULTS, MULTIFACETED_DEFAULTS, STEP_RULES
 from .common import (add_model_args, add_output_args, add_parser, add_strict_arg,
                      add_target_args, describe, load_model_from_args, readable_batches,
                      resolve_target, save_picture, target_tag)
-from .loop import (add_loop_args, add_regularizer_args, check_loop_args, loop_kwargs,
+from .loop import (add_loop_args, add_regularizer_args, loop_kwargs,
                    regularizer_kwargs, report_classes, report_end, stop_if_interrupted)
+from .types import positive_int, side
 
 EXAMPLE = """examples:
   tinyconv multifaceted --weights squeezenet1_1.h5 --class sorrel --image-size 224 \\
@@ -34,11 +35,12 @@ def register(subparsers):
                    __doc__, EXAMPLE)
     p.add_argument("images", nargs="+", help="image files or folders showing the class")
     add_model_args(p)
-    p.add_argument("--facets", type=int, default=4, help="k of k-means: facets to show [4]")
+    p.add_argument("--facets", type=positive_int, default=4,
+                   help="k of k-means: facets to show [4]")
     p.add_argument("--feature-layer", help="layer whose features are clustered")
-    p.add_argument("--image-size", type=int, metavar="S",
+    p.add_argument("--image-size", type=side, metavar="S",
                    help="resize every image to SxS (default: the model's resize and crop)")
-    p.add_argument("--max-images", type=int, help="use only the first N images")
+    p.add_argument("--max-images", type=positive_int, help="use only the first N images")
     add_target_args(p)
     add_strict_arg(p)
     add_output_args(p)
@@ -49,7 +51,6 @@ def register(subparsers):
 
 
 def run(args):
-    check_loop_args(args)
     model = load_model_from_args(args)
     paths = list_images(args.images)[:args.max_images]
     if not paths:

@@ -9,6 +9,7 @@ from ..methods.neighbors import nearest_neighbors, pixel_vectors
 from .common import (add_parser, load_model_from_args, output_stems, report_skipped, save_array,
                      save_picture, skip_unreadable)
 from .folder_args import add_folder_args, folder_features
+from .types import positive_int, side
 
 EXAMPLE = """examples:
   tinyconv neighbors --weights squeezenet1_1.h5 --query dog.jpg --k 8 imagenet_samples/
@@ -26,10 +27,10 @@ def register(subparsers):
     p.add_argument("folder", nargs="+", help="image folder(s) to search")
     p.add_argument("--query", action="append", required=True, metavar="IMAGE",
                    help="query image (repeat for several)")
-    p.add_argument("--k", type=int, default=8, help="neighbours per query [8]")
-    p.add_argument("--pixel-size", type=int, default=32,
+    p.add_argument("--k", type=positive_int, default=8, help="neighbours per query [8]")
+    p.add_argument("--pixel-size", type=side, default=32,
                    help="side of the images compared in pixel space [32]")
-    p.add_argument("--thumb", type=int, default=96, help="side of each picture [96]")
+    p.add_argument("--thumb", type=side, default=96, help="side of each picture [96]")
     add_folder_args(p)
     p.set_defaults(func=run)
 

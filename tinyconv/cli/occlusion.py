@@ -11,6 +11,7 @@ from .common import (add_image_arg, add_model_args, add_output_args, add_parser,
                      class_name, describe, image_name, image_stem, load_input,
                      load_model_from_args, panel, progress_printer, resolve_target, save_array,
                      save_picture, target_tag)
+from .types import batch_size, positive_int, side
 
 EXAMPLE = """examples:
   tinyconv occlusion --weights squeezenet1_1.h5 dog.png
@@ -32,9 +33,10 @@ def register(subparsers):
     add_model_args(p)
     add_target_args(p)
     add_output_args(p)
-    p.add_argument("--size", type=int, help="side of the square in pixels [1/8 of the image]")
-    p.add_argument("--stride", type=int, help="step between positions [size / 2]")
-    p.add_argument("--batch-size", type=int, default=32, help="occluded copies per pass [32]")
+    p.add_argument("--size", type=side, help="side of the square in pixels [1/8 of the image]")
+    p.add_argument("--stride", type=positive_int, help="step between positions [size / 2]")
+    p.add_argument("--batch-size", type=batch_size, default=32,
+                   help="occluded copies per pass [32]")
     p.set_defaults(func=run)
 
 

@@ -8,6 +8,7 @@ from ..methods.patches import hit_patches, patch_grid, top_activations
 from .common import (add_parser, load_model_from_args, progress_printer, report_skipped,
                      save_array, save_picture, skip_unreadable)
 from .folder_args import add_folder_args
+from .types import non_negative_int, positive_int, side
 
 EXAMPLE = """examples:
   tinyconv patches --weights squeezenet1_1.h5 --layer fire5 --channel 3 17 40 imagenet_samples/
@@ -24,12 +25,12 @@ def register(subparsers):
                    __doc__, EXAMPLE)
     p.add_argument("folder", nargs="+", help="image folder(s)")
     p.add_argument("--layer", required=True, help="convolutional layer (e.g. fire5, conv3)")
-    p.add_argument("--channel", type=int, nargs="+", default=list(range(8)),
+    p.add_argument("--channel", type=non_negative_int, nargs="+", default=list(range(8)),
                    help="channels, one row each [0..7]")
-    p.add_argument("--top", type=int, default=9, help="patches per channel [9]")
+    p.add_argument("--top", type=positive_int, default=9, help="patches per channel [9]")
     p.add_argument("--no-guided", dest="guided", action="store_false",
                    help="leave out the guided backprop pictures")
-    p.add_argument("--tile", type=int, help="resize every patch to this side (pixels)")
+    p.add_argument("--tile", type=side, help="resize every patch to this side (pixels)")
     add_folder_args(p, pooled_features=False)
     p.set_defaults(func=run)
 

@@ -5,6 +5,7 @@ from ..methods.display import map_image
 from ..methods.segmentation import cutout, saliency_grabcut
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, add_target_args,
                      image_stem, load_target_input, panel, save_array, save_picture, target_tag)
+from .types import fraction, non_negative_float
 
 EXAMPLE = """examples:
   tinyconv saliency --weights squeezenet1_1.h5 dog.png
@@ -24,11 +25,11 @@ def register(subparsers):
     add_output_args(p)
     group = p.add_argument_group("GrabCut")
     group.add_argument("--grabcut", action="store_true", help="segment the image from the map")
-    group.add_argument("--fg", type=float, default=0.05,
+    group.add_argument("--fg", type=fraction, default=0.05,
                        help="fraction of most salient pixels seeding the foreground [0.05]")
-    group.add_argument("--bg", type=float, default=0.30,
+    group.add_argument("--bg", type=fraction, default=0.30,
                        help="fraction of least salient pixels seeding the background [0.30]")
-    group.add_argument("--blur", type=float, default=3.0,
+    group.add_argument("--blur", type=non_negative_float, default=3.0,
                        help="Gaussian blur (pixels) of the map before seeding [3]")
     p.set_defaults(func=run)
 

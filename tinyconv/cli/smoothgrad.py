@@ -6,6 +6,7 @@ from ..methods.attribution import input_gradient, smoothgrad
 from ..methods.display import map_image
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, add_target_args,
                      image_stem, load_target_input, panel, save_array, save_picture, target_tag)
+from .types import batch_size, non_negative_float, step_count
 
 EXAMPLE = """examples:
   tinyconv smoothgrad --weights squeezenet1_1.h5 dog.png
@@ -22,12 +23,12 @@ def register(subparsers):
     add_model_args(p)
     add_target_args(p)
     add_output_args(p)
-    p.add_argument("--samples", type=int, default=50, help="noisy copies [50]")
-    p.add_argument("--noise", type=float, default=0.15,
+    p.add_argument("--samples", type=step_count, default=50, help="noisy copies [50]")
+    p.add_argument("--noise", type=non_negative_float, default=0.15,
                    help="noise std as a fraction of the image's value range [0.15]")
     p.add_argument("--mode", choices=("plain", "guided"), default="plain",
                    help="gradient averaged: plain or guided backprop [plain]")
-    p.add_argument("--batch-size", type=int, default=10, help="noisy copies per pass [10]")
+    p.add_argument("--batch-size", type=batch_size, default=10, help="noisy copies per pass [10]")
     p.set_defaults(func=run)
 
 

@@ -3,8 +3,9 @@ blended styles, style scale, colour preservation and an optional DeepDream term.
 from ..methods.style import INITS, preset_or_empty, style_transfer
 from .common import (add_model_args, add_output_args, add_parser, load_model_from_args,
                      load_sized, save_picture, stem)
-from .loop import (add_gatys_loop_args, check_loop_args, loop_kwargs, report_end,
+from .loop import (add_gatys_loop_args, loop_kwargs, report_end,
                    stop_if_interrupted)
+from .types import finite_float, non_negative_float, positive_float, side
 
 EXAMPLE = """examples:
   tinyconv style --weights vgg19_blocks1-3.h5 tubingen.jpg --style starry_night.jpg
@@ -24,24 +25,25 @@ def register(subparsers):
     p.add_argument("content", help="content image")
     add_model_args(p)
     p.add_argument("--style", nargs="+", required=True, help="style image(s)")
-    p.add_argument("--style-blend", type=float, nargs="+",
+    p.add_argument("--style-blend", type=non_negative_float, nargs="+",
                    help="one weight per style image [equal]")
-    p.add_argument("--size", type=int, default=512,
+    p.add_argument("--size", type=side, default=512,
                    help="longer side of the result in pixels [512]")
-    p.add_argument("--style-scale", type=float, default=1.0,
+    p.add_argument("--style-scale", type=positive_float, default=1.0,
                    help="style image size relative to --size [1]")
     p.add_argument("--content-layer", help="content layer [preset]")
-    p.add_argument("--content-weight", type=float, help="content loss weight [preset]")
+    p.add_argument("--content-weight", type=non_negative_float, help="content loss weight [preset]")
     p.add_argument("--style-layers", nargs="+", help="style layers [preset]")
-    p.add_argument("--style-weights", type=float, nargs="+",
+    p.add_argument("--style-weights", type=non_negative_float, nargs="+",
                    help="one weight per style layer [preset]")
-    p.add_argument("--tv-weight", type=float, help="total variation weight [preset]")
+    p.add_argument("--tv-weight", type=non_negative_float, help="total variation weight [preset]")
     p.add_argument("--init", choices=INITS, default="content", help="start image [content]")
-    p.add_argument("--init-noise", type=float, help="noise std in 0..255 pixel units [preset]")
+    p.add_argument("--init-noise", type=non_negative_float,
+                   help="noise std in 0..255 pixel units [preset]")
     p.add_argument("--preserve-colour", action="store_true",
                    help="keep the content image's colours (luminance-only transfer)")
     p.add_argument("--dream-layer", help="also amplify this layer's activations (DeepDream)")
-    p.add_argument("--dream-weight", type=float, default=0.0,
+    p.add_argument("--dream-weight", type=finite_float, default=0.0,
                    help="weight of the DeepDream term [0]")
     add_output_args(p)
     add_gatys_loop_args(p)
@@ -49,9 +51,6 @@ def register(subparsers):
 
 
 def run(args):
-    check_loop_args(args)
-    if args.style_scale <= 0:
-        raise ValueError(f"--style-scale must be > 0, got {args.style_scale}")
     model = load_model_from_args(args)
     content = load_sized(args.content, args.size)
     style_side = max(16, round(max(content.shape[:2]) * args.style_scale))

@@ -5,6 +5,7 @@ from ..engine.tensor import no_grad
 from ..image import UnreadableImage, list_images, load_image
 from .common import (add_device_arg, add_parser, add_strict_arg, load_weights, output_folder,
                      output_stems, report_skipped, save_picture, skip_unreadable)
+from .types import side
 
 EXAMPLE = """examples:
   tinyconv convert fast_style_ml5/wave            # once: into the cache as "wave"
@@ -21,7 +22,7 @@ def register(subparsers):
     p.add_argument("--weights", required=True,
                    help="fast-style weights: a converted .h5 file, an ml5 checkpoint folder, or "
                         "their name in the cache")
-    p.add_argument("--size", type=int, metavar="S",
+    p.add_argument("--size", type=side, metavar="S",
                    help="resize each image's short side to S pixels first")
     p.add_argument("--out", default="tinyconv-out", type=output_folder, help="folder for the pictures [tinyconv-out]")
     add_device_arg(p)

@@ -3,8 +3,9 @@ whose Gram matrices at chosen layers match the sample's."""
 from ..methods.style import preset_or_empty, texture_synthesis
 from .common import (add_model_args, add_output_args, add_parser, load_model_from_args,
                      load_sized, panel, save_picture, stem)
-from .loop import (add_gatys_loop_args, check_loop_args, loop_kwargs, report_end,
+from .loop import (add_gatys_loop_args, loop_kwargs, report_end,
                    stop_if_interrupted)
+from .types import non_negative_float, side
 
 EXAMPLE = """examples:
   tinyconv texture --weights vgg19_blocks1-3.h5 starry_night.jpg --size 256
@@ -21,12 +22,13 @@ def register(subparsers):
     p.add_argument("sample", help="texture image")
     add_model_args(p)
     p.add_argument("--layers", nargs="+", help="layers whose Gram matrices are matched")
-    p.add_argument("--layer-weights", type=float, nargs="+", help="one weight per layer [1]")
-    p.add_argument("--sample-size", type=int, default=256,
+    p.add_argument("--layer-weights", type=non_negative_float, nargs="+",
+                   help="one weight per layer [1]")
+    p.add_argument("--sample-size", type=side, default=256,
                    help="longer side of the sample in pixels [256]")
-    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
+    p.add_argument("--size", type=side, nargs=2, metavar=("H", "W"),
                    help="output size [the sample's]")
-    p.add_argument("--init-noise", type=float, default=32.0,
+    p.add_argument("--init-noise", type=non_negative_float, default=32.0,
                    help="std of the starting noise in 0..255 pixel units [32]")
     p.add_argument("--each-depth", action="store_true",
                    help="one synthesis per prefix of --layers (layers up to l)")
@@ -36,7 +38,6 @@ def register(subparsers):
 
 
 def run(args):
-    check_loop_args(args)
     model = load_model_from_args(args)
     layers = args.layers or list(preset_or_empty(model).get("texture_layers", ()))
     if not layers:

@@ -4,7 +4,7 @@ by gradient ascent from noise with switchable regularizers (Simonyan et al. 2014
 from ..methods.visualization import DEFAULTS, STEP_RULES, visualize
 from .common import (add_model_args, add_output_args, add_parser, add_target_args, describe,
                      load_model_from_args, resolve_target, save_picture, target_tag)
-from .loop import (add_loop_args, add_regularizer_args, check_loop_args, loop_kwargs,
+from .loop import (add_loop_args, add_regularizer_args, loop_kwargs,
                    regularizer_kwargs, report_classes, report_end, stop_if_interrupted)
 
 EXAMPLE = """examples:
@@ -34,7 +34,6 @@ def register(subparsers):
 
 
 def run(args):
-    check_loop_args(args)
     model = load_model_from_args(args)
     objective = resolve_target(model, args)
     print(f"target: {describe(model, objective, args)}")

@@ -3,8 +3,10 @@ import argparse
 from pathlib import Path
 
 from ..weights import REGISTRY, cache_dir, fetch, read_weights
-from ..weights.fetch import DownloadError, cached_names, cached_weights, is_download_of
+from ..weights.fetch import (DEADLINE, STALL_BYTES, STALL_TIMEOUT, DownloadError, cached_names,
+                              cached_weights, is_download_of)
 from ..weights.format import read_source
+from .types import positive_float
 
 EXAMPLE = """examples:
   tinyconv weights fetch vgg16
@@ -31,6 +33,11 @@ def register(subparsers):
     f.add_argument("--mirror", help="base URL serving the same file names (also TINYCONV_MIRROR)")
     f.add_argument("--force", action="store_true", help="download again even when cached")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
+    f.add_argument("--timeout", type=positive_float, default=DEADLINE, metavar="SECONDS",
+                   help=f"give up when the download takes longer than this in all [{DEADLINE}]")
+    f.add_argument("--stall-timeout", type=positive_float, default=STALL_TIMEOUT,
+                   metavar="SECONDS", help=f"give up when fewer than {STALL_BYTES >> 10} KiB "
+                                           f"arrive in this time [{STALL_TIMEOUT}]")
     f.set_defaults(func=run_fetch)
     ls = sub.add_parser("list", help="downloadable weights and what is cached", epilog=EXAMPLE,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,10 +53,10 @@ def run_fetch(args):
     try:
         path = fetch(args.name, cache=args.cache_dir, labels=args.labels,
                      progress=False if args.quiet else None, force=args.force,
-                     mirror=args.mirror)
+                     mirror=args.mirror, timeout=args.stall_timeout, deadline=args.timeout)
     except DownloadError as e:
         filename = REGISTRY[args.name].filename
-        raise DownloadError(f"{e}\nto fetch it anyway: --mirror URL (a server with {filename}; "
+        raise DownloadError(f"{e}; to fetch it anyway: --mirror URL (a server with {filename}; "
                             f"also TINYCONV_MIRROR), or, with a copy of the file at hand, "
                             f"`tinyconv convert {filename} --name {args.name}`") from None
     print(path)

@@ -23,6 +23,11 @@ except Exception:  # ImportError, or a CUDA runtime error on a machine with no d
 DEVICES = ("cpu", "gpu")
 
 
+class DeviceUnavailable(RuntimeError, ValueError):
+    """The GPU was asked for (--device gpu, TINYCONV_DEVICE=gpu) where there is none: a
+    RuntimeError for callers, and a ValueError so the CLI reports it as input, in one line."""
+
+
 def check_device(device):
     """Return `device` validated ("cpu" | "gpu"); None means the default device."""
     if device is None:
@@ -30,8 +35,9 @@ def check_device(device):
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; choose one of {DEVICES}")
     if device == "gpu" and not gpu_available:
-        raise RuntimeError("device 'gpu' was asked for, but CuPy with a usable NVIDIA GPU is not "
-                           "available here (pip install tinyconv[gpu] on a machine with CUDA)")
+        raise DeviceUnavailable("device 'gpu' was asked for, but CuPy with a usable NVIDIA GPU "
+                                "is not available here (pip install tinyconv[gpu] on a machine "
+                                "with CUDA)")
     return device
 
 

@@ -83,8 +83,8 @@ def fgsm(model, x, epsilon, targets=None, labels=None):
     epsilon: step per pixel in 0..255 units. targets: None for the untargeted attack (increase the
     loss of `labels`, default: the model's own predictions), else the class(es) to move towards.
     """
-    if epsilon < 0:
-        raise ValueError(f"epsilon must be >= 0 (0..255 pixel units), got {epsilon}")
+    if not 0 <= epsilon < float("inf"):  # NaN fails every comparison
+        raise ValueError(f"epsilon must be a finite number >= 0 (0..255 pixel units), got {epsilon}")
     xp = backend.xp_for(model.device)
     x = xp.asarray(backend.to_numpy(x), dtype=model.dtype)
     if targets is None:

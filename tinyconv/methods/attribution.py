@@ -84,6 +84,8 @@ def smoothgrad(model, x, objective, n_samples=50, noise_level=0.15, batch_size=1
     """
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    if not 0 <= noise_level < float("inf"):  # NaN fails every comparison
+        raise ValueError(f"noise_level must be a finite number >= 0, got {noise_level}")
     x = np.asarray(to_numpy(x))
     rng = np.random.default_rng(seed)
     total = np.zeros(x.shape, dtype=np.float64)

@@ -28,7 +28,7 @@ import numpy as np
 from ..atomic import writing
 from ..cache import cache_dir
 from ..engine.backend import to_numpy, xp_for
-from ..image import UnreadableImage, load_image, resize
+from ..image import ImageTooLarge, UnreadableImage, load_image, resize
 from ..engine.tensor import no_grad
 
 POOLINGS = ("avg", "max", "none")
@@ -82,10 +82,13 @@ def read_images(paths, skip=None, prepare=None):
     for path in paths:
         try:
             image = load_image(path)
+            images.append(prepare(image) if prepare else image)
+        except ImageTooLarge as error:  # the resize prepare asked for is beyond a limit
+            skip(UnreadableImage(path, str(error)))
+            continue
         except UnreadableImage as error:
             skip(error)
             continue
-        images.append(prepare(image) if prepare else image)
         kept.append(path)
     return images, kept
 

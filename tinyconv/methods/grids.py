@@ -62,6 +62,10 @@ def grid_shape(n, rows=None, cols=None):
     """(rows, cols) holding n tiles: near-square when both are None, else completes the other."""
     if rows is None and cols is None:
         cols = int(np.ceil(np.sqrt(n)))
+    elif rows is None:  # one row never has more columns than there are tiles
+        cols = min(cols, n)
+    elif cols is None:
+        rows = min(rows, n)
     if cols is None:
         cols = int(np.ceil(n / rows))
     if rows is None:

@@ -48,9 +48,9 @@ def invert_features(model, x, layer, steps=LOOP_DEFAULTS["steps"],
     """
     obj.check_layer(model, layer)
     for name, value in (("tv", tv), ("alpha_weight", alpha_weight), ("init_std", init_std)):
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value}")
-    if beta <= 0 or alpha <= 0:
+        if not 0 <= value < float("inf"):  # NaN fails every comparison
+            raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    if not (0 < beta < float("inf") and 0 < alpha < float("inf")):
         raise ValueError(f"beta and alpha must be positive, got {beta} and {alpha}")
     xp = backend.xp_for(model.device)
     x = start_image(model, x, None, 0.0, None)

@@ -11,6 +11,7 @@ import numpy as np
 from .. import ops
 from ..suggest import close_matches, suggestion
 from ..engine.tensor import no_grad
+from ..errors import UnknownName
 
 
 class Objective:
@@ -218,7 +219,7 @@ def class_index(model, index):
 def class_named(model, name, n):
     """The index of class `name` (case and "_"/" " ignored) among the model's n labels."""
     if not model.labels:
-        raise KeyError(f"{model.arch} has no class names, so {name!r} names no class: give an "
+        raise UnknownName(f"{model.arch} has no class names, so {name!r} names no class: give an "
                        f"index 0..{n - 1}, or class names (--labels FILE on the command line, "
                        f"model.labels = [...] in Python)")
     spaced = [str(label).lower().replace("_", " ") for label in model.labels]
@@ -227,5 +228,5 @@ def class_named(model, name, n):
         return spaced.index(wanted)
     close = [model.labels[i] for i, label in enumerate(spaced) if wanted in label]
     close += [model.labels[spaced.index(label)] for label in close_matches(wanted, spaced, n=5)]
-    raise KeyError(f"unknown class name {name!r}{suggestion(close[:10])} (a name from the "
+    raise UnknownName(f"unknown class name {name!r}{suggestion(close[:10])} (a name from the "
                    f"model's labels, or an index 0..{n - 1})")

@@ -82,8 +82,8 @@ def _check_arguments(steps, lr, step_rule):
         raise ValueError(f"step_rule must be one of {STEP_RULES}, got {step_rule!r}")
     if int(steps) < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    if lr <= 0 and step_rule != "lbfgs":
-        raise ValueError(f"learning rate must be > 0, got {lr}")
+    if not 0 < lr < float("inf") and step_rule != "lbfgs":  # NaN fails every comparison
+        raise ValueError(f"learning rate must be a finite number > 0, got {lr}")
 
 
 class _Run:

@@ -22,6 +22,7 @@ from ..engine.tensor import Tensor, no_grad
 from . import objectives as obj
 from .inversion import pixel_range
 from .optimize import optimize
+from ..errors import UnknownName
 
 # Presets per architecture: layers that exist in the weight file are kept (Keras VGG19 blocks 1-3
 # has nothing past relu3_4/pool3), the first content layer found is used.
@@ -59,7 +60,7 @@ def preset(model):
     family = "squeezenet" if model.arch.startswith("squeezenet") else \
         "vgg" if model.arch.startswith("vgg") else None
     if family is None:
-        raise KeyError(f"no style preset for {model.arch}; pass the layers and weights")
+        raise UnknownName(f"no style preset for {model.arch}; pass the layers and weights")
     values = dict(PRESETS[family])
     have = set(model.layer_names) | set(model.aliases)
     values["content_layer"] = next(n for n in values.pop("content_layers") if n in have)
@@ -230,8 +231,8 @@ YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ)
 def noise_image(model, size, std, seed):
     """Gaussian noise (1, 3, H, W) around the mean pixel, std in 0..255 pixel units, on the model's
     device, from numpy seed `seed`."""
-    if std < 0:
-        raise ValueError(f"init_noise must be >= 0 pixel units, got {std}")
+    if not 0 <= std < float("inf"):  # NaN fails every comparison
+        raise ValueError(f"init_noise must be a finite number >= 0 pixel units, got {std}")
     rng = np.random.default_rng(seed)
     noise = rng.standard_normal((1, 3) + tuple(size)) * std
     noise *= model.preprocessing.pixel_size().reshape(1, 3, 1, 1)
@@ -261,6 +262,6 @@ def _weights(weights, layers, name):
 
 
 def _non_negative(name, value):
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
+    if not 0 <= value < float("inf"):  # NaN fails every comparison
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
     return float(value)

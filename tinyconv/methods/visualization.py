@@ -163,5 +163,5 @@ def start_image(model, x0, size, init_std, rng):
 
 def _check_weights(**values):
     for name, value in values.items():
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value}")
+        if not 0 <= value < float("inf"):  # NaN fails every comparison
+            raise ValueError(f"{name} must be a finite number >= 0, got {value}")

@@ -11,6 +11,7 @@ from importlib import import_module
 
 from .model import Model, unknown_layer
 from .preprocessing import Preprocessing
+from ..errors import UnknownName
 
 # The registry: one module per family, each holding ARCHITECTURES = {name: spec factory}.
 FAMILIES = ("vgg", "alexnet", "squeezenet", "fast_style")
@@ -30,7 +31,7 @@ def arch_spec(name, num_classes=None):
     """The ArchSpec (rows, preprocessing, aliases, torchvision names) of architecture `name`;
     num_classes: the classifier's size, for the families that have one."""
     if name not in ARCHITECTURES:
-        raise KeyError(f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
+        raise UnknownName(f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
     if num_classes is None or not _takes_num_classes(name):
         return ARCHITECTURES[name]()
     return ARCHITECTURES[name](num_classes=num_classes)
@@ -43,7 +44,7 @@ def _rows_up_to(spec, last_layer):
     last_layer = spec.aliases.get(last_layer, last_layer)
     names = [row.name for row in spec.rows]
     if last_layer not in names:
-        raise KeyError(unknown_layer(spec.name, last_layer, names))
+        raise UnknownName(unknown_layer(spec.name, last_layer, names))
     return spec.rows[:names.index(last_layer) + 1]
 
 

@@ -16,6 +16,7 @@ from ..suggest import did_you_mean
 from ..engine.tensor import Tensor, no_grad
 from . import preprocessing as pre
 from .layers import INPUT_FIELD
+from ..errors import UnknownName
 
 INPUT = "input"
 
@@ -79,7 +80,7 @@ class Model:
         """The row name for `name` (a row or an alias); KeyError with the close names otherwise."""
         name = self.aliases.get(name, name)
         if name not in self.layers:
-            raise KeyError(unknown_layer(self.arch, name, self.layer_names + sorted(self.aliases)))
+            raise UnknownName(unknown_layer(self.arch, name, self.layer_names + sorted(self.aliases)))
         return name
 
     def _param_specs(self):
@@ -290,10 +291,10 @@ class Model:
         unknown = sorted(set(state) - set(self.params))
         missing = sorted(set(self.params) - set(state))
         if unknown:
-            raise KeyError(f"{self.arch}: unknown parameter(s) {unknown}; this model has "
+            raise UnknownName(f"{self.arch}: unknown parameter(s) {unknown}; this model has "
                            f"{list(self.params)}")
         if strict and missing:
-            raise KeyError(f"{self.arch}: missing parameter(s) {missing}")
+            raise UnknownName(f"{self.arch}: missing parameter(s) {missing}")
         for key, value in state.items():
             expected = self.params[key].shape
             if tuple(value.shape) != expected:

@@ -16,6 +16,7 @@ from ..models import CLASSIFIERS, arch_spec, param_shapes
 from ..models.preprocessing import TORCHVISION
 from . import keras, ml5, pth
 from .format import WeightFile, is_tinyconv_file, read_weights, sha256_of
+from ..errors import UnknownName
 
 IMAGENET_CLASS_INDEX = Path(__file__).resolve().parent.parent / "data" / "imagenet_class_index.json"
 IMAGENET_CLASSES = 1000

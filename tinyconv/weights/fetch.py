@@ -11,12 +11,26 @@ killed outright). So the cache never holds a half-written or unverified file.
 torchvision publishes, in each file name, the first hex digits of the file's SHA-256 (e.g.
 vgg16-397923af.pth) and torch.hub checks exactly that prefix; Source.sha256 holds a full digest
 or such a published prefix, and `verify_sha256` accepts a digest that starts with it.
+
+A server is not trusted to end, to be quick or to be honest about sizes. A download stops with a
+DownloadError (an OSError) when
+- it takes longer than `deadline` seconds in all (DEADLINE; `weights fetch --timeout`);
+- fewer than STALL_BYTES arrive in any `timeout` seconds, silence included (STALL_TIMEOUT;
+  `--stall-timeout`): a server trickling a byte a second is stalled;
+- the body passes the file's size limit: 1.1 x the size torchvision publishes for it
+  (Source.size_mib), or DEFAULT_MAX_BYTES for a Source without one; a Content-Length above the
+  limit is refused before the first byte, one that is not a number at once.
+Two fetches into the same cache take turns (an flock on the downloads folder): the second waits,
+says so, and then finds the weights the first one cached.
 """
 import hashlib
+import http.client
 import os
+import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,38 +39,59 @@ from ..cache import cache_dir
 from ..progress import Progress
 from .convert import convert
 from .format import is_tinyconv_file, read_source, write_weights
+from ..errors import UnknownName
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: fetches there do not take turns
+    fcntl = None
 
 CHUNK = 1 << 20
+DEADLINE = 2 * 3600  # seconds for one download: vgg19 (548 MiB) at 80 kB/s
+STALL_TIMEOUT = 60  # seconds in which at least STALL_BYTES must arrive
+STALL_BYTES = 64 << 10
+DEFAULT_MAX_BYTES = 2 << 30  # a Source without a published size
+SIZE_MARGIN = 1.1
 TORCHVISION_URL = "https://download.pytorch.org/models/"
 
 
 @dataclass(frozen=True)
 class Source:
-    """One downloadable weight file: registry name, architecture, URL, SHA-256 (or prefix)."""
+    """One downloadable weight file: registry name, architecture, URL, SHA-256 (or prefix),
+    and the file's published size in MiB (torchvision's `_file_size`), or None."""
     name: str
     arch: str
     url: str
     sha256: str
+    size_mib: float = None
+
+    @property
+    def max_bytes(self):
+        """The most bytes a download of this file may have: SIZE_MARGIN x its published size."""
+        if self.size_mib is None:
+            return DEFAULT_MAX_BYTES
+        return int(self.size_mib * SIZE_MARGIN * (1 << 20))
 
     @property
     def filename(self):
         return self.url.rstrip("/").rsplit("/", 1)[-1]
 
 
-REGISTRY = {s.name: s for s in (
-    Source("alexnet", "alexnet", TORCHVISION_URL + "alexnet-owt-7be5be79.pth", "7be5be79"),
-    Source("vgg11", "vgg11", TORCHVISION_URL + "vgg11-8a719046.pth", "8a719046"),
-    Source("vgg13", "vgg13", TORCHVISION_URL + "vgg13-19584684.pth", "19584684"),
-    Source("vgg16", "vgg16", TORCHVISION_URL + "vgg16-397923af.pth", "397923af"),
-    Source("vgg19", "vgg19", TORCHVISION_URL + "vgg19-dcbb9e9d.pth", "dcbb9e9d"),
+REGISTRY = {s.name: s for s in (  # sizes: torchvision's published _file_size, MiB
+    Source("alexnet", "alexnet", TORCHVISION_URL + "alexnet-owt-7be5be79.pth", "7be5be79",
+           233.087),
+    Source("vgg11", "vgg11", TORCHVISION_URL + "vgg11-8a719046.pth", "8a719046", 506.84),
+    Source("vgg13", "vgg13", TORCHVISION_URL + "vgg13-19584684.pth", "19584684", 507.545),
+    Source("vgg16", "vgg16", TORCHVISION_URL + "vgg16-397923af.pth", "397923af", 527.796),
+    Source("vgg19", "vgg19", TORCHVISION_URL + "vgg19-dcbb9e9d.pth", "dcbb9e9d", 548.051),
     Source("squeezenet1_0", "squeezenet1_0", TORCHVISION_URL + "squeezenet1_0-b66bff10.pth",
-           "b66bff10"),
+           "b66bff10", 4.778),
     Source("squeezenet1_1", "squeezenet1_1", TORCHVISION_URL + "squeezenet1_1-b8a52dc0.pth",
-           "b8a52dc0"),
+           "b8a52dc0", 4.729),
 )}
 
 
-class DownloadError(RuntimeError):
+class DownloadError(OSError):
     """A download failed, was incomplete, or did not match its published SHA-256."""
 
 
@@ -108,45 +143,129 @@ def download_status(done, total, seconds):
             f"{done / 1e6:.1f}/{total / 1e6:.1f} MB, {speed:.1f} MB/s")
 
 
-def download(url, dest, sha256, progress=None, timeout=60):
+def download(url, dest, sha256, progress=None, timeout=STALL_TIMEOUT, deadline=DEADLINE,
+             max_bytes=DEFAULT_MAX_BYTES):
     """Download `url` to `dest` atomically, checking length and SHA-256 (or published prefix).
 
     progress: False for none; True or None: on stderr (tinyconv.progress: a bar redrawn on a
-    terminal, a line every tenth of the file in a log). Returns dest.
+    terminal, a line every tenth of the file in a log). timeout: the stall timeout, deadline:
+    seconds in all, max_bytes: the size limit (see the module's docstring). Returns dest.
     """
     dest = Path(dest)
-    show = progress is not False
+    dest.parent.mkdir(parents=True, exist_ok=True)
     with writing(dest) as tmp, open(tmp, "wb") as out:
-        digest = hashlib.sha256()
-        done = 0
         try:
             response = urllib.request.urlopen(url, timeout=timeout)
-        except (urllib.error.URLError, OSError) as e:
-            raise DownloadError(f"cannot download {url}: {getattr(e, 'reason', e)}") from None
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as e:
+            raise DownloadError(f"cannot download {url}: {_why(e)}") from None
         with response:
-            total = int(response.headers.get("Content-Length") or 0)
-            bar = Progress(f"downloading {dest.name}", total or None) if show else None
-            started = time.monotonic()
-            while True:
-                try:
-                    block = response.read(CHUNK)
-                except (OSError, ValueError) as e:  # connection reset, IncompleteRead
-                    raise DownloadError(f"download of {url} broke off after {done} bytes "
-                                        f"({e})") from None
-                if not block:
-                    break
-                out.write(block)
-                digest.update(block)
-                done += len(block)
-                if bar:
-                    bar.update(done, status=download_status(done, total,
-                                                            time.monotonic() - started))
-            if bar:
-                bar.close()
-        if total and done != total:
+            total = announced_length(response, url, max_bytes)
+            bar = Progress(f"downloading {dest.name}", total or None) \
+                if progress is not False else None
+            done, digest = _copy_body(response, out, url, _Budget(timeout, deadline, max_bytes),
+                                      bar, total)
+        if total is not None and done != total:
             raise DownloadError(f"download of {url} is truncated: {done} of {total} bytes")
-        verify_sha256(digest.hexdigest(), sha256, url)
+        verify_sha256(digest, sha256, url)
     return dest
+
+
+def _why(error):
+    """A failed request's reason on one line (urllib's redirect loop message has three)."""
+    reason = getattr(error, "reason", None) or f"{type(error).__name__}: {error}"
+    return " ".join(str(reason).split())[:300]
+
+
+def announced_length(response, url, max_bytes):
+    """The Content-Length of `response` as an int (None when absent); DownloadError when it is
+    not a number or is above max_bytes."""
+    text = response.headers.get("Content-Length")
+    if text is None:
+        return None
+    if not text.strip().isdigit():
+        raise DownloadError(f"cannot download {url}: the server's Content-Length is not a "
+                            f"number ({text[:40]!r})")
+    if int(text) > max_bytes:
+        raise DownloadError(f"cannot download {url}: the server announces {int(text)} bytes, "
+                            f"above this file's limit of {max_bytes} bytes")
+    return int(text)
+
+
+@dataclass
+class _Budget:
+    """What a download may take: `stall` seconds for STALL_BYTES, `deadline` seconds in all,
+    `max_bytes` bytes."""
+    stall: float
+    deadline: float
+    max_bytes: int
+
+    def __post_init__(self):
+        self.started = self.mark_time = time.monotonic()
+        self.mark_bytes = 0
+
+    def check(self, url, done):
+        """DownloadError when `done` bytes, now, pass the size limit, the deadline or the stall
+        timeout."""
+        now = time.monotonic()
+        if done > self.max_bytes:
+            raise DownloadError(f"download of {url} passed this file's limit of "
+                                f"{self.max_bytes} bytes; stopped")
+        if now - self.started > self.deadline:
+            raise DownloadError(f"download of {url} passed its deadline of {self.deadline:g} s "
+                                f"({done} bytes so far); --timeout SECONDS allows more")
+        if done - self.mark_bytes >= STALL_BYTES:
+            self.mark_time, self.mark_bytes = now, done
+        elif now - self.mark_time > self.stall:
+            raise DownloadError(f"download of {url} stalled: {done - self.mark_bytes} bytes in "
+                                f"{self.stall:g} s (fewer than {STALL_BYTES}); "
+                                f"--stall-timeout SECONDS waits longer")
+
+
+def _copy_body(response, out, url, budget, bar, total):
+    """Stream the body into file `out` within `budget` -> (bytes, hex SHA-256)."""
+    digest, done = hashlib.sha256(), 0
+    while True:
+        try:  # read1: at most one receive, so a trickle cannot hold the loop past the budget
+            block = response.read1(CHUNK)
+        except TimeoutError:
+            raise DownloadError(f"download of {url} stalled: nothing for {budget.stall:g} s "
+                                f"after {done} bytes; --stall-timeout SECONDS waits "
+                                f"longer") from None
+        except (OSError, ValueError, http.client.HTTPException) as e:  # reset, IncompleteRead
+            raise DownloadError(f"download of {url} broke off after {done} bytes "
+                                f"({type(e).__name__})") from None
+        done += len(block)
+        budget.check(url, done)
+        if not block:
+            break
+        out.write(block)
+        digest.update(block)
+        if bar:
+            bar.update(done, status=download_status(done, total,
+                                                    time.monotonic() - budget.started))
+    if bar:
+        bar.close()
+    return done, digest.hexdigest()
+
+
+@contextmanager
+def taking_turns(folder, what):
+    """Hold an exclusive lock on `folder` (flock on the folder itself, so nothing is left
+    behind): a second fetch into the same cache says it waits, and waits for the first."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"tinyconv: waiting for another process fetching into {folder} ({what})",
+                  file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def resolve_source(name_or_source, mirror=None):
@@ -156,7 +275,7 @@ def resolve_source(name_or_source, mirror=None):
     elif name_or_source in REGISTRY:
         source = REGISTRY[name_or_source]
     else:
-        raise KeyError(f"no downloadable weights named {name_or_source!r}; known: "
+        raise UnknownName(f"no downloadable weights named {name_or_source!r}; known: "
                        f"{', '.join(REGISTRY)}")
     mirror = mirror or os.environ.get("TINYCONV_MIRROR")
     if mirror:
@@ -165,30 +284,43 @@ def resolve_source(name_or_source, mirror=None):
 
 
 def fetch(name_or_source, cache=None, labels=None, progress=None, force=False, mirror=None,
-          timeout=60):
+          timeout=STALL_TIMEOUT, deadline=DEADLINE):
     """Path of the converted weights of `name_or_source`, downloading and converting once.
 
     cache: cache folder (default cache_dir()); labels: a labels file stored with the weights;
     force: download again even when cached; mirror: base URL replacing the official one
-    (also TINYCONV_MIRROR).
+    (also TINYCONV_MIRROR); timeout (stall) and deadline: seconds, as `download` takes them.
     """
     source = resolve_source(name_or_source, mirror)
     cache = Path(cache or cache_dir())
     target = cached_path(source.name, cache)
-    if not force and cached_weights(source.name, cache):
-        if is_download_of(target, source):
-            return target
-        raise FileExistsError(
-            f"the cache's {target} holds weights converted from "
-            f"{read_source(target)[0] or 'another file'}, not the official {source.filename}; "
-            f"to replace them with the official ones, fetch again with --force (force=True in "
-            f"Python)")
+    if not force and official_in_cache(target, source):
+        return target
     download_dir = cache / "downloads"
-    raw = download(source.url, download_dir / source.filename, source.sha256, progress, timeout)
-    try:
-        wf = convert(raw, arch=source.arch, labels=labels)
-        wf.source_file = source.url
-        write_weights(target, wf)
-    finally:
-        raw.unlink()  # the converted file is what the cache keeps
+    download_dir.mkdir(parents=True, exist_ok=True)
+    with taking_turns(download_dir, source.filename):
+        if not force and official_in_cache(target, source):  # another process fetched it
+            return target
+        raw = download(source.url, download_dir / source.filename, source.sha256, progress,
+                       timeout, deadline, source.max_bytes)
+        try:
+            wf = convert(raw, arch=source.arch, labels=labels)
+            wf.source_file = source.url
+            write_weights(target, wf)
+        finally:
+            raw.unlink()  # the converted file is what the cache keeps
     return target
+
+
+def official_in_cache(target, source):
+    """Whether the cache's `target` holds `source`'s weights; FileExistsError when it holds
+    others under that name."""
+    if not cached_weights(source.name, target.parent):
+        return False
+    if is_download_of(target, source):
+        return True
+    raise FileExistsError(
+        f"the cache's {target} holds weights converted from "
+        f"{read_source(target)[0] or 'another file'}, not the official {source.filename}; "
+        f"to replace them with the official ones, fetch again with --force (force=True in "
+        f"Python)")

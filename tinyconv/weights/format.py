@@ -20,6 +20,7 @@ import numpy as np
 from ..atomic import writing
 from ..models import param_shapes
 from ..models.preprocessing import Preprocessing
+from ..errors import UnknownName
 
 FORMAT = "tinyconv-weights"
 FORMAT_VERSION = 1
@@ -46,7 +47,7 @@ class WeightFile:
         missing = [k for k in expected if k not in self.params]
         unexpected = [k for k in self.params if k not in expected]
         if missing or unexpected:
-            raise KeyError(f"{where}{self.architecture} weights do not match the architecture: "
+            raise UnknownName(f"{where}{self.architecture} weights do not match the architecture: "
                            f"missing {missing or 'none'}, unexpected {unexpected or 'none'}")
         for key, shape in expected.items():
             if tuple(self.params[key].shape) != shape:

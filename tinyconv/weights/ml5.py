@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..models.fast_style import conv_order
+from ..errors import UnknownName
 
 
 def variable_name(index):
@@ -56,7 +57,7 @@ def convert_ml5(folder):
         names = [variable_name(3 * i + j) for j in range(3)]
         missing = [n for n in names if n not in manifest]
         if missing:
-            raise KeyError(f"{folder}: manifest has no {missing}")
+            raise UnknownName(f"{folder}: manifest has no {missing}")
         kernel, shift, scale = (read_variable(folder, manifest[n], n) for n in names)
         # conv (kH, kW, in, out) -> (out, in, kH, kW); transposed conv (kH, kW, out, in) ->
         # (in, out, kH, kW): the same axis permutation, as both layouts put the kernel last
