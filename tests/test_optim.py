@@ -189,3 +189,65 @@ def test_lbfgs_errors(xp):
     with pytest.raises(ValueError, match="lower bound exceeds"):
         optim.lbfgs(rosenbrock, x, bounds=(1.0, 0.0))
     assert not x.requires_grad
+
+
+# ----- single steps computed by hand (PyTorch's formulas written out, no reference loop)
+
+def _steps(optimizer, p, grads):
+    """Apply optimizer steps with the given gradients (as arrays) and return p after each."""
+    seen = []
+    for grad in grads:
+        p.grad = p.xp.asarray(grad)
+        optimizer.step()
+        seen.append(to_numpy(p.data).copy())
+    return seen
+
+
+def test_sgd_nesterov_with_weight_decay_by_hand(xp):
+    p = tc.Tensor(xp.asarray([1.0, -2.0]), requires_grad=True)
+    optimizer = optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=True)
+    first, second = _steps(optimizer, p, [np.array([0.5, 0.5])] * 2)
+    # step 1: g = 0.5 + 0.01 p = (0.51, 0.48); buf = g; d = g + 0.9 buf = (0.969, 0.912)
+    np.testing.assert_allclose(first, [1 - 0.0969, -2 - 0.0912], rtol=1e-12)
+    # step 2: g = 0.5 + 0.01 * (0.9031, -2.0912) = (0.509031, 0.479088);
+    # buf = 0.9 * (0.51, 0.48) + g = (0.968031, 0.911088); d = g + 0.9 buf = (1.3802589, 1.2990672)
+    np.testing.assert_allclose(second, [0.9031 - 0.13802589, -2.0912 - 0.12990672], rtol=1e-12)
+
+
+def test_sgd_plain_momentum_with_weight_decay_by_hand(xp):
+    p = tc.Tensor(xp.asarray([2.0]), requires_grad=True)
+    optimizer = optim.SGD([p], lr=0.5, momentum=0.5, weight_decay=0.1)
+    first, second = _steps(optimizer, p, [np.array([1.0]), np.array([-1.0])])
+    # step 1: g = 1 + 0.2 = 1.2; buf = 1.2; p = 2 - 0.6 = 1.4
+    np.testing.assert_allclose(first, [1.4], rtol=1e-12)
+    # step 2: g = -1 + 0.14 = -0.86; buf = 0.6 - 0.86 = -0.26; p = 1.4 + 0.13 = 1.53
+    np.testing.assert_allclose(second, [1.53], rtol=1e-12)
+
+
+def test_adamw_decays_the_weights_outside_the_moments_by_hand(xp):
+    p = tc.Tensor(xp.asarray([1.0]), requires_grad=True)
+    optimizer = optim.AdamW([p], lr=0.1, weight_decay=0.1)
+    first, second = _steps(optimizer, p, [np.array([0.5]), np.array([-1.0])])
+    # step 1: p = 1 * (1 - 0.1 * 0.1) = 0.99; m = 0.05, v = 0.00025; m_hat = 0.5, v_hat = 0.25;
+    # p = 0.99 - 0.1 * 0.5 / (0.5 + 1e-8)
+    np.testing.assert_allclose(first, [0.890000002], rtol=1e-12)
+    # step 2: p = 0.890000002 * 0.99; m = 0.045 - 0.1 = -0.055, v = 0.00024975 + 0.001 =
+    # 0.00124975; m_hat = -0.055 / 0.19, v_hat = 0.00124975 / (1 - 0.999 ** 2)
+    m_hat, v_hat = -0.055 / 0.19, 0.00124975 / (1 - 0.999 ** 2)
+    np.testing.assert_allclose(second, [0.890000002 * 0.99 - 0.1 * m_hat / (v_hat ** 0.5 + 1e-8)],
+                               rtol=1e-12)
+    np.testing.assert_allclose(second, [0.9177103542205653], rtol=1e-12)
+
+
+def test_adamw_differs_from_adam_with_l2(xp):
+    grads = [np.array([0.5]), np.array([-1.0])]
+    decoupled = tc.Tensor(xp.asarray([1.0]), requires_grad=True)
+    coupled = tc.Tensor(xp.asarray([1.0]), requires_grad=True)
+    a = _steps(optim.AdamW([decoupled], lr=0.1, weight_decay=0.1), decoupled, grads)[-1]
+    b = _steps(optim.Adam([coupled], lr=0.1, weight_decay=0.1), coupled, grads)[-1]
+    assert abs(a[0] - b[0]) > 1e-3
+    # without decay both are the same Adam
+    plain = [tc.Tensor(xp.asarray([1.0]), requires_grad=True) for _ in range(2)]
+    np.testing.assert_array_equal(
+        _steps(optim.AdamW([plain[0]], lr=0.1, weight_decay=0.0), plain[0], grads)[-1],
+        _steps(optim.Adam([plain[1]], lr=0.1), plain[1], grads)[-1])

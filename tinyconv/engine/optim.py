@@ -1,6 +1,7 @@
-"""Optimizers: SGD with momentum and Adam over a list of tensors, and an L-BFGS adapter for images.
+"""Optimizers: SGD with momentum, Adam and AdamW over a list of tensors, and an L-BFGS adapter for
+images.
 
-SGD and Adam follow PyTorch's update rules (so hyperparameters from papers and reference code carry
+SGD, Adam and AdamW follow PyTorch's update rules (so hyperparameters from papers and reference code carry
 over) and update each parameter's `.data` in place, on numpy or CuPy arrays alike; they never
 modify `.grad` (backward may share one gradient array between tensors). `lbfgs` hands an image
 tensor to scipy's L-BFGS-B, the optimizer of the original style transfer and feature inversion
@@ -77,8 +78,12 @@ class Adam(Optimizer):
         self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
 
     def _update(self, state, data, grad):
-        beta1, beta2 = self.betas
         g = grad + self.weight_decay * data if self.weight_decay else grad
+        self._adam_step(state, data, g)
+
+    def _adam_step(self, state, data, g):
+        """data -= lr * m_hat / (sqrt(v_hat) + eps) after updating the moments with gradient g."""
+        beta1, beta2 = self.betas
         if not state:
             xp = get_array_module(data)
             state.update(t=0, m=xp.zeros_like(data), v=xp.zeros_like(data))
@@ -91,6 +96,21 @@ class Adam(Optimizer):
         step = self.lr / (1 - beta1 ** t)
         denom = (v / (1 - beta2 ** t)) ** 0.5 + self.eps
         data -= step * (m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), PyTorch's rule: first
+    p *= 1 - lr * weight_decay, then Adam's step on the plain gradient. Unlike Adam's L2 term the
+    decay does not pass through the moments, so it shrinks every weight at the same rate whatever
+    its gradient's scale."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+    def _update(self, state, data, grad):
+        if self.weight_decay:
+            data *= 1 - self.lr * self.weight_decay
+        self._adam_step(state, data, grad)
 
 
 def lbfgs(loss_fn, x, max_iter=100, bounds=None, callback=None, options=None):
