@@ -4,7 +4,8 @@
     acts = model.forward(model.preprocess(image), layers=["conv1", "fire9"])
 
 Architectures: vgg11, vgg13, vgg16, vgg19, alexnet, squeezenet1_0, squeezenet1_1 (torchvision
-layouts) and fast_style (the ml5 / Engstrom fast style transfer network).
+layouts), fast_style (the ml5 / Engstrom fast style transfer network) and resnet_cifar (a
+half-width ResNet-9 with batch norm for 32x32 CIFAR-10).
 """
 import inspect
 from importlib import import_module
@@ -14,7 +15,7 @@ from .preprocessing import Preprocessing
 from ..errors import UnknownName
 
 # The registry: one module per family, each holding ARCHITECTURES = {name: spec factory}.
-FAMILIES = ("vgg", "alexnet", "squeezenet", "fast_style")
+FAMILIES = ("vgg", "alexnet", "squeezenet", "fast_style", "resnet_cifar")
 
 ARCHITECTURES = {name: factory for family in FAMILIES
                  for name, factory in import_module(f".{family}", __name__).ARCHITECTURES.items()}

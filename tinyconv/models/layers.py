@@ -47,6 +47,9 @@ class Layer:
     kind = "layer"
     works_in_place = False
     output_read_by_backward = True
+    # keys of param_shapes that are statistics the layer keeps (batch norm's running mean and
+    # variance), not trained: saved and loaded like parameters, never given to an optimizer
+    buffers = ()
 
     def __init__(self, name, inputs=None):
         self.name = name
@@ -324,6 +327,37 @@ class InstanceNorm(Layer):
 
     def describe(self):
         return f"instance_norm {self.channels}, eps {self.eps:g}"
+
+
+class BatchNorm2d(Layer):
+    """Batch normalization of (N, C, H, W) with a learned scale (weight) and shift (bias), and
+    the running mean and variance as buffers: training mode normalizes by the batch's statistics
+    and updates the buffers in place (r = (1 - momentum) r + momentum * batch statistic, the
+    unbiased variance for running_var, as PyTorch); inference normalizes by the buffers. No
+    num_batches_tracked: PyTorch uses it only when momentum is None (a cumulative average)."""
+    kind = "batch_norm"
+    buffers = ("running_mean", "running_var")
+    output_read_by_backward = False  # the output is the shift's sum, whose backward reads nothing
+
+    def __init__(self, name, channels, eps=1e-5, momentum=0.1, inputs=None):
+        super().__init__(name, inputs)
+        self.channels, self.eps, self.momentum = channels, eps, momentum
+
+    def param_shapes(self):
+        return {key: (self.channels,) for key in ("weight", "bias") + self.buffers}
+
+    def init_params(self, rng, dtype=np.float32):
+        ones, zeros = np.ones(self.channels, dtype), np.zeros(self.channels, dtype)
+        return {"weight": ones, "bias": zeros, "running_mean": zeros.copy(),
+                "running_var": ones.copy()}
+
+    def __call__(self, params, x, training=False):
+        return ops.batch_norm(x, params["running_mean"], params["running_var"], params["weight"],
+                              params["bias"], training=training, momentum=self.momentum,
+                              eps=self.eps)
+
+    def describe(self):
+        return f"batch_norm {self.channels}, eps {self.eps:g}, momentum {self.momentum:g}"
 
 
 class Concat(Layer):

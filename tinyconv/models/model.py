@@ -88,13 +88,20 @@ class Model:
             for key, shape in layer.param_shapes().items():
                 yield layer.name, f"{layer.name}.{key}", tuple(shape)
 
+    def _is_buffer(self, key):
+        """Whether params[key] is a statistic a layer keeps (batch norm's running mean), not a
+        trained parameter."""
+        layer, _, name = key.rpartition(".")
+        return name in self.layers[layer].buffers
+
     def summary(self, input_size=None):
         """Rows (name, description, output shape, parameter count) for a (1, 3, H, W) input."""
         height, width = input_size or self.preprocessing.input_size or (224, 224)
         shapes = self.output_shapes((1, 3, height, width))
         rows = []
         for name, layer in self.layers.items():
-            count = sum(int(np.prod(s)) for s in layer.param_shapes().values())
+            count = sum(int(np.prod(s)) for key, s in layer.param_shapes().items()
+                        if key not in layer.buffers)
             rows.append((name, layer.describe(), shapes[name], count))
         return rows
 
@@ -259,20 +266,29 @@ class Model:
         return pre.deprocess(self.preprocessing, x)
 
     # ----- parameters
+    # self.params holds the trained parameters and the buffers (batch norm's running
+    # statistics) alike: both are state, saved and loaded; only the parameters are trained.
     def parameters(self):
-        return list(self.params.values())
+        """The trained parameters (what an optimizer gets), without the buffers."""
+        return [p for _, p in self.named_parameters()]
 
     def named_parameters(self):
-        return list(self.params.items())
+        return [(key, p) for key, p in self.params.items() if not self._is_buffer(key)]
+
+    def named_buffers(self):
+        """[("<layer>.<buffer>", Tensor)]: running statistics, updated in training mode."""
+        return [(key, p) for key, p in self.params.items() if self._is_buffer(key)]
 
     def requires_grad_(self, flag=True):
-        """Make every parameter trainable (True) or frozen (False, the default). Returns self."""
-        for p in self.params.values():
+        """Make every parameter trainable (True) or frozen (False, the default); buffers never
+        take gradients. Returns self."""
+        for p in self.parameters():
             p.requires_grad = bool(flag)
         return self
 
     def train(self, mode=True):
-        """Training mode (dropout active) or inference mode (mode=False). Returns self."""
+        """Training mode (dropout active, batch norm by batch statistics, updating its running
+        statistics) or inference mode (mode=False). Returns self."""
         self.training = bool(mode)
         return self
 
@@ -280,7 +296,7 @@ class Model:
         return self.train(False)
 
     def state_dict(self):
-        """{"<layer>.<param>": numpy array} copies of every parameter."""
+        """{"<layer>.<param>": numpy array} copies of every parameter and buffer."""
         return OrderedDict((key, p.numpy().copy()) for key, p in self.params.items())
 
     def load_state_dict(self, state, strict=True):
@@ -337,6 +353,6 @@ class Model:
         return model
 
     def __repr__(self):
-        n = sum(int(np.prod(p.shape)) for p in self.params.values())
+        n = sum(int(np.prod(p.shape)) for p in self.parameters())
         return (f"Model({self.arch!r}, {len(self.layers)} layers, {n:,} parameters, "
                 f"device={self.device!r}, dtype={self.dtype})")

@@ -131,3 +131,7 @@ TORCHVISION = Preprocessing("RGB", 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.
 CAFFE_VGG = Preprocessing("BGR", 255.0, (103.939, 116.779, 123.68), (1.0, 1.0, 1.0),
                           (224, 224), 256, notes="Caffe / Keras VGG ('caffe' mode)")
 RAW_255 = Preprocessing("RGB", 255.0, notes="RGB 0..255, no normalization (ml5 fast style)")
+# per-channel mean and std of the 50,000 CIFAR-10 training images' pixels (the published figures;
+# the JPEG copies in the shared assets give the same within 0.003)
+CIFAR10 = Preprocessing("RGB", 1.0, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
+                        (32, 32), None, notes="CIFAR-10 32x32, the training set's mean and std")
