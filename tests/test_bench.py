@@ -2,6 +2,7 @@
 import io
 import json
 
+import numpy as np
 import pytest
 
 from tinyconv.bench import run as bench
@@ -136,3 +137,21 @@ def test_quiet_rounds_give_medians_and_ratios_of_their_own(tmp_path, monkeypatch
     assert record["checkout_1_quiet_time_ratio_vs_tinyconv"] == 2.0
     assert "tinyconv 12 ms (quiet 10)" in log.getvalue()
     assert "3 of 5 rounds quiet" in log.getvalue()
+
+
+def test_training_cases_count_three_passes_and_step_the_model():
+    case = next(c for c in bench.CASES if c.name == "resnet_cifar_train_b128")
+    assert case.mode == "train" and case.size == 32
+    small = bench.Case("tiny_train", "resnet_cifar", None, 4, 32, "train")
+    forward = bench.Case("tiny_forward", "resnet_cifar", None, 4, 32, "forward")
+    assert bench.case_gflop(small) == pytest.approx(3 * bench.case_gflop(forward))
+    assert bench.case_gflop(case) == pytest.approx(32 * bench.case_gflop(small))
+    model = bench.case_model(small)
+    assert model.training and all(p.requires_grad for p in model.parameters())
+    before = model.state_dict()
+    x = np.random.default_rng(0).standard_normal((4, 3, 32, 32), dtype=np.float32)
+    step = bench._tinyconv_step(model, small, x)
+    losses = [step().item() for _ in range(2)]
+    assert all(np.isfinite(losses))
+    after = model.state_dict()
+    assert all(not np.array_equal(before[k], after[k]) for k in before)  # weights and buffers

@@ -4,7 +4,10 @@ Run by `tinyconv bench --compare torch` (or tools/bench.py --compare torch) as
 `python tools/bench_torch.py --child JSON --memory-format nchw|channels_last`, which then
 answers the parent's commands (tinyconv.bench.run.serve). The networks are torchvision's layouts
 from tools/torch_reference.py, built on the meta device and materialised only up to the case's
-last layer, so memory counts only what runs.
+last layer, so memory counts only what runs. A training case's network is built from tinyconv's
+own table of the architecture (TableNet: the same rows, shapes and starting weights), so that
+any network in tinyconv's tables can be timed, and is trained as PyTorch users train
+(torch.optim.SGD, F.cross_entropy, in-place ReLUs where tinyconv writes in place too).
 """
 import json
 import math
@@ -18,7 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tinyconv from
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from tinyconv.bench.run import CLASS_INDEX, Case, current_rss_mb, serve  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from tinyconv.bench.run import (CLASS_INDEX, TRAIN_SGD, Case, case_labels, case_model,  # noqa
+                                current_rss_mb, serve)
 from torch_reference import VGG, VGG_CFG, AlexNet  # noqa: E402
 
 VGG19_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
@@ -59,7 +65,94 @@ def build(case, case_device="cpu"):
     return net
 
 
+class TableNet(nn.Module):
+    """A tinyconv Model's table of rows run with PyTorch's functional ops, its parameters and
+    buffers copied from the Model; activations are dropped after their last reader, and a ReLU
+    overwrites its input under tinyconv's rule (Model._may_overwrite_input)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.rows = list(model.layers.values())
+        self.state = {key: torch.from_numpy(value.astype("float32"))
+                      for key, value in model.state_dict().items()}
+        self.buffer_names = {key for key, _ in model.named_buffers()}
+        last_use = {}
+        for i, row in enumerate(self.rows):
+            for source in row.inputs:
+                last_use[source] = i
+        self.in_place = [row.works_in_place and len(row.inputs) == 1
+                         and row.inputs[0] != "input" and last_use[row.inputs[0]] == i
+                         and not model.layers[row.inputs[0]].output_read_by_backward
+                         for i, row in enumerate(self.rows)]
+        self.last_use = last_use
+
+    def trained(self):
+        return [t for key, t in self.state.items() if key not in self.buffer_names]
+
+    def forward(self, x):
+        acts = {"input": x}
+        for i, row in enumerate(self.rows):
+            params = {key: self.state[f"{row.name}.{key}"] for key in row.param_shapes()}
+            acts[row.name] = run_row(row, params, [acts[s] for s in row.inputs], self.training,
+                                     self.in_place[i])
+            for source in row.inputs:
+                if self.last_use[source] == i:
+                    del acts[source]
+        return acts[self.rows[-1].name]
+
+
+def run_row(row, p, xs, training, inplace):
+    """One tinyconv row in PyTorch."""
+    x = xs[0]
+    if row.kind == "conv" and row.padding != "same":
+        return F.conv2d(x, p["weight"], p.get("bias"), row.stride, row.padding, row.dilation,
+                        row.groups)
+    if row.kind == "batch_norm":
+        return F.batch_norm(x, p["running_mean"], p["running_var"], p["weight"], p["bias"],
+                            training, row.momentum, row.eps)
+    if row.kind == "relu":
+        return F.relu(x, inplace=inplace)
+    if row.kind == "max_pool":
+        return F.max_pool2d(x, row.kernel_size, row.stride, row.padding, ceil_mode=row.ceil_mode)
+    if row.kind == "linear":
+        return F.linear(x.flatten(1), p["weight"], p["bias"])
+    if row.kind == "dropout":
+        return F.dropout(x, row.p, training)
+    if row.kind == "add":
+        return sum(xs[1:], xs[0])
+    if row.kind == "concat":
+        return torch.cat(xs, 1)
+    if row.kind == "global_avg_pool":
+        return x.mean((2, 3))
+    if row.kind == "adaptive_avg_pool":
+        return F.adaptive_avg_pool2d(x, row.output_size)
+    raise ValueError(f"no PyTorch equivalent of row {row!r} in the benchmark")
+
+
+def build_trained(case, device="cpu"):
+    """A training case's network: tinyconv's table and starting weights, in PyTorch."""
+    net = TableNet(case_model(case)).train()
+    for key, t in net.state.items():
+        net.state[key] = t.to(torch_device(device)).requires_grad_(key not in net.buffer_names)
+    return net
+
+
+def make_train_step(net, case, x, num_classes):
+    labels = torch.from_numpy(case_labels(case, num_classes)).to(x.device)
+    optimizer = torch.optim.SGD(net.trained(), **TRAIN_SGD)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(net(x), labels)
+        loss.backward()
+        optimizer.step()
+        return loss
+    return step
+
+
 def make_step(net, case, x):
+    if case.mode == "train":
+        return make_train_step(net, case, x, net.state[f"{net.rows[-1].name}.weight"].shape[0])
     if case.mode == "forward":
         def step():
             with torch.no_grad():
@@ -77,11 +170,11 @@ def make_step(net, case, x):
 
 def serve_case(case, memory_format, device="cpu", tf32=False):
     baseline = current_rss_mb()
-    net = build(case, device)
+    net = build(case, device) if case.mode != "train" else build_trained(case, device)
     x = torch.randn(case.batch, 3, case.size, case.size, generator=torch.Generator().manual_seed(0))
     x = x.to(torch_device(device))
     if memory_format == "channels_last":
-        net = net.to(memory_format=torch.channels_last)
+        net = to_channels_last(net)
         x = x.contiguous(memory_format=torch.channels_last)
     if case.mode == "forward_backward":
         x.requires_grad_(True)
@@ -96,6 +189,17 @@ def serve_case(case, memory_format, device="cpu", tf32=False):
         return
     version = f"torch {torch.__version__}, {torch.get_num_threads()} threads, {memory_format}"
     serve(make_step(net, case, x), baseline, info={"version": version})
+
+
+def to_channels_last(net):
+    """The network with its 4-D weights in channels_last layout (a TableNet's too)."""
+    if isinstance(net, TableNet):
+        for key, t in net.state.items():
+            if t.ndim == 4:
+                net.state[key] = t.detach().contiguous(memory_format=torch.channels_last) \
+                    .requires_grad_(t.requires_grad)
+        return net
+    return net.to(memory_format=torch.channels_last)
 
 
 def reset_gpu_peak():

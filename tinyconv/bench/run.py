@@ -5,7 +5,10 @@
 
 Cases: VGG16 (torchvision layout, random frozen weights, 224x224) forward and forward+backward to
 the input of one class score at batch 1 and 8; VGG19 up to relu5_1 forward+backward at 512x512;
-AlexNet forward+backward.
+AlexNet forward+backward. Training cases (mode "train"): one step of training a CIFAR-10 network
+on a 32x32 batch at its batch size: forward in training mode (batch norm by batch statistics),
+cross-entropy on fixed labels, backward to every parameter, one SGD step (momentum 0.9,
+Nesterov, weight decay 5e-4).
 
 Each framework runs a case in a child process of its own, all alive at once; the parent asks
 them for one timed run each in turn, so load from other processes on a shared machine falls on
@@ -13,8 +16,10 @@ every framework alike. Times are the median of those runs after warm-up, and ove
 rounds alone (a round: one run of every side; quiet: little CPU stolen by the hypervisor, see
 QUIET_STEAL_PERCENT). Peak memory is the peak resident set size during the timed runs
 (counted from after the warm-up) above the RSS right after imports: weights, activations and
-workspace, the same measure for every framework. GFLOP/s counts the multiply-adds of convolutions and fully connected layers (x2) from
-the layer shapes, forward once and backward once more (the input gradient; weights are frozen).
+workspace, the same measure for every framework. GFLOP/s counts the multiply-adds of
+convolutions and fully connected layers (x2) from the layer shapes, forward once and backward
+once more (the input gradient; weights are frozen), or for a training step twice more (the
+input and the weight gradients).
 
 PyTorch is never imported by the tinyconv package, nor does it reach into a source checkout: the
 PyTorch children run a script handed to run() (torch_runner), which tools/bench.py does with
@@ -60,7 +65,7 @@ class Case:
     last_layer: object  # stop after this layer (None: the whole classifier)
     batch: int
     size: int           # input height = width
-    mode: str           # "forward" or "forward_backward"
+    mode: str           # "forward", "forward_backward" or "train"
 
 
 CASES = [
@@ -70,7 +75,11 @@ CASES = [
     Case("vgg16_forward_backward_b8", "vgg16", None, 8, 224, "forward_backward"),
     Case("vgg19_relu5_1_forward_backward_512", "vgg19", "relu5_1", 1, 512, "forward_backward"),
     Case("alexnet_forward_backward_b1", "alexnet", None, 1, 224, "forward_backward"),
+    Case("convnetjs_cifar_train_b128", "convnetjs_cifar", None, 128, 32, "train"),
+    Case("resnet_cifar_train_b128", "resnet_cifar", None, 128, 32, "train"),
 ]
+# the training step's SGD settings, the same on every side
+TRAIN_SGD = {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}
 CASE_NAMES = [case.name for case in CASES]
 
 
@@ -127,10 +136,17 @@ def summarize(times, gflop, peak_mb):
 # ----- the networks' arithmetic
 
 def case_model(case, device="cpu", seed=0):
-    """tinyconv model of a case, cut after its last layer, random He weights (frozen)."""
+    """tinyconv model of a case, cut after its last layer, random He weights (frozen, or for a
+    training case trainable and in training mode)."""
     from .. import models
     spec = models.arch_spec(case.model)
-    return models.model_from_spec(spec, device, last_layer=case.last_layer).init_weights(seed)
+    model = models.model_from_spec(spec, device, last_layer=case.last_layer).init_weights(seed)
+    return model.train().requires_grad_(True) if case.mode == "train" else model
+
+
+def case_labels(case, num_classes):
+    """The fixed class labels (batch,) int64 of a training case's batch, the same on every side."""
+    return np.random.default_rng(1).integers(0, num_classes, case.batch)
 
 
 def case_gflop(case):
@@ -145,15 +161,33 @@ def case_gflop(case):
             w_shape = layer.param_shapes()["weight"]
             outputs = int(np.prod(shapes[name])) // w_shape[0]  # output positions per channel
             flop += 2 * outputs * int(np.prod(w_shape))
-    return flop * (2 if case.mode == "forward_backward" else 1) / 1e9
+    return flop * {"forward": 1, "forward_backward": 2, "train": 3}[case.mode] / 1e9
 
 
 # ----- tinyconv's child process
+
+def _tinyconv_train_step(model, case, x):
+    from .. import ops
+    from ..engine.optim import SGD
+    from ..engine.tensor import Tensor
+    labels = case_labels(case, model.num_classes)
+    optimizer = SGD(model.parameters(), **TRAIN_SGD)
+
+    def step():
+        optimizer.zero_grad()
+        loss = ops.cross_entropy(model(Tensor(x)), labels)
+        loss.backward()
+        optimizer.step()
+        return loss
+    return step
+
 
 def _tinyconv_step(model, case, x):
     from ..engine.tensor import Tensor, no_grad
     last = model.output_name
 
+    if case.mode == "train":
+        return _tinyconv_train_step(model, case, x)
     if case.mode == "forward":
         def step():
             with no_grad():
