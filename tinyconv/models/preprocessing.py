@@ -131,3 +131,7 @@ TORCHVISION = Preprocessing("RGB", 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.
 CAFFE_VGG = Preprocessing("BGR", 255.0, (103.939, 116.779, 123.68), (1.0, 1.0, 1.0),
                           (224, 224), 256, notes="Caffe / Keras VGG ('caffe' mode)")
 RAW_255 = Preprocessing("RGB", 255.0, notes="RGB 0..255, no normalization (ml5 fast style)")
+# The CIFAR-10 networks trained by tinyconv: RGB in 0..1 normalized by the per-channel mean and
+# standard deviation of the 50,000 training images (the commonly published values), 32x32.
+CIFAR10 = Preprocessing("RGB", 1.0, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), (32, 32),
+                        notes="CIFAR-10: RGB 0..1, training-set mean and std, 32x32")
