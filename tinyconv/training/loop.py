@@ -229,7 +229,8 @@ class Trainer:
             if "test_accuracy" in record else ""
         self._say(f"epoch {record['epoch']}/{self.config.epochs}: train loss "
                   f"{record['train_loss']:.4f}, train accuracy "
-                  f"{100 * record['train_accuracy']:.2f}%{test}, {record['seconds']} s since the start")
+                  f"{100 * record['train_accuracy']:.2f}%{test}, "
+                  f"{record['seconds']} s since the start")
 
     def _say(self, text):
         sys.stdout.flush()
