@@ -20,6 +20,7 @@ ORDER = [
     {"weights"},
     {"loading"},
     {"methods"},
+    {"training"},  # datasets, the training loop, checkpoints: uses methods' image reading
     {"bench"},
     {"cli"},
 ]

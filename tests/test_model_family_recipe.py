@@ -35,7 +35,7 @@ def test_a_model_family_is_one_file_and_one_registry_line(tmp_path):
     (package / "models" / "lenet.py").write_text(recipe_file())
     registry = package / "models" / "__init__.py"
     text = registry.read_text()
-    line = re.search(r"^FAMILIES = \((.*)\)$", text, flags=re.M)
+    line = re.search(r"^FAMILIES = \((.*?)\)$", text, flags=re.M | re.S)
     registry.write_text(text.replace(line.group(0), f'FAMILIES = ({line.group(1)}, "lenet")'))
     done = subprocess.run([sys.executable, "-c", CHILD], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120)

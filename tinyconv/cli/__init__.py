@@ -18,6 +18,7 @@ from ..version import __version__
 
 SUBCOMMANDS = [
     "convert",
+    "train",
     "classify",
     "stylize",
     "weights",

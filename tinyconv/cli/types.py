@@ -86,3 +86,5 @@ octaves = number(int, minimum=1, maximum=32, name="octaves")  # each a fraction 
 window = number(int, minimum=1, maximum=255, name="window")  # a neighbourhood in pixels
 octave_scale = number(float, minimum=1, name="octave_scale")  # < 1 would grow every octave
 zoom = number(int, minimum=1, maximum=100, name="zoom")  # pixels per weight
+epochs = number(int, minimum=1, maximum=10_000, name="epochs")  # passes over a training set
+label_smoothing = number(float, minimum=0, maximum=0.99, name="label_smoothing")  # 1: no label

@@ -4,8 +4,9 @@
     acts = model.forward(model.preprocess(image), layers=["conv1", "fire9"])
 
 Architectures: vgg11, vgg13, vgg16, vgg19, alexnet, squeezenet1_0, squeezenet1_1 (torchvision
-layouts), fast_style (the ml5 / Engstrom fast style transfer network) and resnet_cifar (a
-half-width ResNet-9 with batch norm for 32x32 CIFAR-10).
+layouts), fast_style (the ml5 / Engstrom fast style transfer network), and the CIFAR-10 nets
+linear_cifar and convnetjs_cifar (the lecture's linear classifier and ConvNetJS demo net) and
+resnet_cifar (a half-width ResNet-9 with batch norm).
 """
 import inspect
 from importlib import import_module
@@ -15,7 +16,8 @@ from .preprocessing import Preprocessing
 from ..errors import UnknownName
 
 # The registry: one module per family, each holding ARCHITECTURES = {name: spec factory}.
-FAMILIES = ("vgg", "alexnet", "squeezenet", "fast_style", "resnet_cifar")
+FAMILIES = ("vgg", "alexnet", "squeezenet", "fast_style", "linear_cifar", "convnetjs",
+            "resnet_cifar")
 
 ARCHITECTURES = {name: factory for family in FAMILIES
                  for name, factory in import_module(f".{family}", __name__).ARCHITECTURES.items()}

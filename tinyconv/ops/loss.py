@@ -122,9 +122,12 @@ def mse(a, b):
 REDUCTIONS = ("mean", "sum", "none")
 
 
-def cross_entropy(scores, labels, reduction="mean"):
+def cross_entropy(scores, labels, reduction="mean", label_smoothing=0.0):
     """-log softmax(scores)[n, labels[n]]: scores (N, K) raw class scores, labels (N,) integers in
-    [0, K). reduction "mean" (scalar), "sum" (scalar) or "none" ((N,) per-example losses)."""
+    [0, K). reduction "mean" (scalar), "sum" (scalar) or "none" ((N,) per-example losses).
+
+    label_smoothing e in [0, 1): the target is (1 - e) on the label plus e / K on every class,
+    so the loss is (1 - e) * -log p[label] + e * mean over k of -log p[k] (PyTorch's rule)."""
     scores = scores if isinstance(scores, Tensor) else Tensor(scores)
     if scores.ndim != 2:
         raise ValueError(f"cross_entropy needs (N, K) scores; got shape {scores.shape}")
@@ -141,7 +144,13 @@ def cross_entropy(scores, labels, reduction="mean"):
     if outside.any():
         raise ValueError(f"cross_entropy: label {labels[outside][0]} is out of range for K={k} "
                          f"classes (valid: 0 .. {k - 1})")
-    losses = -getitem(log_softmax(scores, axis=1), (np.arange(n), labels))  # (N,)
+    if not 0 <= label_smoothing < 1:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1), got "
+                         f"{label_smoothing}")
+    log_p = log_softmax(scores, axis=1)
+    losses = -getitem(log_p, (np.arange(n), labels))  # (N,)
+    if label_smoothing:
+        losses = losses * (1 - label_smoothing) - log_p.mean(axis=1) * label_smoothing
     if reduction == "mean":
         return losses.mean()
     return losses.sum() if reduction == "sum" else losses

@@ -1,0 +1,282 @@
+"""The training loop: mini-batches, augmentation, cross-entropy, backward, optimizer step, a
+learning-rate schedule, evaluation after every epoch, progress, checkpoints and resume.
+
+Determinism, which makes resume exact: every random draw comes from a generator seeded by the
+run's seed and the position in the run, never from a generator carried along. The order of an
+epoch's images comes from default_rng([seed, epoch]); a step's augmentation from
+default_rng([seed, epoch, step]), and numpy's global generator (which the dropout op draws from)
+is seeded with the same three numbers before the step. The learning rate is a function of the
+global step. So a run resumed from a checkpoint at (epoch, step) draws exactly what the
+uninterrupted run drew there, and with the weights and optimizer state restored bit for bit, it
+ends with the same weights, bit for bit (on the same machine and BLAS threads).
+
+Checkpoints are written after every epoch and when Ctrl-C arrives (SIGINT is held off until the
+running step has finished, so the state written is one between two steps). A loss that is NaN
+or infinite stops the run with TrainingDiverged before the step that would spoil the weights;
+the checkpoint of the last finished epoch stays as it was.
+"""
+import math
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .. import ops
+from ..engine import optim
+from ..engine.tensor import Tensor, no_grad
+from ..errors import BadInput
+from ..progress import Progress
+from .checkpoint import load_checkpoint, restore_optimizer, save_checkpoint
+from .data import augment, batches
+from .schedules import check_schedule, learning_rate
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+
+
+class TrainingDiverged(BadInput):
+    """The loss became NaN or infinite; the message says where and which checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.05
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    warmup: float = 0.0           # epochs of linear warm-up (fractions allowed)
+    label_smoothing: float = 0.0
+    augment: bool = True          # random crop with 4 pixels of padding, horizontal flip
+    seed: int = 0
+    eval_batch_size: int = 500
+
+    def check(self):
+        check_schedule(self.schedule)
+        if not 0 <= self.label_smoothing < 1:
+            raise BadInput(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.optimizer not in OPTIMIZERS:
+            raise BadInput(f"unknown optimizer {self.optimizer!r}; choose one of "
+                           f"{', '.join(OPTIMIZERS)}")
+        if self.optimizer == "adamw" and not hasattr(optim, "AdamW"):
+            raise BadInput("optimizer adamw is not in this tinyconv (engine/optim.py has no "
+                           "AdamW); use sgd or adam")
+        return self
+
+
+def make_optimizer(config, params):
+    """The optimizer the config names, over `params`."""
+    if config.optimizer == "sgd":
+        return optim.SGD(params, config.lr, momentum=config.momentum,
+                         weight_decay=config.weight_decay, nesterov=config.nesterov)
+    kind = optim.Adam if config.optimizer == "adam" else optim.AdamW
+    return kind(params, config.lr, weight_decay=config.weight_decay)
+
+
+def evaluate(model, dataset, batch_size=500):
+    """Top-1 accuracy (0..1) of `model` on a Dataset, in inference mode (restored afterwards)."""
+    was_training, correct = model.training, 0
+    model.eval()
+    try:
+        with no_grad():
+            for index in batches(len(dataset), batch_size):
+                x = model.preprocessing.to_input(dataset.images[index], model.device, model.dtype)
+                scores = model(Tensor(x)).numpy()
+                correct += int((scores.argmax(axis=1) == dataset.labels[index]).sum())
+    finally:
+        model.train(was_training)
+    return correct / max(1, len(dataset))
+
+
+@contextmanager
+def _sigint_between_steps(trainer):
+    """SIGINT sets trainer.interrupted (checked between steps) instead of raising mid-step; a
+    second Ctrl-C raises at once. Only in the main thread (where signals arrive)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if trainer.interrupted:
+            raise KeyboardInterrupt
+        trainer.interrupted = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class Trainer:
+    """Trains `model` (a tinyconv Model, its parameters made trainable) on a Dataset.
+
+    test_set: a Dataset evaluated (top-1) after every epoch, or None. checkpoint: a path written
+    after every epoch and on Ctrl-C, or None. on_step(trainer): called after every step (between
+    steps: raising KeyboardInterrupt there behaves as Ctrl-C). stream: where progress goes
+    (default stderr).
+    """
+
+    def __init__(self, model, train_set, config, test_set=None, checkpoint=None, on_step=None,
+                 stream=None):
+        self.model, self.train_set, self.test_set = model, train_set, test_set
+        self.config, self.checkpoint = config.check(), checkpoint
+        self.on_step, self.stream = on_step, stream or sys.stderr
+        model.labels = list(train_set.class_names)
+        model.requires_grad_(True).train()
+        self.optimizer = make_optimizer(config, model.parameters())
+        self.steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+        self.epoch, self.step, self.sums = 0, 0, [0.0, 0, 0]  # loss sum, correct, seen
+        self.history, self.interrupted, self.start_time = [], False, None
+
+    @property
+    def global_step(self):
+        return self.epoch * self.steps_per_epoch + self.step
+
+    def lr_at(self, global_step):
+        c = self.config
+        return learning_rate(c.schedule, c.lr, global_step, c.epochs * self.steps_per_epoch,
+                             round(c.warmup * self.steps_per_epoch))
+
+    def run(self):
+        """Train until config.epochs are done; returns the history (one dict per epoch)."""
+        self.start_time, self.start_step = time.monotonic(), self.global_step
+        with _sigint_between_steps(self):
+            try:
+                while self.epoch < self.config.epochs:
+                    self._run_epoch()
+                    self._end_epoch()
+            except KeyboardInterrupt:
+                if self.checkpoint:
+                    self.save()
+                    self._say(f"interrupted at epoch {self.epoch + 1}, step {self.step}: "
+                              f"checkpoint {self.checkpoint} written (--resume continues)")
+                raise
+        return self.history
+
+    def _run_epoch(self):
+        c, epoch = self.config, self.epoch
+        order = batches(len(self.train_set), c.batch_size, np.random.default_rng([c.seed, epoch]))
+        what = f"train {self.model.arch} epoch {epoch + 1}/{c.epochs}"
+        with Progress(what, self.steps_per_epoch, "step", stream=self.stream) as progress:
+            while self.step < len(order):
+                self._train_step(order[self.step])
+                self.step += 1
+                progress.update(self.step, self._fields())
+                if self.on_step:
+                    self.on_step(self)
+                if self.interrupted:
+                    raise KeyboardInterrupt
+
+    def _train_step(self, index):
+        c, model = self.config, self.model
+        rng = np.random.default_rng([c.seed, self.epoch, self.step])
+        np.random.seed([c.seed, self.epoch, self.step])  # the dropout op's generator
+        images = self.train_set.images[index]
+        images = augment(images, rng) if c.augment else images
+        labels = self.train_set.labels[index]
+        x = Tensor(model.preprocessing.to_input(images, model.device, model.dtype))
+        scores = model(x)
+        loss = ops.cross_entropy(scores, labels, label_smoothing=c.label_smoothing)
+        value = float(loss.item())
+        if not math.isfinite(value):
+            raise TrainingDiverged(self._diverged(value))
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.lr = self.lr_at(self.global_step)
+        self.optimizer.step()
+        self.sums[0] += value * len(index)
+        self.sums[1] += int((scores.numpy().argmax(axis=1) == labels).sum())
+        self.sums[2] += len(index)
+
+    def _diverged(self, value):
+        kept = (f"the last good checkpoint {self.checkpoint} (after epoch {self.epoch}) is kept"
+                if self.checkpoint and self.epoch else "no checkpoint was written")
+        return (f"the loss became {value} at epoch {self.epoch + 1}, step {self.step + 1} "
+                f"(learning rate {self.lr_at(self.global_step):.3g}): training stopped; "
+                f"{kept}; try a lower --lr or more --warmup")
+
+    def _fields(self):
+        loss, correct, seen = self.sums
+        done = self.global_step - self.start_step
+        elapsed = time.monotonic() - self.start_time
+        rate = done * self.config.batch_size / elapsed if elapsed > 0 else 0.0
+        left = (self.config.epochs * self.steps_per_epoch - self.global_step) * elapsed / done \
+            if done else 0.0
+        return {"loss": loss / max(1, seen), "acc": f"{100 * correct / max(1, seen):.1f}%",
+                "lr": float(self.optimizer.lr), "img/s": f"{rate:.0f}",
+                "ETA": f"{int(left // 60)}m{int(left % 60):02d}s"}
+
+    def _end_epoch(self):
+        loss, correct, seen = self.sums
+        record = {"epoch": self.epoch + 1, "train_loss": loss / max(1, seen),
+                  "train_accuracy": correct / max(1, seen),
+                  "seconds": round(time.monotonic() - self.start_time, 1)}
+        if self.test_set is not None:
+            record["test_accuracy"] = evaluate(self.model, self.test_set,
+                                               self.config.eval_batch_size)
+        self.history.append(record)
+        self.epoch, self.step, self.sums = self.epoch + 1, 0, [0.0, 0, 0]
+        if self.checkpoint:
+            self.save()
+        test = f", test top-1 {100 * record['test_accuracy']:.2f}%" \
+            if "test_accuracy" in record else ""
+        self._say(f"epoch {record['epoch']}/{self.config.epochs}: train loss "
+                  f"{record['train_loss']:.4f}, train accuracy "
+                  f"{100 * record['train_accuracy']:.2f}%{test}, "
+                  f"{record['seconds']} s since the start")
+
+    def _say(self, text):
+        sys.stdout.flush()
+        print(text, file=self.stream, flush=True)
+
+    # ----- checkpoints
+    def meta(self):
+        """The JSON-able part of a checkpoint: what was trained, how, and where it stands."""
+        return {"architecture": self.model.arch, "num_classes": self.model.num_classes,
+                "class_names": self.model.labels,
+                "preprocessing": self.model.preprocessing.to_dict(),
+                "config": asdict(self.config), "epoch": self.epoch, "step": self.step,
+                "global_step": self.global_step, "sums": self.sums, "history": self.history}
+
+    def save(self, path=None):
+        """Write the checkpoint (to `path`, default the trainer's checkpoint path)."""
+        return save_checkpoint(path or self.checkpoint, self.meta(), self.model.state_dict(),
+                               self.optimizer.state)
+
+    def resume(self, path=None):
+        """Continue from a checkpoint: weights, optimizer state, position, running sums and
+        history. Refused when it holds another architecture, other classes, or other batch size
+        (the position would mean other images). Returns self."""
+        path = path or self.checkpoint
+        meta, state, saved = load_checkpoint(path, len(self.optimizer.state))
+        if meta["architecture"] != self.model.arch:
+            raise BadInput(f"{path} is a checkpoint of {meta['architecture']}, not of "
+                           f"{self.model.arch}: resume it with --model {meta['architecture']}, "
+                           f"or start {self.model.arch} without --resume")
+        if meta["class_names"] != self.model.labels:
+            raise BadInput(f"{path} was trained on the classes {meta['class_names']}, this "
+                           f"training set has {self.model.labels}")
+        if meta["config"]["batch_size"] != self.config.batch_size:
+            raise BadInput(f"{path} was trained with batch size {meta['config']['batch_size']}; "
+                           f"resume with the same --batch-size")
+        self.model.load_state_dict(state)
+        restore_optimizer(self.optimizer, saved, self.model.device)
+        self.epoch, self.step = meta["epoch"], meta["step"]
+        self.sums, self.history = list(meta["sums"]), list(meta["history"])
+        return self
+
+
+def train(model, train_set, config, test_set=None, checkpoint=None, resume=False, **options):
+    """Train `model` in place on a Dataset with a TrainConfig; returns the history. resume: go
+    on from `checkpoint` (see Trainer)."""
+    trainer = Trainer(model, train_set, config, test_set, checkpoint, **options)
+    if resume:
+        trainer.resume()
+    return trainer.run()
