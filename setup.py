@@ -9,6 +9,6 @@ setup(
     package_data={"tinyconv": ["data/imagenet_class_index.json"]},
     python_requires=">=3.9",
     install_requires=["numpy>=1.22", "scipy>=1.8", "pillow>=9", "h5py>=3"],
-    extras_require={"gpu": ["cupy-cuda12x>=12"], "test": ["pytest>=7.3"]},
+    extras_require={"gpu": ["cupy-cuda12x>=12"], "test": ["pytest>=7.3", "hypothesis>=6"]},
     entry_points={"console_scripts": ["tinyconv=tinyconv.cli:main"]},
 )

@@ -23,8 +23,9 @@ import numpy as np
 
 from ..models import param_shapes
 from ..models.preprocessing import Preprocessing
-from .hdf5 import (MAX_CLASSES, BadWeightFile, attr_numbers, attr_text, attr_texts,
-                   check_regular_file, open_h5, read_dataset)
+from .hdf5 import (MAX_CLASSES, BadWeightFile, WeightMismatch, attr_numbers, attr_text,
+                   attr_texts, check_regular_file, h5py_errors, open_h5, probe_metadata,
+                   read_dataset)
 
 FORMAT = "tinyconv-weights"
 FORMAT_VERSION = 1
@@ -45,7 +46,8 @@ class WeightFile:
     path: str = field(default=None, compare=False)  # where it was read from
 
     def check_against_model(self):
-        """Raise KeyError/ValueError unless params fit the architecture exactly and are finite."""
+        """Raise ValueError (WeightMismatch, also a KeyError, for missing or unexpected parameters)
+        unless params fit the architecture exactly, are finite, and labels match the classes."""
         where = f"{self.path}: " if self.path else ""
         expected = expected_shapes(self.architecture, self.num_classes, self.last_layer, where)
         check_shapes(expected, {k: v.shape for k, v in self.params.items()}, self.architecture,
@@ -63,13 +65,13 @@ def expected_shapes(architecture, num_classes, last_layer, where=""):
 
 
 def check_shapes(expected, shapes, architecture, where=""):
-    """Raise KeyError for missing or unexpected parameters, ValueError for a wrong shape.
+    """Raise WeightMismatch for missing or unexpected parameters, ValueError for a wrong shape.
     shapes: {"<layer>.<param>": declared shape}, so this runs before any array is read."""
     missing = [k for k in expected if k not in shapes]
     unexpected = [k for k in shapes if k not in expected]
     if missing or unexpected:
-        raise KeyError(f"{where}{architecture} weights do not match the architecture: "
-                       f"missing {missing or 'none'}, unexpected {unexpected or 'none'}")
+        raise WeightMismatch(f"{where}{architecture} weights do not match the architecture: "
+                             f"missing {missing or 'none'}, unexpected {unexpected or 'none'}")
     for key, shape in expected.items():
         if tuple(shapes[key]) != shape:
             layer, _, param = key.rpartition(".")
@@ -91,7 +93,9 @@ def check_finite(params, where=""):
     for key, value in params.items():
         # a float64 sum of float32 values cannot overflow, so it is finite iff every value is;
         # the full count (which allocates a mask) is only made for a bad array
-        if not np.isfinite(np.sum(value, dtype=np.float64)):
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: the NaN looked for
+            total = np.sum(value, dtype=np.float64)
+        if not np.isfinite(total):
             nan = int(np.count_nonzero(np.isnan(value)))
             inf = int(np.count_nonzero(np.isinf(value)))
             raise BadWeightFile(f"{where}{key} holds {nan} NaN and {inf} infinite values "
@@ -158,7 +162,8 @@ def is_tinyconv_file(path):
     """True when `path` is a regular HDF5 file with format = tinyconv-weights."""
     try:
         check_regular_file(path)
-        with h5py.File(path, "r") as f:
+        probe_metadata(path)
+        with h5py.File(path, "r") as f, h5py_errors(path):
             return attr_text(f, "format", path) == FORMAT
     except (OSError, ValueError):
         return False
@@ -189,7 +194,7 @@ def read_weights(path):
             expected = expected_shapes(wf.architecture, wf.num_classes, wf.last_layer,
                                        f"{path}: ")
         except KeyError as e:  # unknown architecture or last layer
-            raise BadWeightFile(f"{path}: {e.args[0]}") from None
+            raise WeightMismatch(f"{path}: {e.args[0]}") from None
         datasets = _datasets(f, path)
         check_shapes(expected, {k: ds.shape for k, ds in datasets.items()}, wf.architecture,
                      f"{path}: ")

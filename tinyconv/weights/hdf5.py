@@ -18,7 +18,10 @@ Every refusal is a `BadWeightFile` (a ValueError) naming the file and the object
 """
 import math
 import os
+import signal
 import stat
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -29,6 +32,7 @@ MAX_ATTR_BYTES = 16 << 20       # one attribute: 100,000 labels of 100 character
 MAX_TEXT = 4096                 # one string attribute (architecture, a source URL)
 MAX_LABEL = 1000                # one class name
 MAX_CLASSES = 100_000           # ImageNet-21k has 21,843
+PROBE_SECONDS = 60             # reading a weight file's metadata takes milliseconds
 FLOAT_SIZES = (2, 4, 8)         # float16, float32, float64
 FILTERS = {h5py.h5z.FILTER_DEFLATE: "gzip", h5py.h5z.FILTER_SHUFFLE: "shuffle",
            h5py.h5z.FILTER_FLETCHER32: "fletcher32", 32000: "lzf"}
@@ -36,6 +40,12 @@ FILTERS = {h5py.h5z.FILTER_DEFLATE: "gzip", h5py.h5z.FILTER_SHUFFLE: "shuffle",
 
 class BadWeightFile(ValueError):
     """A weight file that is malformed or asks for something a weight file may not."""
+
+
+class WeightMismatch(BadWeightFile, KeyError):
+    """Parameters missing from, or unexpected in, a weight file: a KeyError (a name not found)
+    that is also a BadWeightFile, so every bad weight file is a ValueError."""
+    __str__ = ValueError.__str__  # the message as is, not KeyError's quoted repr
 
 
 def check_regular_file(path, what="weight file"):
@@ -53,23 +63,91 @@ def check_regular_file(path, what="weight file"):
         raise PermissionError(f"cannot read {path}: permission denied")
 
 
+@contextmanager
 def open_h5(path):
-    """h5py.File for reading, its whole tree checked by `check_tree`; a clear error for missing,
-    unreadable, non-HDF5 or truncated files."""
+    """`with open_h5(path) as f`: the h5py.File for reading, its whole tree checked by
+    `check_tree`; a clear error for missing, unreadable, non-HDF5, truncated or corrupt files."""
     path = Path(path)
     check_regular_file(path)
+    probe_metadata(path)
     try:
         f = h5py.File(path, "r")
     except OSError as e:
         size = path.stat().st_size
         raise BadWeightFile(f"cannot read {path} ({size} bytes) as HDF5: the file is truncated "
                             f"or corrupt, or not an HDF5 file (h5py: {e})") from None
-    try:
+    with f, h5py_errors(path):
         check_tree(f, path)
-    except BaseException:
-        f.close()
+        yield f
+
+
+@contextmanager
+def h5py_errors(path):
+    """Raise BadWeightFile for what h5py raises on a corrupt file (RuntimeError, KeyError, ...
+    from a damaged header or B-tree); exceptions raised by tinyconv's own code pass unchanged,
+    so a bug keeps its traceback."""
+    try:
+        yield
+    except BadWeightFile:
         raise
-    return f
+    except (RuntimeError, KeyError, TypeError, ValueError, OSError, IndexError) as e:
+        if not _raised_in_h5py(e):
+            raise
+        raise BadWeightFile(f"cannot read {path}: the HDF5 file is corrupt ({e})") from None
+
+
+def _raised_in_h5py(error):
+    """Whether the innermost frame of `error`'s traceback is h5py's."""
+    tb = error.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return f"h5py{os.sep}" in tb.tb_frame.f_code.co_filename
+
+
+def probe_metadata(path, timeout=PROBE_SECONDS):
+    """Read the metadata of HDF5 file `path` (its tree, every attribute, every dataset header)
+    in a forked child process first, and raise BadWeightFile if the child is killed by a signal
+    or does not finish: libhdf5, written in C, is not memory-safe on damaged metadata (a corrupt
+    global heap entry crashes it with SIGSEGV, seen by the fuzz tests) and may loop, and a
+    hostile file must give an error, not end or hang the process. Errors the child meets are
+    left to the parent's own reading to report. Where there is no fork (Windows), a no-op."""
+    if not hasattr(os, "fork"):
+        return
+    pid = os.fork()
+    if pid == 0:  # the child: touch everything, report only by dying or not
+        try:
+            with h5py.File(path, "r") as f:
+                _touch_metadata(f)
+        finally:
+            os._exit(0)
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise BadWeightFile(f"{path}: the HDF5 library did not finish reading the file's "
+                                f"metadata in {timeout} s: the file is corrupt")
+        time.sleep(0.002)
+    if os.WIFSIGNALED(status):
+        raise BadWeightFile(f"{path}: the HDF5 library crashed (signal {os.WTERMSIG(status)}) "
+                            f"reading the file's metadata: the file is corrupt")
+
+
+def _touch_metadata(f):
+    """Read every link, attribute and dataset header of open file `f` (within the limits)."""
+    names = []
+    f.id.links.visit(lambda name, info: names.append((name, info.type)) or (
+        True if len(names) > MAX_OBJECTS else None), info=True)
+    for obj in [f] + [f[name] for name, kind in names if kind == h5py.h5l.TYPE_HARD]:
+        for i, name in enumerate(obj.attrs):
+            if i < MAX_OBJECTS:
+                attr(obj, name, f.filename)
+        if isinstance(obj, h5py.Dataset):
+            plist = obj.id.get_create_plist()
+            obj.dtype, obj.shape, obj.id.get_storage_size(), plist.get_nfilters()
 
 
 def check_tree(f, path):
@@ -77,30 +155,26 @@ def check_tree(f, path):
     and datasets whose bytes live outside the file (external storage, virtual datasets)."""
     links = []
 
-    def visit(name, link):  # h5py mishandles exceptions raised here: a value stops the walk
-        links.append((name, link))
+    def visit(name, info):  # h5py mishandles exceptions raised here: a value stops the walk
+        links.append((name.decode("utf-8", "replace"), info.type))
         return True if len(links) > MAX_OBJECTS else None
 
-    try:
-        f.visititems_links(visit)
-        if len(links) > MAX_OBJECTS:
-            raise BadWeightFile(f"{path}: more than {MAX_OBJECTS} HDF5 objects; not a weight "
-                                f"file")
-        for name, link in links:
-            _check_link(f, name, link, path)
-    except (OSError, RuntimeError, KeyError) as e:  # a damaged link table or object header
-        raise BadWeightFile(f"{path}: cannot walk the HDF5 tree: {e}") from None
+    f.id.links.visit(visit, info=True)  # HDF5's own walk: each object once, even in cycles
+    if len(links) > MAX_OBJECTS:
+        raise BadWeightFile(f"{path}: more than {MAX_OBJECTS} HDF5 objects; not a weight file")
+    for name, kind in links:
+        _check_link(f, name, kind, path)
 
 
-def _check_link(f, name, link, path):
-    if isinstance(link, h5py.SoftLink):
-        raise BadWeightFile(f"{path}: /{name} is a soft link to {link.path}; a weight file "
-                            f"may hold only its own groups and datasets, no links")
-    if isinstance(link, h5py.ExternalLink):
-        raise BadWeightFile(f"{path}: /{name} is an external link to {link.filename}:"
-                            f"{link.path}; a weight file may only supply its own bytes")
-    if not isinstance(link, h5py.HardLink):
-        raise BadWeightFile(f"{path}: /{name} is a user-defined link; not a weight file")
+def _check_link(f, name, kind, path):
+    if kind != h5py.h5l.TYPE_HARD:
+        link = f.get(name, getlink=True)
+        target = (f"an external link to {link.filename}:{link.path}"
+                  if isinstance(link, h5py.ExternalLink) else
+                  f"a soft link to {link.path}" if isinstance(link, h5py.SoftLink) else
+                  "a user-defined link")
+        raise BadWeightFile(f"{path}: /{name} is {target}; a weight file may hold only its own "
+                            f"groups and datasets, no links, and supply only its own bytes")
     obj = f[name]
     if isinstance(obj, h5py.Dataset):
         check_local_storage(obj, path)
@@ -174,7 +248,8 @@ def attr(obj, name, path, default=None):
             raise BadWeightFile(f"{path}: attribute {name!r} of {obj.name} declares {nbytes} "
                                 f"bytes; at most {MAX_ATTR_BYTES} are allowed")
         return obj.attrs[name]
-    except (OSError, TypeError, KeyError) as e:  # an unreadable type or a damaged header
+    except (OSError, RuntimeError, TypeError, KeyError) as e:  # a type h5py cannot read,
+        # or a damaged header
         raise BadWeightFile(f"{path}: cannot read attribute {name!r} of {obj.name} ({e})") \
             from None
 

@@ -10,6 +10,10 @@ cut after the last layer that can still be computed.
 Transposes, explicitly: conv kernel (kH, kW, in, out) -> (out, in, kH, kW); dense kernel
 (in, out) -> (out, in); the first dense layer after Keras' Flatten also reorders its inputs from
 (H, W, C) to tinyconv's (C, H, W) flattening.
+
+The file is read through tinyconv.weights.hdf5 (only its own bytes; no links or outside storage),
+and every declared shape is compared with the architecture's, in Keras' layout, before any array
+is read.
 """
 import re
 from dataclasses import replace

@@ -6,6 +6,11 @@ convolution of the network, kernel, shift (instance-norm beta), scale (gamma), w
 Variable, Variable_1 ... Variable_47 for the 16 convolutions listed by
 tinyconv.models.fast_style.conv_order(). Kernels are HWIO for convolutions, (kH, kW, out, in) for
 the transposed ones; both become tinyconv layouts here.
+
+A checkpoint is input from anyone: the manifest is size-limited and its entries type-checked, a
+variable's file name must name a file of the folder itself, its declared shape must be the
+network's, and its file must be a regular file (not a symlink) of exactly that many bytes, all
+checked before a byte of it is read.
 """
 import errno
 import json
@@ -17,7 +22,7 @@ import numpy as np
 
 from ..models import param_shapes
 from ..models.fast_style import conv_order
-from .hdf5 import BadWeightFile
+from .hdf5 import BadWeightFile, WeightMismatch
 
 MAX_MANIFEST = 1 << 20   # bytes; the fast-style manifest.json is about 3 KB
 
@@ -118,7 +123,7 @@ def convert_ml5(folder):
         names = [variable_name(3 * i + j) for j in range(3)]
         missing = [n for n in names if n not in manifest]
         if missing:
-            raise KeyError(f"{folder}: manifest has no {missing}")
+            raise WeightMismatch(f"{folder}: manifest has no {missing}")
         keys = (f"{conv}.weight", f"{conv}/norm.bias", f"{conv}/norm.weight")  # kernel, shift,
         for n, key in zip(names, keys):                                       # scale
             params[key] = read_variable(folder, manifest[n], n, ml5_shape(shapes[key]))
