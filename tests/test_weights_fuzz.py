@@ -100,8 +100,11 @@ def test_made_up_datasets_and_attributes_load_or_raise_an_input_error(folder, sh
         del f["layers/conv1/weight"]
         size = int(np.prod(shape))
         data = np.ones(shape, dtype) if written and size <= 10_000 else None
-        f.create_dataset("layers/conv1/weight", shape=shape, dtype=dtype, data=data,
-                         chunks=True if chunked and size and shape else None)
+        try:
+            f.create_dataset("layers/conv1/weight", shape=shape, dtype=dtype, data=data,
+                             chunks=True if chunked and size and shape else None)
+        except (TypeError, ValueError):  # h5py cannot make it (storage size overflow): no case
+            return
     loads_or_refuses(read_weights, path)
 
 
