@@ -3,13 +3,13 @@ reference, an ml5 fast-style network against a naive float64 TensorFlow-semantic
 computed from the raw checkpoint files, and a stylization that carries the style."""
 import json
 
+import h5py
 import numpy as np
 
 import tinyconv
 from tinyconv import image
 from tinyconv.methods.grids import filter_grid
 from tinyconv.weights import convert, write_weights
-from tinyconv.weights.keras import read_keras_layers
 
 VGG19_KERAS = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_blocks1-3.h5"
 
@@ -46,7 +46,9 @@ def test_keras_vgg19_relu3_1_matches_naive_float64(assets, tmp_path):
     x = model.preprocess(picture)                      # (1, 3, 28, 30) BGR, mean subtracted
     ours = model.forward(x, layers=["relu3_1"])["relu3_1"].numpy()[0]
 
-    keras = read_keras_layers(source)                  # the raw HWIO kernels, float64 below
+    with h5py.File(source, "r") as f:                 # the raw HWIO kernels, float64 below
+        keras = {name: [f[name][w][()] for w in f[name].attrs["weight_names"]]
+                 for name in f.attrs["layer_names"].astype(str)}
     a = x.numpy()[0].astype(np.float64)
     for block, convs in ((1, 2), (2, 2), (3, 1)):
         for i in range(1, convs + 1):

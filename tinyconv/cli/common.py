@@ -63,8 +63,8 @@ def load_model_from_args(args):
                          "--model NAME (random weights; one of "
                          f"{', '.join(sorted(models.ARCHITECTURES))})")
     if args.labels:
-        from ..weights.convert import read_labels
-        model.labels = read_labels(args.labels)
+        from ..weights.convert import match_labels, read_labels
+        model.labels = match_labels(read_labels(args.labels), model.num_classes, args.labels)
     return model
 
 

@@ -8,6 +8,7 @@ uint8 RGB images into the network's input and back.
 
 mean and std are in the network's channel order and value scale, as their authors publish them.
 """
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -15,6 +16,11 @@ import numpy as np
 from ..engine import backend
 from ..image import center_crop, resize_short_side
 from ..engine.tensor import Tensor
+
+SCALE_RANGE = (1e-3, 1e5)   # the value of a white pixel: 1.0 or 255.0 in practice
+MEAN_RANGE = (-1e5, 1e5)
+STD_RANGE = (1e-5, 1e5)     # 1e-300 would turn a pixel into 1e300: infinite in float32
+MAX_SIDE = 8192             # input_size and resize_size: a network input side, in pixels
 
 
 @dataclass(frozen=True)
@@ -35,10 +41,30 @@ class Preprocessing:
             if len(value) != 3:
                 raise ValueError(f"preprocessing {key} needs 3 values, got {value}")
             object.__setattr__(self, key, value)
+        object.__setattr__(self, "scale", float(self.scale))
         if self.input_size is not None:
             object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
-        if min(self.std) <= 0:
-            raise ValueError(f"preprocessing std must be positive, got {self.std}")
+        self._check_ranges()
+
+    def _check_ranges(self):
+        """Refuse values that make every input NaN, infinite or absurd (weight files carry
+        these, so they are input): finite numbers, scale and std positive and within a factor
+        of 10^5 of the ones in use (1 and 255; std 0.225 or 58 at those scales), sides that a
+        picture can have."""
+        checks = (("scale", (self.scale,), SCALE_RANGE), ("mean", self.mean, MEAN_RANGE),
+                  ("std", self.std, STD_RANGE))
+        for key, values, (low, high) in checks:
+            if not all(math.isfinite(v) and low <= v <= high for v in values):
+                raise ValueError(f"preprocessing {key} must be finite and between {low:g} and "
+                                 f"{high:g}, got {values if len(values) > 1 else values[0]}")
+        if self.input_size is not None and (
+                len(self.input_size) != 2 or not all(0 < v <= MAX_SIDE for v in self.input_size)):
+            raise ValueError(f"preprocessing input_size must be (H, W), each 1..{MAX_SIDE}, got "
+                             f"{self.input_size}")
+        if self.resize_size is not None and not (
+                max(self.input_size or (1,)) <= self.resize_size <= MAX_SIDE):
+            raise ValueError(f"preprocessing resize_size must be between the input size's "
+                             f"longer side and {MAX_SIDE}, got {self.resize_size}")
 
     def to_dict(self):
         return asdict(self)

@@ -8,37 +8,84 @@ Keras 2 VGG .h5 weight files, ml5 fast-style checkpoint folders, and tinyconv's 
 A 1000-class network given no class names gets the ImageNet ones shipped in tinyconv/data.
 """
 import json
+import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from ..models import CLASSIFIERS, arch_spec, param_shapes
 from ..models.preprocessing import TORCHVISION
 from . import keras, ml5, pth
-from .format import WeightFile, is_tinyconv_file, read_weights, sha256_of
-from ..errors import UnknownName
+from .format import (WeightFile, check_label_count, is_tinyconv_file, read_weights,
+                     sha256_of)
+from .hdf5 import MAX_CLASSES, MAX_LABEL, BadWeightFile, check_regular_file
 
 IMAGENET_CLASS_INDEX = Path(__file__).resolve().parent.parent / "data" / "imagenet_class_index.json"
 IMAGENET_CLASSES = 1000
+MAX_LABELS_BYTES = 16 << 20      # a labels file; ImageNet's synset_words.txt is 32 KB
+BACKGROUND_NAMES = ("background", "__background__", "dummy")
 # the architectures a torchvision state_dict can hold: those whose table names torchvision modules
 TORCHVISION_ARCHITECTURES = [arch for arch in CLASSIFIERS if arch_spec(arch).torch_names]
 
 
 def read_labels(path):
     """Class names from imagenet_class_index.json ({"0": [wnid, name]}), synset_words.txt
-    ("n01440764 tench, Tinca tinca" -> "tench, Tinca tinca"), or a text file, one per line."""
+    ("n01440764 tench, Tinca tinca" -> "tench, Tinca tinca"), or a text file, one per line.
+    Raises FileNotFoundError or ValueError naming the file when it cannot be such a list."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    check_regular_file(path, "labels file")
+    if path.stat().st_size > MAX_LABELS_BYTES:
+        raise BadWeightFile(f"labels file {path} is over {MAX_LABELS_BYTES} bytes; not a list of "
+                            f"class names")
+    try:
+        labels = _parse_labels(path, path.read_text(encoding="utf-8"))
+    except (ValueError, TypeError, RecursionError) as e:  # bad UTF-8 or JSON, keys not numbers
+        raise BadWeightFile(f"cannot read class names from {path}: {str(e)[:200]}") from None
+    if len(labels) > MAX_CLASSES or any(len(label) > MAX_LABEL for label in labels):
+        raise BadWeightFile(f"labels file {path}: {len(labels)} names, or a name over "
+                            f"{MAX_LABEL} characters; at most {MAX_CLASSES} names")
+    return labels
+
+
+def _parse_labels(path, text):
     if path.suffix == ".json":
         data = json.loads(text)
         if isinstance(data, dict):
             items = sorted(data.items(), key=lambda kv: int(kv[0]))
-            return [v[-1] if isinstance(v, list) else str(v) for _, v in items]
-        return [str(v) for v in data]
+            return [str(v[-1]) if isinstance(v, list) and v else str(v) for _, v in items]
+        if isinstance(data, list):
+            return [str(v) for v in data]
+        raise ValueError("expected a JSON object or list")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if all(line[:1] == "n" and line[1:9].isdigit() and line[9:10] == " " for line in lines):
         return [line[10:] for line in lines]
     return lines
+
+
+def match_labels(labels, num_classes, where):
+    """`labels` for a `num_classes`-class model: the same list, or, by the ImageNet convention
+    of a background class first (TensorFlow-slim's 1001-line files), the list without its first
+    entry when there is exactly one name too many and that name is a background name (said on
+    stderr). Any other count is an error naming both counts."""
+    labels = list(labels)
+    if (num_classes and len(labels) == num_classes + 1
+            and labels[0].strip().lower() in BACKGROUND_NAMES):
+        print(f"tinyconv: {where}: {len(labels)} labels for a {num_classes}-class model; the "
+              f"first, {labels[0]!r}, is taken to be a background class and dropped",
+              file=sys.stderr)
+        labels = labels[1:]
+    check_label_count(labels, num_classes, f"{where}: ")
+    return labels
+
+
+def attach_labels(wf, labels):
+    """Set wf.labels from a labels file or a list of names, matched to its class count."""
+    if isinstance(labels, (str, Path)):
+        wf.labels = match_labels(read_labels(labels), wf.num_classes, labels)
+    else:
+        wf.labels = match_labels(labels, wf.num_classes, wf.path or wf.source_file or "labels")
+    return wf
 
 
 def imagenet_labels():
@@ -146,13 +193,12 @@ def source_kind(path):
     path = Path(path)
     if path.is_dir():
         return "ml5"
-    if not path.exists():
-        raise FileNotFoundError(f"weight source not found: {path}")
+    check_regular_file(path)  # a FIFO would block, /dev/zero never end
     with open(path, "rb") as f:
         head = f.read(512)
     if not head:
         raise ValueError(f"{path} is empty")
-    if head[:8] == b"\x89HDF\r\n\x1a\n":
+    if h5py.is_hdf5(path):  # the signature at 0, 512, 1024, ... (after a user block)
         return "tinyconv" if is_tinyconv_file(path) else "keras"
     if head[:2] == b"PK" or head[:1] == b"\x80" or head[257:262] == b"ustar":
         return "pth"  # zip, legacy stream, or the tar of torch < 0.4 (the reader explains)
@@ -183,13 +229,11 @@ def convert(source, arch=None, labels=None):
             preprocessing = arch_spec(arch).preprocessing
         wf = WeightFile(arch, params, preprocessing, num_classes=num_classes,
                         last_layer=last_layer, source_file=Path(source).name,
-                        source_sha256=sha256_of(source))
+                        source_sha256=sha256_of(source), path=str(source))
     if labels is not None:
-        wf.labels = read_labels(labels) if isinstance(labels, (str, Path)) else list(labels)
+        attach_labels(wf, labels)
     elif wf.labels is None and wf.num_classes == IMAGENET_CLASSES:
         wf.labels = imagenet_labels()  # a 1000-class network is taken to be an ImageNet one
-    if wf.labels is not None and wf.num_classes is not None and len(wf.labels) != wf.num_classes:
-        raise ValueError(f"{len(wf.labels)} labels for a {wf.num_classes}-class model")
     wf.check_against_model()
     return wf
 

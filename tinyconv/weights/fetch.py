@@ -37,8 +37,8 @@ from pathlib import Path
 from ..atomic import writing
 from ..cache import cache_dir
 from ..progress import Progress
-from .convert import convert
-from .format import is_tinyconv_file, read_source, write_weights
+from .convert import attach_labels, convert, read_labels
+from .format import is_tinyconv_file, read_source, read_weights, write_weights
 from ..errors import UnknownName
 
 try:
@@ -287,14 +287,19 @@ def fetch(name_or_source, cache=None, labels=None, progress=None, force=False, m
           timeout=STALL_TIMEOUT, deadline=DEADLINE):
     """Path of the converted weights of `name_or_source`, downloading and converting once.
 
-    cache: cache folder (default cache_dir()); labels: a labels file stored with the weights;
+    cache: cache folder (default cache_dir()); labels: a labels file (or list of names) stored
+    with the weights, also into weights already cached;
     force: download again even when cached; mirror: base URL replacing the official one
     (also TINYCONV_MIRROR); timeout (stall) and deadline: seconds, as `download` takes them.
     """
     source = resolve_source(name_or_source, mirror)
     cache = Path(cache or cache_dir())
     target = cached_path(source.name, cache)
+    if isinstance(labels, (str, Path)):
+        read_labels(labels)  # a missing or unreadable labels file fails before any download
     if not force and official_in_cache(target, source):
+        if labels is not None:  # asked for labels: store them in the cached file
+            write_weights(target, attach_labels(read_weights(target), labels))
         return target
     download_dir = cache / "downloads"
     download_dir.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,10 @@
         weight, bias      float32 datasets, tinyconv layouts (conv OIHW, linear (out, in))
 
 Reading uses h5py on plain numeric datasets and string attributes only, so a weight file can
-never run code. Every failure names the file and the problem: not HDF5 or truncated, not a tinyconv
-file, an unknown architecture, a missing or unexpected layer, a wrong shape (with both shapes).
+never run code, and goes through tinyconv.weights.hdf5, so it reads only the file's own bytes and
+only as many as the architecture needs. Every failure names the file and the problem: not HDF5 or
+truncated, not a tinyconv file, an unknown architecture, a missing or unexpected layer, a wrong
+shape (with both shapes), links or outside storage, NaN or infinite weights, bad preprocessing.
 """
 import hashlib
 from dataclasses import dataclass, field
@@ -20,7 +22,9 @@ import numpy as np
 from ..atomic import writing
 from ..models import param_shapes
 from ..models.preprocessing import Preprocessing
-from ..errors import UnknownName
+from .hdf5 import (MAX_CLASSES, BadWeightFile, WeightMismatch, attr_numbers, attr_text,
+                   attr_texts, check_regular_file, h5py_errors, open_h5, probe_metadata,
+                   read_dataset)
 
 FORMAT = "tinyconv-weights"
 FORMAT_VERSION = 1
@@ -41,20 +45,60 @@ class WeightFile:
     path: str = field(default=None, compare=False)  # where it was read from
 
     def check_against_model(self):
-        """Raise KeyError/ValueError unless params fit the architecture exactly."""
-        expected = param_shapes(self.architecture, self.num_classes, self.last_layer)
+        """Raise ValueError (WeightMismatch, also a KeyError, for missing or unexpected parameters)
+        unless params fit the architecture exactly, are finite, and labels match the classes."""
         where = f"{self.path}: " if self.path else ""
-        missing = [k for k in expected if k not in self.params]
-        unexpected = [k for k in self.params if k not in expected]
-        if missing or unexpected:
-            raise UnknownName(f"{where}{self.architecture} weights do not match the architecture: "
-                           f"missing {missing or 'none'}, unexpected {unexpected or 'none'}")
-        for key, shape in expected.items():
-            if tuple(self.params[key].shape) != shape:
-                layer, _, param = key.rpartition(".")
-                raise ValueError(f"{where}layer {layer!r} {param} has shape "
-                                 f"{tuple(self.params[key].shape)} but {self.architecture} "
-                                 f"expects {shape}")
+        expected = expected_shapes(self.architecture, self.num_classes, self.last_layer, where)
+        check_shapes(expected, {k: v.shape for k, v in self.params.items()}, self.architecture,
+                     where)
+        check_finite(self.params, where)
+        check_label_count(self.labels, self.num_classes, where)
+
+
+def expected_shapes(architecture, num_classes, last_layer, where=""):
+    """{"<layer>.<param>": shape} the architecture needs, with a bounded class count."""
+    if num_classes is not None and not 0 < num_classes <= MAX_CLASSES:
+        raise BadWeightFile(f"{where}num_classes {num_classes} is not between 1 and "
+                            f"{MAX_CLASSES}")
+    return param_shapes(architecture, num_classes, last_layer)
+
+
+def check_shapes(expected, shapes, architecture, where=""):
+    """Raise WeightMismatch for missing or unexpected parameters, ValueError for a wrong shape.
+    shapes: {"<layer>.<param>": declared shape}, so this runs before any array is read."""
+    missing = [k for k in expected if k not in shapes]
+    unexpected = [k for k in shapes if k not in expected]
+    if missing or unexpected:
+        raise WeightMismatch(f"{where}{architecture} weights do not match the architecture: "
+                             f"missing {missing or 'none'}, unexpected {unexpected or 'none'}")
+    for key, shape in expected.items():
+        if tuple(shapes[key]) != shape:
+            layer, _, param = key.rpartition(".")
+            raise BadWeightFile(f"{where}layer {layer!r} {param} has shape {tuple(shapes[key])} "
+                                f"but {architecture} expects {shape}")
+
+
+def check_label_count(labels, num_classes, where=""):
+    """Raise ValueError unless there is one label per class (or no labels)."""
+    if labels is not None and len(labels) != (num_classes or 0):
+        classes = f"{num_classes}-class model" if num_classes else "model without classes"
+        raise BadWeightFile(f"{where}{len(labels)} labels for a {classes}; give one name per "
+                            f"class")
+
+
+def check_finite(params, where=""):
+    """Raise ValueError naming the first parameter that holds NaN or infinite values: such
+    weights turn every output into NaN, a silent wrong result."""
+    for key, value in params.items():
+        # a float64 sum of float32 values cannot overflow, so it is finite iff every value is;
+        # the full count (which allocates a mask) is only made for a bad array
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: the NaN looked for
+            total = np.sum(value, dtype=np.float64)
+        if not np.isfinite(total):
+            nan = int(np.count_nonzero(np.isnan(value)))
+            inf = int(np.count_nonzero(np.isinf(value)))
+            raise BadWeightFile(f"{where}{key} holds {nan} NaN and {inf} infinite values "
+                                f"(float32); weights must be finite")
 
 
 def sha256_of(path, chunk=1 << 20):
@@ -106,91 +150,82 @@ def _write_attrs(f, wf):
 
 
 def is_tinyconv_file(path):
-    """True when `path` is an HDF5 file with format = tinyconv-weights."""
+    """True when `path` is a regular HDF5 file with format = tinyconv-weights."""
     try:
-        with h5py.File(path, "r") as f:
-            return _text(f.attrs.get("format")) == FORMAT
-    except OSError:
+        check_regular_file(path)
+        probe_metadata(path)
+        with h5py.File(path, "r") as f, h5py_errors(path):
+            return attr_text(f, "format", path) == FORMAT
+    except (OSError, ValueError):
         return False
 
 
-def open_h5(path):
-    """h5py.File for reading, with a clear error for missing, non-HDF5 or truncated files."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weight file not found: {path}")
-    try:
-        return h5py.File(path, "r")
-    except OSError as e:
-        size = path.stat().st_size
-        raise ValueError(f"cannot read {path} ({size} bytes) as HDF5: the file is truncated or "
-                         f"corrupt, or not an HDF5 file (h5py: {e})") from None
-
-
 def read_weights(path):
-    """WeightFile from a tinyconv .h5 file, checked against its architecture."""
+    """WeightFile from a tinyconv .h5 file, checked against its architecture: every declared
+    shape before any array is read, then the values."""
     with open_h5(path) as f:
-        a = f.attrs
-        if _text(a.get("format")) != FORMAT:
-            raise ValueError(f"{path} is an HDF5 file but not a tinyconv weight file (no "
-                             f"format={FORMAT!r} attribute); convert it with `tinyconv convert`")
-        version = int(a.get("format_version", 0))
+        if attr_text(f, "format", path) != FORMAT:
+            raise BadWeightFile(f"{path} is an HDF5 file but not a tinyconv weight file (no "
+                                f"format={FORMAT!r} attribute); convert it with `tinyconv "
+                                f"convert`")
+        version = attr_numbers(f, "format_version", path, kind="i", default=0)
         if version > FORMAT_VERSION:
-            raise ValueError(f"{path} has format_version {version}; this tinyconv reads up to "
-                             f"{FORMAT_VERSION}: upgrade tinyconv")
+            raise BadWeightFile(f"{path} has format_version {version}; this tinyconv reads up "
+                                f"to {FORMAT_VERSION}: upgrade tinyconv")
+        wf = WeightFile(architecture=attr_text(f, "architecture", path, ""), params={},
+                        preprocessing=read_preprocessing(f, path), path=str(path),
+                        labels=attr_texts(f, "labels", path) or None,
+                        num_classes=attr_numbers(f, "num_classes", path, kind="i", default=-1),
+                        last_layer=attr_text(f, "last_layer", path) or None,
+                        source_file=attr_text(f, "source_file", path, ""),
+                        source_sha256=attr_text(f, "source_sha256", path, ""))
+        if wf.num_classes <= 0:
+            wf.num_classes = None
         try:
-            params = _read_params(f)
-        except OSError as e:  # a dataset whose bytes lie past the end of a truncated file
-            raise ValueError(f"cannot read the arrays of {path}: the file is truncated or "
-                             f"corrupt (h5py: {e})") from None
-        input_size = tuple(int(v) for v in a["input_size"])
-        preprocessing = Preprocessing(
-            colour_order=_text(a["colour_order"]), scale=float(a["scale"]),
-            mean=tuple(a["mean"]), std=tuple(a["std"]),
-            input_size=input_size if min(input_size) > 0 else None,
-            resize_size=int(a["resize_size"]) or None)
-        labels = [_text(s) for s in a.get("labels", [])] or None
-        num_classes = int(a.get("num_classes", -1))
-        wf = WeightFile(
-            architecture=_text(a["architecture"]), params=params, preprocessing=preprocessing,
-            labels=labels, num_classes=num_classes if num_classes > 0 else None,
-            last_layer=_text(a.get("last_layer", "")) or None,
-            source_file=_text(a.get("source_file", "")),
-            source_sha256=_text(a.get("source_sha256", "")), path=str(path))
+            expected = expected_shapes(wf.architecture, wf.num_classes, wf.last_layer,
+                                       f"{path}: ")
+        except KeyError as e:  # unknown architecture or last layer
+            raise WeightMismatch(f"{path}: {e.args[0]}") from None
+        datasets = _datasets(f, path)
+        check_shapes(expected, {k: ds.shape for k, ds in datasets.items()}, wf.architecture,
+                     f"{path}: ")
+        wf.params = {k: read_dataset(ds, expected[k], path) for k, ds in datasets.items()}
     wf.check_against_model()
     return wf
+
+
+def read_preprocessing(f, path):
+    """The Preprocessing of the root attributes, each checked (Preprocessing's own rules)."""
+    input_size = attr_numbers(f, "input_size", path, 2, kind="i", default=(0, 0))
+    values = dict(colour_order=attr_text(f, "colour_order", path, "RGB"),
+                  scale=attr_numbers(f, "scale", path, default=1.0),
+                  mean=attr_numbers(f, "mean", path, 3, default=(0.0, 0.0, 0.0)),
+                  std=attr_numbers(f, "std", path, 3, default=(1.0, 1.0, 1.0)),
+                  input_size=input_size if min(input_size) > 0 else None,
+                  resize_size=attr_numbers(f, "resize_size", path, kind="i", default=0) or None)
+    try:
+        return Preprocessing(**values)
+    except ValueError as e:
+        raise BadWeightFile(f"{path}: {e}") from None
 
 
 def read_source(path):
     """(source_file, source_sha256) of a tinyconv weight file, without reading its arrays."""
     with open_h5(path) as f:
-        return _text(f.attrs.get("source_file", "")), _text(f.attrs.get("source_sha256", ""))
+        return attr_text(f, "source_file", path, ""), attr_text(f, "source_sha256", path, "")
 
 
-def _read_params(f):
-    """{"<layer>.<param>": float32 array} of every dataset under /layers."""
-    if "layers" not in f:
-        raise ValueError(f"{f.filename} has no /layers group")
-    params = {}
+def _datasets(f, path):
+    """{"<layer>.<param>": h5py.Dataset} of every dataset under /layers, none read yet."""
+    layers = f.get("layers")
+    if not isinstance(layers, h5py.Group):
+        raise BadWeightFile(f"{path} has no /layers group")
+    datasets = {}
 
     def visit(name, obj):
         if isinstance(obj, h5py.Dataset):
-            if obj.dtype.kind != "f":
-                raise ValueError(f"{f.filename}: dataset layers/{name} has dtype {obj.dtype}; "
-                                 f"weights must be floating point")
             layer, _, param = name.rpartition("/")
-            params[f"{layer}.{param}"] = np.asarray(obj[()], dtype=np.float32)
+            datasets[f"{layer}.{param}"] = obj
 
-    f["layers"].visititems(visit)
-    return params
-
-
-def _text(value):
-    """An HDF5 string attribute as str (h5py gives bytes or str depending on how it was made)."""
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    if isinstance(value, np.ndarray) and value.shape == ():
-        return _text(value[()])
-    return str(value)
+    layers.visititems(visit)
+    return datasets
