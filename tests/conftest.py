@@ -60,3 +60,11 @@ def assert_close_to_scale(actual, expected, scale=None, error=FLOAT32_NETWORK_ER
     """|actual - expected| <= error * scale everywhere (scale: max |expected| unless given)."""
     scale = float(np.abs(expected).max()) if scale is None else scale
     np.testing.assert_allclose(actual, expected, rtol=0, atol=error * scale)
+
+
+def random_picture(path, shape=(40, 40, 3), seed=0):
+    """Write a uint8 picture of random pixels of `shape` (H, W, 3) to `path` (PNG); returns path."""
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(path)
+    return path

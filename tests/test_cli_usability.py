@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 import tinyconv
+from conftest import random_picture
 from tinyconv import models
 from tinyconv.cli import main
 from tinyconv.image import load_image
@@ -31,10 +32,7 @@ def cache(tmp_path, monkeypatch):
 
 @pytest.fixture
 def picture(tmp_path):
-    path = tmp_path / "picture.png"
-    rng = np.random.default_rng(3)
-    Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(path)
-    return path
+    return random_picture(tmp_path / "picture.png", (40, 56, 3), seed=3)
 
 
 def torchvision_pth(path, seed=7, num_classes=None):

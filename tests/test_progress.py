@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import random_picture
 from tinyconv.cli import main
 from tinyconv.progress import Progress
 
@@ -82,10 +83,7 @@ def test_a_terminal_line_shorter_than_the_last_covers_it():
 
 @pytest.fixture
 def dog(tmp_path):
-    path = tmp_path / "dog.png"
-    rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(path)
-    return path
+    return random_picture(tmp_path / "dog.png")
 
 
 def run(capfd, *argv):
