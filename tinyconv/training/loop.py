@@ -64,9 +64,6 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise BadInput(f"unknown optimizer {self.optimizer!r}; choose one of "
                            f"{', '.join(OPTIMIZERS)}")
-        if self.optimizer == "adamw" and not hasattr(optim, "AdamW"):
-            raise BadInput("optimizer adamw is not in this tinyconv (engine/optim.py has no "
-                           "AdamW); use sgd or adam")
         return self
 
 
