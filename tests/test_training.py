@@ -11,9 +11,11 @@ import tinyconv
 from tinyconv import models, ops
 from tinyconv.cli import main
 from tinyconv.errors import BadInput
+from tinyconv.image import load_image
 from tinyconv.methods.features import SkipUnreadable
 from tinyconv.training import (TrainConfig, Trainer, TrainingDiverged, data, evaluate,
                                from_arrays, from_folder, learning_rate, save_trained)
+from tinyconv.training.pictures import first_layer_filters
 
 QUIET = dict(stream=io.StringIO())
 
@@ -207,10 +209,16 @@ def test_train_command_end_to_end_then_classify(tmp_path, capsys):
     out = tmp_path / "w.h5"
     code = main(["train", "--model", "convnetjs_cifar", "--train", str(train), "--test", str(test),
                  "--epochs", "3", "--batch-size", "4", "--lr", "0.01", "--optimizer", "adam",
-                 "--schedule", "onecycle", "--no-augment", "-o", str(out)])
+                 "--schedule", "onecycle", "--no-augment", "-o", str(out),
+                 "--filter-snapshots", str(tmp_path / "snaps")])
     assert code == 0 and out.is_file()
     assert (tmp_path / "w.h5.checkpoint.npz").is_file()
     assert "wrote" in capsys.readouterr().out
+    # the first layer's filters before training and after each epoch; the last are the result's
+    snaps = [load_image(tmp_path / "snaps" / f"convnetjs_cifar_filters_epoch{e:03d}.png")
+             for e in range(4)]
+    assert not np.array_equal(snaps[0], snaps[3])
+    np.testing.assert_array_equal(snaps[3], first_layer_filters(tinyconv.load_model(out)))
     code = main(["classify", "--weights", str(out), "--top-k", "2", str(test / "b" / "0.png")])
     printed = capsys.readouterr().out
     assert code == 0 and " b" in printed.splitlines()[1]

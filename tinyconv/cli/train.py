@@ -8,12 +8,16 @@ bit for bit, as a run that was never interrupted."""
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from ..models import CLASSIFIERS, build
+from ..image import save_image
 from ..training import OPTIMIZERS, SCHEDULES, TrainConfig, Trainer, from_folder, save_trained
+from ..training.pictures import first_layer_filters
 from ..weights.fetch import cached_path
 from . import types
-from .common import add_device_arg, add_parser, add_strict_arg, output_file, skip_unreadable
+from .common import (add_device_arg, add_parser, add_strict_arg, output_file, output_folder,
+                     skip_unreadable)
 
 EXAMPLE = """examples:
   tinyconv train --model convnetjs_cifar --train cifar10/train --test cifar10/test --epochs 20
@@ -34,6 +38,9 @@ def register(subparsers):
     p.add_argument("-o", "--output", type=output_file, help="weight file to write [the cache]")
     p.add_argument("--checkpoint", type=output_file, help="checkpoint file [OUTPUT.checkpoint.npz]")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.add_argument("--filter-snapshots", type=output_folder, metavar="DIR",
+                   help="write the first convolution's filters as a picture before training and "
+                        "after every epoch: DIR/MODEL_filters_epochNNN.png")
     _add_training_args(p)
     p.add_argument("--max-images", type=types.positive_int,
                    help="train on a class-balanced random subset of this many images")
@@ -93,10 +100,13 @@ def run(args):
                   num_classes=len(train_set.class_names))
     print(f"{args.model}: {len(train_set)} training images of {len(train_set.class_names)} "
           f"classes" + (f", {len(test_set)} test images" if test_set else ""), flush=True)
-    trainer = Trainer(model, train_set, config, test_set, checkpoint)
+    snapshot = filter_snapshots(args) if args.filter_snapshots else None
+    trainer = Trainer(model, train_set, config, test_set, checkpoint, on_epoch=snapshot)
     if args.resume:
         trainer.resume()
         print(f"resumed from {checkpoint} at epoch {trainer.epoch + 1}, step {trainer.step}")
+    elif snapshot:
+        snapshot(trainer)  # the filters before any step
     start = time.monotonic()
     history = trainer.run()
     path = save_trained(model, output, source=f"tinyconv train --model {args.model}")
@@ -106,3 +116,12 @@ def run(args):
           f"{test}")
     print(f"wrote {path}" + (f" (use it as --weights {args.model})" if not args.output else ""))
     sys.stdout.flush()
+
+
+def filter_snapshots(args):
+    """The on_epoch callback writing --filter-snapshots pictures of the first convolution."""
+    def snapshot(trainer):
+        path = Path(args.filter_snapshots) / f"{args.model}_filters_epoch{trainer.epoch:03d}.png"
+        save_image(path, first_layer_filters(trainer.model))
+        print(f"wrote {path}", flush=True)
+    return snapshot

@@ -116,15 +116,16 @@ class Trainer:
 
     test_set: a Dataset evaluated (top-1) after every epoch, or None. checkpoint: a path written
     after every epoch and on Ctrl-C, or None. on_step(trainer): called after every step (between
-    steps: raising KeyboardInterrupt there behaves as Ctrl-C). stream: where progress goes
+    steps: raising KeyboardInterrupt there behaves as Ctrl-C); on_epoch(trainer): after every
+    epoch's summary and checkpoint (trainer.epoch is then the number of epochs done). stream: where progress goes
     (default stderr).
     """
 
     def __init__(self, model, train_set, config, test_set=None, checkpoint=None, on_step=None,
-                 stream=None):
+                 stream=None, on_epoch=None):
         self.model, self.train_set, self.test_set = model, train_set, test_set
         self.config, self.checkpoint = config.check(), checkpoint
-        self.on_step, self.stream = on_step, stream or sys.stderr
+        self.on_step, self.on_epoch, self.stream = on_step, on_epoch, stream or sys.stderr
         model.labels = list(train_set.class_names)
         model.requires_grad_(True).train()
         self.optimizer = make_optimizer(config, model.parameters())
@@ -228,6 +229,8 @@ class Trainer:
                   f"{record['train_loss']:.4f}, train accuracy "
                   f"{100 * record['train_accuracy']:.2f}%{test}, "
                   f"{record['seconds']} s since the start")
+        if self.on_epoch:
+            self.on_epoch(self)
 
     def _say(self, text):
         sys.stdout.flush()

@@ -1,4 +1,5 @@
-"""Pictures of what a network learned: the linear classifier's class templates, labelled.
+"""Pictures of what a network learned: the linear classifier's class templates, labelled, and
+the first convolution's filters.
 
 A linear classifier's score for class k is w_k . x + b_k, so the weight row w_k, reshaped to the
 image's (3, H, W), is the picture that class scores highest per unit of norm: its template. Each
@@ -7,7 +8,7 @@ is min-max scaled on its own to 0..255 (weights have no pixel scale), as the lec
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..methods.grids import load_font, tile_images
+from ..methods.grids import filter_grid, load_font, tile_images
 
 
 def class_templates(model, layer="fc"):
@@ -24,6 +25,18 @@ def class_templates(model, layer="fc"):
     low = rgb.min(axis=(1, 2, 3), keepdims=True)
     high = rgb.max(axis=(1, 2, 3), keepdims=True)
     return np.rint((rgb - low) / np.maximum(high - low, 1e-12) * 255).astype(np.uint8)
+
+
+def first_layer_filters(model, zoom=4):
+    """uint8 (H, W, 3) grid of the first convolution's filters, one RGB tile per filter, each
+    min-max scaled on its own (the lecture's filter pictures)."""
+    convs = [name for name, layer in model.layers.items() if layer.kind == "conv"]
+    if not convs:
+        raise ValueError(f"{model.arch} has no convolution")
+    weight = model.params[f"{convs[0]}.weight"].numpy()
+    if weight.shape[1] == 3 and model.preprocessing.colour_order == "BGR":
+        weight = weight[:, ::-1]
+    return filter_grid(weight, zoom=zoom, pad_value=255)
 
 
 def labelled_grid(tiles, names, cols=5, zoom=4, caption=14):
