@@ -1,5 +1,6 @@
 """`tinyconv filters --layer L`: the weights of a convolutional layer as pictures: a first layer
 as one colour tile per filter, a higher layer as one grayscale tile per (filter, input channel)."""
+from ..methods.filters import layer_filters
 from ..methods.grids import filter_grid
 from .common import (add_model_args, add_output_args, add_parser, load_model_from_args,
                      save_array, save_picture)
@@ -27,19 +28,9 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
-def conv_layers(model):
-    return [name for name, layer in model.layers.items() if layer.kind == "conv"]
-
-
 def run(args):
     model = load_model_from_args(args)
-    convs = conv_layers(model)
-    layer = model.resolve(args.layer) if args.layer else convs[0]
-    if layer not in convs:
-        raise ValueError(f"{layer} is not a convolution; convolutional layers: {', '.join(convs)}")
-    weight = model.params[f"{layer}.weight"].numpy()  # (O, I, k, k)
-    if weight.shape[1] == 3 and model.preprocessing.colour_order == "BGR":
-        weight = weight[:, ::-1]  # show BGR-trained first-layer filters in RGB
+    layer, weight = layer_filters(model, args.layer)  # (O, I, k, k)
     zoom = args.zoom or max(1, 24 // weight.shape[2])
     print(f"{layer}: {weight.shape[0]} filters of {weight.shape[1]}x{weight.shape[2]}x"
           f"{weight.shape[3]}")

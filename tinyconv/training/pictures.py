@@ -8,6 +8,7 @@ is min-max scaled on its own to 0..255 (weights have no pixel scale), as the lec
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..methods.filters import layer_filters
 from ..methods.grids import filter_grid, load_font, tile_images
 
 
@@ -30,12 +31,7 @@ def class_templates(model, layer="fc"):
 def first_layer_filters(model, zoom=4):
     """uint8 (H, W, 3) grid of the first convolution's filters, one RGB tile per filter, each
     min-max scaled on its own (the lecture's filter pictures)."""
-    convs = [name for name, layer in model.layers.items() if layer.kind == "conv"]
-    if not convs:
-        raise ValueError(f"{model.arch} has no convolution")
-    weight = model.params[f"{convs[0]}.weight"].numpy()
-    if weight.shape[1] == 3 and model.preprocessing.colour_order == "BGR":
-        weight = weight[:, ::-1]
+    _, weight = layer_filters(model)
     return filter_grid(weight, zoom=zoom, pad_value=255)
 
 
