@@ -7,8 +7,6 @@ from pathlib import Path
 
 from .cache import cache_dir
 from .models import ARCHITECTURES, arch_spec, model_from_spec
-from .weights.convert import read_any
-from .weights.fetch import cached_weights
 
 
 def load_model(name_or_path, weights=None, device=None, dtype="float32"):
@@ -20,6 +18,9 @@ def load_model(name_or_path, weights=None, device=None, dtype="float32"):
       `tinyconv convert` stored under a name ("wave").
     weights: with an architecture name, the weight file to use instead of the cached one.
     """
+    # the readers bring h5py and the download code; `import tinyconv` does not need them
+    from .weights.convert import read_any
+    from .weights.fetch import cached_weights
     name = str(name_or_path)
     arch = name if name in ARCHITECTURES else None
     if weights is not None:
