@@ -13,7 +13,7 @@ EXAMPLE = """examples:
   tinyconv bench                                   # every case on the default device
   python tools/bench.py --compare torch --repeats 15   # PyTorch too (a source checkout)
   tinyconv bench --cases vgg16_forward_backward_b1 --repeats 11 -o bench.json
-  git worktree add ../before HEAD~3 && tinyconv bench --cases vgg16_forward_backward_b1 \
+  git worktree add ../before HEAD~3 && tinyconv bench --cases vgg16_forward_backward_b1 \\
       --repeats 21 --checkouts ../before                # A/B: this checkout against an older one
   tinyconv bench --kernels -o kernels.json --plot kernels.png   # per-layer kernel benchmark
   tinyconv bench --kernels --models vgg16 --batch 8 --shape 1,64,512,512,64,3
