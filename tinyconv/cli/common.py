@@ -343,12 +343,14 @@ def warn(args, message):
     print(f"tinyconv {args.command}: warning: {message}", file=sys.stderr, flush=True)
 
 
-def add_output_args(parser):
+def add_output_args(parser, arrays=True):
+    """--out, and with arrays=True --save-npy."""
     group = parser.add_argument_group("output")
     group.add_argument("--out", default="tinyconv-out", type=output_folder,
                        help="folder for the pictures [tinyconv-out]")
-    group.add_argument("--save-npy", action="store_true",
-                       help="also save the raw arrays as .npy files")
+    if arrays:
+        group.add_argument("--save-npy", action="store_true",
+                           help="also save the raw arrays as .npy files")
 
 
 def output_folder(text):

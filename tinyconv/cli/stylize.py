@@ -3,7 +3,7 @@ from pathlib import Path
 
 from ..engine.tensor import no_grad
 from ..image import UnreadableImage, list_images, load_image
-from .common import (add_device_arg, add_parser, add_strict_arg, load_weights, output_folder,
+from .common import (add_device_arg, add_output_args, add_parser, add_strict_arg, load_weights,
                      output_stems, report_skipped, save_picture, skip_unreadable)
 from .types import side
 
@@ -24,7 +24,7 @@ def register(subparsers):
                         "their name in the cache")
     p.add_argument("--size", type=side, metavar="S",
                    help="resize each image's short side to S pixels first")
-    p.add_argument("--out", default="tinyconv-out", type=output_folder, help="folder for the pictures [tinyconv-out]")
+    add_output_args(p, arrays=False)
     add_device_arg(p)
     add_strict_arg(p)
     p.set_defaults(func=run)
