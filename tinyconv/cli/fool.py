@@ -6,9 +6,9 @@ from ..image import list_images
 from ..methods.adversarial import (FOOLING_LOOP_DEFAULTS, FOOLING_OBJECTIVES, difference_panel,
                                    fooling_images, pixel_change)
 from ..methods.objectives import class_index
-from .common import (add_model_args, add_output_args, add_parser, add_strict_arg, class_name,
-                     load_model_from_args, readable_batches, require_class_scores, save_picture,
-                     output_stems)
+from .common import (add_model_args, add_output_args, add_parser, add_strict_arg,
+                     load_model_from_args, readable_batches, save_picture, output_stems)
+from .targets import class_name, require_class_scores
 from .loop import add_loop_args, loop_kwargs, report_end, stop_if_interrupted
 from .types import batch_size
 

@@ -3,9 +3,9 @@ convolutional layer, and guided Grad-CAM (guided backprop times the Grad-CAM map
 from ..methods.attribution import grad_cam, guided_grad_cam
 from ..methods.display import gradient_image
 from ..methods.grids import apply_colormap, overlay
-from .common import (add_image_arg, add_model_args, add_output_args, add_parser, add_target_args,
-                     describe, image_name, image_stem, load_input, load_model_from_args,
-                     panel, resolve_target, save_array, save_picture, target_tag)
+from .common import (add_image_arg, add_model_args, add_output_args, add_parser, image_name,
+                     image_stem, load_input, load_model_from_args, panel, save_array, save_picture)
+from .targets import add_target_args, describe, resolve_target, target_tag
 
 EXAMPLE = """examples:
   tinyconv gradcam --weights squeezenet1_1.h5 --class 243 cat_dog.png

@@ -2,8 +2,9 @@
 Fergus 2014) of a class score, a channel or one unit, by swapping the ReLU backward."""
 from ..methods.attribution import input_gradient
 from ..methods.display import gradient_image
-from .common import (add_image_arg, add_model_args, add_output_args, add_parser, add_target_args,
-                     image_stem, load_target_input, panel, save_array, save_picture, target_tag)
+from .common import (add_image_arg, add_model_args, add_output_args, add_parser, image_stem,
+                     load_target_input, panel, save_array, save_picture)
+from .targets import add_target_args, target_tag
 
 EXAMPLE = """examples:
   tinyconv guided --weights squeezenet1_1.h5 dog.png

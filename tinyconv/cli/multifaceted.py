@@ -11,8 +11,8 @@ from ..methods.grids import tile_images
 from ..methods.visualization import (DEFAULTS, MULTIFACETED_DEFAULTS, STEP_RULES,
                                       multifaceted_visualization)
 from .common import (add_model_args, add_output_args, add_parser, add_strict_arg,
-                     add_target_args, describe, load_model_from_args, readable_batches,
-                     resolve_target, save_picture, target_tag)
+                     load_model_from_args, readable_batches, save_picture)
+from .targets import add_target_args, describe, resolve_target, target_tag
 from .loop import (add_loop_args, add_regularizer_args, loop_kwargs,
                    regularizer_kwargs, report_classes, report_end, stop_if_interrupted)
 from .types import positive_int, side

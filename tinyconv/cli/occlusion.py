@@ -7,10 +7,10 @@ from ..methods.attribution import objective_values
 from ..methods.grids import apply_colormap, overlay
 from ..methods.objectives import class_probability
 from ..methods.occlusion import occlusion_map
-from .common import (add_image_arg, add_model_args, add_output_args, add_parser, add_target_args,
-                     class_name, describe, image_name, image_stem, load_input,
-                     load_model_from_args, panel, progress_printer, resolve_target, save_array,
-                     save_picture, target_tag)
+from .common import (add_image_arg, add_model_args, add_output_args, add_parser, image_name,
+                     image_stem, load_input, load_model_from_args, panel, progress_printer,
+                     save_array, save_picture)
+from .targets import add_target_args, class_name, describe, resolve_target, target_tag
 from .types import batch_size, positive_int, side
 
 EXAMPLE = """examples:

@@ -3,8 +3,9 @@ the colour channels, and optionally an unsupervised segmentation from it with Gr
 from ..methods.attribution import saliency_map
 from ..methods.display import map_image
 from ..methods.segmentation import cutout, saliency_grabcut
-from .common import (add_image_arg, add_model_args, add_output_args, add_parser, add_target_args,
-                     image_stem, load_target_input, panel, save_array, save_picture, target_tag)
+from .common import (add_image_arg, add_model_args, add_output_args, add_parser, image_stem,
+                     load_target_input, panel, save_array, save_picture)
+from .targets import add_target_args, target_tag
 from .types import fraction, non_negative_float
 
 EXAMPLE = """examples:

@@ -4,8 +4,9 @@ import numpy as np
 
 from ..methods.attribution import input_gradient, smoothgrad
 from ..methods.display import map_image
-from .common import (add_image_arg, add_model_args, add_output_args, add_parser, add_target_args,
-                     image_stem, load_target_input, panel, save_array, save_picture, target_tag)
+from .common import (add_image_arg, add_model_args, add_output_args, add_parser, image_stem,
+                     load_target_input, panel, save_array, save_picture)
+from .targets import add_target_args, target_tag
 from .types import batch_size, non_negative_float, step_count
 
 EXAMPLE = """examples:

@@ -2,8 +2,8 @@
 by gradient ascent from noise with switchable regularizers (Simonyan et al. 2014, Yosinski et al.
 2015)."""
 from ..methods.visualization import DEFAULTS, STEP_RULES, visualize
-from .common import (add_model_args, add_output_args, add_parser, add_target_args, describe,
-                     load_model_from_args, resolve_target, save_picture, target_tag)
+from .common import add_model_args, add_output_args, add_parser, load_model_from_args, save_picture
+from .targets import add_target_args, describe, resolve_target, target_tag
 from .loop import (add_loop_args, add_regularizer_args, loop_kwargs,
                    regularizer_kwargs, report_classes, report_end, stop_if_interrupted)
 
