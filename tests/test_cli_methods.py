@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from tinyconv.cli import SUBCOMMANDS, build_parser, main
+from tinyconv.cli.common import PANEL_MIN_SIDE
 
 METHODS = ["filters", "activations", "neighbors", "embed", "patches", "occlusion", "saliency",
            "guided", "gradcam", "smoothgrad", "intgrad"]
@@ -66,7 +67,8 @@ def test_image_methods(run, assets, tmp_path, capsys, command, args, expected):
         assert written[f"{name}.png"] == (64, 64)  # maps at the input's size
     assert (tmp_path / "out" / f"{expected[0]}.npy").exists()
     panel = f"{expected[0]}_panel.png"
-    assert written[panel][0] == 64 and written[panel][1] > 2 * 64
+    shown = 64 * max(1, PANEL_MIN_SIDE // 64)  # small pictures are enlarged in panels
+    assert written[panel][0] == shown and written[panel][1] > 2 * shown
     assert "wrote" in capsys.readouterr().out
 
 
@@ -79,7 +81,8 @@ def test_activations(run, assets, tmp_path):
     assert act.shape == (128, 15, 15)  # 64 -> conv1 31 -> pool1 15
     tile = 15 * 2  # maps under 32 pixels are enlarged
     assert written["dog_fire2-concat_activations.png"] == (8 * tile + 7, 16 * tile + 15)
-    assert written["dog_fire2-concat_c5_overlay.png"] == (64, 2 * 64 + 4)
+    shown = 64 * max(1, PANEL_MIN_SIDE // 64)  # small pictures are enlarged in panels
+    assert written["dog_fire2-concat_c5_overlay.png"] == (shown, 2 * shown + 4)
 
 
 def test_map_sizes_and_npy_contents(run, assets, tmp_path, capsys):
@@ -140,7 +143,16 @@ def test_empty_folder_error_names_the_subfolders(run, tmp_path, capsys):
     assert "no images in" in err and ".jpg" in err and "subfolders (cats)" in err
 
 
-def test_model_or_weights_required(tmp_path, capsys):
-    assert main(["filters", "--out", str(tmp_path)]) == 1
-    assert "give --weights FILE" in capsys.readouterr().err
+def test_without_weights_or_model_the_builtin_model_is_used(tmp_path, capsys):
+    assert main(["filters", "--out", str(tmp_path)]) == 0
+    assert "the built-in model: convnetjs_cifar" in capsys.readouterr().err
     assert main(["filters", "--model", "squeezenet1_1", "--out", str(tmp_path)]) == 0
+
+
+def test_filters_of_a_linear_classifier_are_its_class_templates(tmp_path, capsys):
+    assert main(["filters", "--model", "linear_cifar", "--seed", "1", "--out", str(tmp_path),
+                 "--save-npy"]) == 0
+    assert "fc: 10 class templates of 32x32" in capsys.readouterr().out
+    grid = np.asarray(Image.open(tmp_path / "templates_fc.png"))
+    assert grid.shape[2] == 3 and grid.shape[1] > 5 * 32 and grid.shape[0] > 2 * 32
+    assert np.load(tmp_path / "templates_fc.npy").shape == (10, 3 * 32 * 32)

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "tinyconv"
 ORDER = [
     {"errors"},  # the input-error exceptions; imports nothing of tinyconv
     {"atomic"},  # writing files; below the other utilities, which write through it
-    {"cache", "image", "progress", "suggest", "version"},  # utilities: no other part of tinyconv
+    {"builtin", "cache", "image", "progress", "suggest", "version"},  # utilities: no other part
     {"engine"},
     {"kernels"},
     {"ops"},

@@ -20,7 +20,7 @@ def load_model(name_or_path, weights=None, device=None, dtype="float32"):
     """
     # the readers bring h5py and the download code; `import tinyconv` does not need them
     from .weights.convert import read_any
-    from .weights.fetch import cached_weights
+    from .weights.fetch import named_weights
     name = str(name_or_path)
     arch = name if name in ARCHITECTURES else None
     if weights is not None:
@@ -31,7 +31,7 @@ def load_model(name_or_path, weights=None, device=None, dtype="float32"):
     elif Path(name_or_path).exists():
         source, arch = name_or_path, None
     else:
-        source = cached_weights(name)
+        source = named_weights(name)
         if source is None and arch:
             raise FileNotFoundError(
                 f"no weights for {arch!r} in the cache {cache_dir()}: run "

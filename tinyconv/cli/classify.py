@@ -5,8 +5,8 @@ import numpy as np
 
 from ..methods.features import read_images
 from ..image import list_images
-from .common import (add_model_args, add_parser, add_strict_arg, load_model_from_args,
-                     report_skipped, skip_unreadable)
+from .common import (add_images_arg, add_model_args, add_parser, add_strict_arg,
+                     load_model_from_args, report_skipped, skip_unreadable)
 from .types import batch_size, positive_int
 
 EXAMPLE = """examples:
@@ -21,7 +21,7 @@ class names of their own use ImageNet's; --labels gives others."""
 
 def register(subparsers):
     p = add_parser(subparsers, "classify", "top-k classes of images", __doc__, EXAMPLE)
-    p.add_argument("images", nargs="+", help="image files or folders of images")
+    add_images_arg(p)
     add_model_args(p)
     p.add_argument("--top-k", type=positive_int, default=5, help="classes per image [5]")
     p.add_argument("--batch-size", type=batch_size, default=32,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import models
+from .. import builtin, models
 from ..atomic import check_file, check_folder, writing
 from ..image import load_image, resize, save_image
 from ..loading import load_model
@@ -59,9 +59,8 @@ def load_model_from_args(args):
     elif args.model:
         model = models.build(args.model, device=args.device, seed=args.seed)
     else:
-        raise ValueError("give --weights FILE|NAME (a weight file, or weights in the cache) or "
-                         "--model NAME (random weights; one of "
-                         f"{', '.join(sorted(models.ARCHITECTURES))})")
+        print(f"({builtin.describe()})", file=sys.stderr)
+        model = load_weights(builtin.NAME, args.device)
     if args.labels:
         from ..weights.convert import match_labels, read_labels
         model.labels = match_labels(read_labels(args.labels), model.num_classes, args.labels)
@@ -70,10 +69,10 @@ def load_model_from_args(args):
 
 def load_weights(weights, device=None):
     """The Model of --weights: a file or folder, else weights in the cache under that name."""
-    from ..weights.fetch import cached_weights
+    from ..weights.fetch import named_weights
     path = Path(weights)
     if not path.exists():
-        path = cached_weights(weights)
+        path = named_weights(weights)
         if path is None:
             raise FileNotFoundError(missing_weights(weights))
     return load_model(path, device=device)
@@ -103,11 +102,18 @@ def missing_weights(weights):
 
 
 def add_image_arg(parser):
-    """The positional IMAGE and --image-size."""
-    parser.add_argument("image", help="image file (resized and centre-cropped as the model "
-                                      "expects)")
+    """The positional IMAGE (default: the built-in sample cat.jpg) and --image-size."""
+    parser.add_argument("image", nargs="?", default=str(builtin.samples_folder() / "cat.jpg"),
+                        help="image file (resized and centre-cropped as the model expects) "
+                             "[the built-in sample cat.jpg]")
     parser.add_argument("--image-size", type=side, metavar="S",
                         help="resize the image to SxS instead (fully convolutional models)")
+
+
+def add_images_arg(parser, what="image files or folders of images"):
+    """The positional IMAGE... list (default: the built-in samples, one per CIFAR-10 class)."""
+    parser.add_argument("images", nargs="*", default=[str(builtin.samples_folder())],
+                        help=f"{what} [the built-in samples: one image per CIFAR-10 class]")
 
 
 def image_stem(args):
@@ -260,10 +266,19 @@ def save_array(args, name, array):
     return path
 
 
+# Panels are for looking at: pictures smaller than this (a CIFAR-10 model's 32x32) are enlarged
+# by a whole factor, each pixel a block, so nothing is interpolated.
+PANEL_MIN_SIDE = 128
+
+
 def panel(*pictures, gap=4):
-    """Pictures of one size, (H, W, 3) or (H, W) uint8, side by side on white."""
-    tiles = [np.repeat(p[:, :, None], 3, axis=2) if p.ndim == 2 else p for p in pictures]
-    return tile_images(np.stack(tiles), rows=1, padding=gap, pad_value=255)
+    """Pictures of one size, (H, W, 3) or (H, W) uint8, side by side on white; small ones
+    enlarged to PANEL_MIN_SIDE by pixel repetition."""
+    tiles = np.stack([np.repeat(p[:, :, None], 3, axis=2) if p.ndim == 2 else p
+                      for p in pictures])
+    factor = max(1, PANEL_MIN_SIDE // max(tiles.shape[1:3]))
+    tiles = tiles.repeat(factor, axis=1).repeat(factor, axis=2)
+    return tile_images(tiles, rows=1, padding=gap, pad_value=255)
 
 
 def progress_printer(what, unit=""):

@@ -6,8 +6,8 @@ import numpy as np
 from ..image import list_images
 from ..methods.adversarial import difference_panel, fgsm, pixel_change
 from ..methods.objectives import class_index
-from .common import (add_model_args, add_output_args, add_parser, add_strict_arg,
-                     load_model_from_args, readable_batches, save_picture, output_stems)
+from .common import (add_images_arg, add_model_args, add_output_args, add_parser, add_strict_arg,
+                     load_model_from_args, output_stems, readable_batches, save_picture)
 from .targets import class_name, require_class_scores
 from .types import batch_size, non_negative_floats
 
@@ -25,7 +25,7 @@ the target's cross-entropy (success: the target is predicted). Writes
 def register(subparsers):
     p = add_parser(subparsers, "fgsm", "fast gradient sign adversarial examples", __doc__,
                    EXAMPLE)
-    p.add_argument("images", nargs="+", help="image files or folders")
+    add_images_arg(p, "image files or folders")
     add_model_args(p)
     p.add_argument("--epsilon", type=non_negative_floats, default=[2.0],
                    help="step per pixel in 0..255 units; several separated by commas [2]")

@@ -6,8 +6,8 @@ from ..image import list_images
 from ..methods.adversarial import (FOOLING_LOOP_DEFAULTS, FOOLING_OBJECTIVES, difference_panel,
                                    fooling_images, pixel_change)
 from ..methods.objectives import class_index
-from .common import (add_model_args, add_output_args, add_parser, add_strict_arg,
-                     load_model_from_args, readable_batches, save_picture, output_stems)
+from .common import (add_images_arg, add_model_args, add_output_args, add_parser, add_strict_arg,
+                     load_model_from_args, output_stems, readable_batches, save_picture)
 from .targets import class_name, require_class_scores
 from .loop import add_loop_args, loop_kwargs, report_end, stop_if_interrupted
 from .types import batch_size
@@ -24,7 +24,7 @@ the change in 0..255 pixel units (L-infinity) and relative to the image (L2). Th
 
 def register(subparsers):
     p = add_parser(subparsers, "fool", "targeted fooling images", __doc__, EXAMPLE)
-    p.add_argument("images", nargs="+", help="image files or folders")
+    add_images_arg(p, "image files or folders")
     add_model_args(p)
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--target", metavar="CLASS", help="class to make the model predict")

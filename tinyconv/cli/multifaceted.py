@@ -10,7 +10,7 @@ from ..image import list_images
 from ..methods.grids import tile_images
 from ..methods.visualization import (DEFAULTS, MULTIFACETED_DEFAULTS, STEP_RULES,
                                       multifaceted_visualization)
-from .common import (add_model_args, add_output_args, add_parser, add_strict_arg,
+from .common import (add_images_arg, add_model_args, add_output_args, add_parser, add_strict_arg,
                      load_model_from_args, readable_batches, save_picture)
 from .targets import add_target_args, describe, resolve_target, target_tag
 from .loop import (add_loop_args, add_regularizer_args, loop_kwargs,
@@ -33,7 +33,7 @@ of related classes); they are clustered by their spatially averaged --feature-la
 def register(subparsers):
     p = add_parser(subparsers, "multifaceted", "multifaceted class visualization",
                    __doc__, EXAMPLE)
-    p.add_argument("images", nargs="+", help="image files or folders showing the class")
+    add_images_arg(p, "image files or folders showing the class")
     add_model_args(p)
     p.add_argument("--facets", type=positive_int, default=4,
                    help="k of k-means: facets to show [4]")

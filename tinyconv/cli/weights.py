@@ -2,9 +2,10 @@
 import argparse
 from pathlib import Path
 
+from .. import builtin
 from ..weights import REGISTRY, cache_dir, fetch, read_weights
 from ..weights.fetch import (DEADLINE, STALL_BYTES, STALL_TIMEOUT, DownloadError, cached_names,
-                              cached_weights, is_download_of)
+                              cached_weights, is_download_of, named_weights)
 from ..weights.format import read_source
 from .types import positive_float
 
@@ -76,11 +77,14 @@ def run_list(args):
         if name not in REGISTRY:
             source_file = read_source(cached_weights(name, args.cache_dir))[0]
             print(f"  {name:14s} cached  converted from {source_file}")
+    if builtin.NAME not in cached_names(args.cache_dir):
+        print(f"  {builtin.NAME:14s} in the package  {builtin.ARCHITECTURE} trained on CIFAR-10 "
+              f"(used when no --weights is given)")
 
 
 def run_info(args):
     wf = read_weights(args.weights if Path(args.weights).exists()
-                      else cached_weights(args.weights) or args.weights)
+                      else named_weights(args.weights) or args.weights)
     p = wf.preprocessing
     count = sum(v.size for v in wf.params.values())
     cut = f" (up to {wf.last_layer})" if wf.last_layer else ""

@@ -110,6 +110,16 @@ def cached_weights(name, cache=None):
     return path if path.is_file() and is_tinyconv_file(path) else None
 
 
+def named_weights(name, cache=None):
+    """Path of the weights a name stands for: the cache's file of that name, else the built-in
+    model's for its name (tinyconv.builtin), else None."""
+    from .. import builtin
+    found = cached_weights(name, cache)
+    if found is None and name == builtin.NAME:
+        return builtin.weights_path()
+    return found
+
+
 def cached_names(cache=None):
     """Names of the weights in the cache, sorted: what `cached_weights` finds."""
     folder = Path(cache or cache_dir())

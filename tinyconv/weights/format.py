@@ -113,10 +113,18 @@ def sha256_of(path, chunk=1 << 20):
     return digest.hexdigest()
 
 
-def write_weights(path, wf):
+def write_weights(path, wf, dtype="float32"):
     """Write WeightFile `wf` to `path` through tinyconv.atomic.writing (the old file stays
-    whole until the new one is complete; only a regular file is replaced)."""
+    whole until the new one is complete; only a regular file is replaced).
+
+    dtype: "float32", or "float16" for half the size (values are rounded to float16; one
+    beyond its range is an error, not an infinity)."""
     wf.check_against_model()
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float16, np.float32):
+        raise ValueError(f"weights are written as float32 or float16, not {dtype}")
+    if dtype == np.float16:
+        check_half_range(wf.params)
     path = Path(path)
     with writing(path) as tmp, h5py.File(tmp, "w") as f:
         _write_attrs(f, wf)
@@ -124,8 +132,18 @@ def write_weights(path, wf):
         for key, value in wf.params.items():
             layer, _, param = key.rpartition(".")
             group = layers.require_group(layer)
-            group.create_dataset(param, data=np.asarray(value, dtype=np.float32))
+            group.create_dataset(param, data=np.asarray(value, dtype=dtype))
     return path
+
+
+def check_half_range(params):
+    """Raise ValueError naming the first parameter with a value beyond float16's range."""
+    limit = float(np.finfo(np.float16).max)
+    for key, value in params.items():
+        largest = float(np.max(np.abs(value))) if np.size(value) else 0.0
+        if largest > limit:
+            raise ValueError(f"{key} holds {largest:g}, beyond float16's range (+-{limit:g}); "
+                             f"write it as float32")
 
 
 def _write_attrs(f, wf):
