@@ -25,11 +25,13 @@ ARCHITECTURES = {name: factory for module in _MODULES.values()
                  for name, factory in module.ARCHITECTURES.items()}
 
 
-def default_layer(arch, method):
-    """The layer `method` ("gradcam", "deepdream") uses on `arch` when none is named: the
-    DEFAULT_LAYERS of its family's module, or None where the family names none."""
-    family = FAMILY_OF.get(arch)
-    return getattr(_MODULES[family], "DEFAULT_LAYERS", {}).get(method) if family else None
+def default_layer(model, method):
+    """The layer `method` ("gradcam", "deepdream") uses on `model` when none is named: the
+    DEFAULT_LAYERS of its family's module, or None where the family names none or the model
+    (cut short by its weight file) lacks it."""
+    family = FAMILY_OF.get(model.arch)
+    name = getattr(_MODULES[family], "DEFAULT_LAYERS", {}).get(method) if family else None
+    return name if name in model.layers or name in model.aliases else None
 
 
 def default_layers_help(method):
