@@ -136,3 +136,16 @@ def test_receptive_field_through_branches_is_the_largest():
     assert dense.receptive_field("features.denseblock1") == \
         dense.receptive_field("features.denseblock1.denselayer6")
     assert dense.receptive_field("features.denseblock1").size == 59  # 11 + 6 * 2 * 4
+
+
+def test_googlenet_converts_to_a_weight_file_with_its_preprocessing(tmp_path):
+    """The .h5 keeps dotted layer names as they are and records transform_input's scaling."""
+    from tinyconv.weights import convert, read_weights, write_weights
+    d = fixture("googlenet")
+    wf = convert(write_state(tmp_path, "googlenet", d))
+    write_weights(tmp_path / "googlenet.h5", wf)
+    again = read_weights(tmp_path / "googlenet.h5")
+    assert again.architecture == "googlenet" and again.preprocessing.mean == (0.5, 0.5, 0.5)
+    assert set(again.params) == set(models.param_shapes("googlenet"))
+    key = "inception4c.branch3.1.bn.running_var"
+    np.testing.assert_array_equal(again.params[key], wf.params[key])
