@@ -3,8 +3,8 @@
     model = tinyconv.models.build("vgg16")                    # random He-initialised weights
     acts = model.forward(model.preprocess(image), layers=["conv1", "fire9"])
 
-Architectures: vgg11, vgg13, vgg16, vgg19, alexnet, squeezenet1_0, squeezenet1_1 (torchvision
-layouts), fast_style (the ml5 / Engstrom fast style transfer network), and the CIFAR-10 nets
+Architectures: vgg11, vgg13, vgg16, vgg19, alexnet, squeezenet1_0, squeezenet1_1, densenet121,
+densenet169, densenet201, googlenet (torchvision layouts), fast_style (the ml5 / Engstrom fast style transfer network), and the CIFAR-10 nets
 linear_cifar and convnetjs_cifar (the lecture's linear classifier and ConvNetJS demo net) and
 resnet_cifar (a half-width ResNet-9 with batch norm).
 """
@@ -16,11 +16,29 @@ from .preprocessing import Preprocessing
 from ..errors import UnknownName
 
 # The registry: one module per family, each holding ARCHITECTURES = {name: spec factory}.
-FAMILIES = ("vgg", "alexnet", "squeezenet", "fast_style", "linear_cifar", "convnetjs",
-            "resnet_cifar")
+FAMILIES = ("vgg", "alexnet", "squeezenet", "densenet", "googlenet", "fast_style",
+            "linear_cifar", "convnetjs", "resnet_cifar")
 
-ARCHITECTURES = {name: factory for family in FAMILIES
-                 for name, factory in import_module(f".{family}", __name__).ARCHITECTURES.items()}
+_MODULES = {family: import_module(f".{family}", __name__) for family in FAMILIES}
+FAMILY_OF = {name: family for family, module in _MODULES.items() for name in module.ARCHITECTURES}
+ARCHITECTURES = {name: factory for module in _MODULES.values()
+                 for name, factory in module.ARCHITECTURES.items()}
+
+
+def default_layer(model, method):
+    """The layer `method` ("gradcam", "deepdream") uses on `model` when none is named: the
+    DEFAULT_LAYERS of its family's module, or None where the family names none or the model
+    (cut short by its weight file) lacks it."""
+    family = FAMILY_OF.get(model.arch)
+    name = getattr(_MODULES[family], "DEFAULT_LAYERS", {}).get(method) if family else None
+    return name if name in model.layers or name in model.aliases else None
+
+
+def default_layers_help(method):
+    """"family: layer, ..." for the families with a default layer for `method` (for --help)."""
+    return ", ".join(f"{family} {module.DEFAULT_LAYERS[method]}"
+                     for family, module in _MODULES.items()
+                     if method in getattr(module, "DEFAULT_LAYERS", {}))
 
 
 def _takes_num_classes(name):
@@ -77,4 +95,5 @@ def build(name, device=None, dtype="float32", seed=0, num_classes=None):
     return model_from_spec(arch_spec(name, num_classes), device, dtype).init_weights(seed)
 
 
-__all__ = ["ARCHITECTURES", "Model", "Preprocessing", "arch_spec", "build", "param_shapes"]
+__all__ = ["ARCHITECTURES", "Model", "Preprocessing", "arch_spec", "build", "default_layer",
+           "param_shapes"]

@@ -244,6 +244,18 @@ class MaxPool2d(Layer):
         return f"max_pool {self.kernel_size}x{self.kernel_size}/{self.stride}{ceil}"
 
 
+class AvgPool2d(MaxPool2d):
+    """Average pool (DenseNet's transitions): the max pool's geometry and receptive field, the
+    mean of each window instead of its maximum (padding counted as zeros, PyTorch's default)."""
+    kind = "avg_pool"
+
+    def __call__(self, params, x, training=False):
+        return ops.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+
+    def describe(self):
+        return "avg" + super().describe()[3:]
+
+
 class AdaptiveAvgPool2d(Layer):
     """Average pool to a fixed (size, size) grid (torchvision's avgpool before the classifier)."""
     kind = "adaptive_avg_pool"

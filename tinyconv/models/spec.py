@@ -9,3 +9,6 @@ class ArchSpec:
     preprocessing: object       # the Preprocessing its usual weights expect
     aliases: dict = field(default_factory=dict)      # short name -> row name
     torch_names: dict = field(default_factory=dict)  # row name -> torchvision module name
+    # prefixes of torchvision state_dict keys that inference does not use (GoogLeNet's
+    # auxiliary classifiers): conversion accepts and drops them
+    torch_ignored: tuple = ()

@@ -8,6 +8,7 @@ Keras 2 VGG .h5 weight files, ml5 fast-style checkpoint folders, and tinyconv's 
 A 1000-class network given no class names gets the ImageNet ones shipped in tinyconv/data.
 """
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -15,7 +16,6 @@ import h5py
 import numpy as np
 
 from ..models import CLASSIFIERS, arch_spec, param_shapes
-from ..models.preprocessing import TORCHVISION
 from . import keras, ml5, pth
 from .format import (WeightFile, check_label_count, is_tinyconv_file, read_weights,
                      sha256_of)
@@ -103,13 +103,33 @@ def torchvision_key_map(arch, num_classes=None):
     return mapping
 
 
+# DenseNet files from before module names could hold dots name a dense layer's parts `norm.1`,
+# `conv.2`, ...; torchvision's own loader renames them with this rule (densenet.py,
+# _load_state_dict), and so does the converter
+LEGACY_DENSENET_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+
+
+def modern_torchvision_key(key):
+    """`key` under today's torchvision module names (old DenseNet keys renamed)."""
+    match = LEGACY_DENSENET_KEY.match(key)
+    return match.group(1) + match.group(2) if match else key
+
+
+def used_keys(state, arch):
+    """The keys of `state` that `arch` reads: without those torchvision keeps for training only
+    (batch norm's num_batches_tracked, the ArchSpec's torch_ignored prefixes)."""
+    ignored = arch_spec(arch).torch_ignored
+    return {k for k in state if not k.endswith("num_batches_tracked") and not k.startswith(ignored)}
+
+
 def detect_torchvision_arch(state, path):
     """The architecture whose torchvision keys match `state`; ValueError naming the nearest."""
     best = None
     for arch in TORCHVISION_ARCHITECTURES:
-        keys = torchvision_key_map(arch)
-        missing = sorted(set(keys) - set(state))
-        unexpected = sorted(set(state) - set(keys))
+        keys, used = torchvision_key_map(arch), used_keys(state, arch)
+        missing = sorted(set(keys) - used)
+        unexpected = sorted(used - set(keys))
         if not missing and not unexpected:
             return arch
         score = len(missing) + len(unexpected)
@@ -135,11 +155,14 @@ def convert_torchvision(path, arch=None):
     any storage is read, so a file cannot make this allocate more than the architecture needs.
     """
     pth_file = pth.open_pth(path)
-    tensors = {k: t for k, t in pth_file.tensors.items() if not k.endswith("num_batches_tracked")}
+    names = {modern_torchvision_key(k): k for k in pth_file.tensors}  # today's key -> file's
+    tensors = {k: pth_file.tensors[names[k]] for k in names}
     arch = arch or detect_torchvision_arch(tensors, path)
+    tensors = {k: tensors[k] for k in used_keys(tensors, arch)}
     mapping, num_classes = _check_torchvision_tensors(tensors, arch, path)
-    arrays = pth.read_arrays(pth_file, list(mapping))
-    return arch, {mapping[k]: _as_float32(k, a, path) for k, a in arrays.items()}, num_classes
+    arrays = pth.read_arrays(pth_file, [names[k] for k in mapping])
+    return arch, {mapping[k]: _as_float32(k, arrays[names[k]], path) for k in mapping}, \
+        num_classes
 
 
 def _check_torchvision_tensors(tensors, arch, path):
@@ -220,7 +243,7 @@ def convert(source, arch=None, labels=None):
         last_layer = None
         if kind == "pth":
             arch, params, num_classes = convert_torchvision(source, arch)
-            preprocessing = TORCHVISION
+            preprocessing = arch_spec(arch).preprocessing  # torchvision's, or GoogLeNet's
         elif kind == "keras":
             arch, params, preprocessing, last_layer, num_classes = keras.convert_keras(source,
                                                                                        arch)

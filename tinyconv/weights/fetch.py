@@ -88,6 +88,14 @@ REGISTRY = {s.name: s for s in (  # sizes: torchvision's published _file_size, M
            "b66bff10", 4.778),
     Source("squeezenet1_1", "squeezenet1_1", TORCHVISION_URL + "squeezenet1_1-b8a52dc0.pth",
            "b8a52dc0", 4.729),
+    Source("densenet121", "densenet121", TORCHVISION_URL + "densenet121-a639ec97.pth",
+           "a639ec97", 30.845),
+    Source("densenet169", "densenet169", TORCHVISION_URL + "densenet169-b2777c0a.pth",
+           "b2777c0a", 54.708),
+    Source("densenet201", "densenet201", TORCHVISION_URL + "densenet201-c1103571.pth",
+           "c1103571", 77.373),
+    Source("googlenet", "googlenet", TORCHVISION_URL + "googlenet-1378be20.pth", "1378be20",
+           49.731),
 )}
 
 
