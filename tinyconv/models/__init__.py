@@ -11,33 +11,43 @@ resnet_cifar (a half-width ResNet-9 with batch norm).
 import inspect
 from importlib import import_module
 
+from .layers import style_mix
 from .model import Model, unknown_layer
 from .preprocessing import Preprocessing
 from ..errors import UnknownName
 
 # The registry: one module per family, each holding ARCHITECTURES = {name: spec factory}.
 FAMILIES = ("vgg", "alexnet", "squeezenet", "fast_style", "linear_cifar", "convnetjs",
-            "resnet_cifar")
+            "resnet_cifar", "adain")
 
 ARCHITECTURES = {name: factory for family in FAMILIES
                  for name, factory in import_module(f".{family}", __name__).ARCHITECTURES.items()}
 
 
-def _takes_num_classes(name):
-    return "num_classes" in inspect.signature(ARCHITECTURES[name]).parameters
+# The count a spec function may take: a classifier's classes, or the styles of a network with
+# conditional instance norm. Weight files and load_model carry either as num_classes (with the
+# class or style names as labels), so one field sizes both.
+SIZE_PARAMETERS = ("num_classes", "num_styles")
 
 
-CLASSIFIERS = [name for name in ARCHITECTURES if _takes_num_classes(name)]
+def _size_parameter(name):
+    parameters = inspect.signature(ARCHITECTURES[name]).parameters
+    return next((p for p in SIZE_PARAMETERS if p in parameters), None)
+
+
+CLASSIFIERS = [name for name in ARCHITECTURES if _size_parameter(name) == "num_classes"]
 
 
 def arch_spec(name, num_classes=None):
     """The ArchSpec (rows, preprocessing, aliases, torchvision names) of architecture `name`;
-    num_classes: the classifier's size, for the families that have one."""
+    num_classes: the classifier's size (or the number of styles), for the families that have
+    one."""
     if name not in ARCHITECTURES:
         raise UnknownName(f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
-    if num_classes is None or not _takes_num_classes(name):
+    size = _size_parameter(name)
+    if num_classes is None or size is None:
         return ARCHITECTURES[name]()
-    return ARCHITECTURES[name](num_classes=num_classes)
+    return ARCHITECTURES[name](**{size: num_classes})
 
 
 def _rows_up_to(spec, last_layer):
@@ -77,4 +87,4 @@ def build(name, device=None, dtype="float32", seed=0, num_classes=None):
     return model_from_spec(arch_spec(name, num_classes), device, dtype).init_weights(seed)
 
 
-__all__ = ["ARCHITECTURES", "Model", "Preprocessing", "arch_spec", "build", "param_shapes"]
+__all__ = ["ARCHITECTURES", "Model", "style_mix", "Preprocessing", "arch_spec", "build", "param_shapes"]
