@@ -4,14 +4,14 @@ The encoder is VGG19 up to relu3_1 (what the Keras blocks 1-3 weights hold) or r
 decoder runs the encoder backwards: every 3x3 convolution in reverse order, each after one pixel
 of reflection padding and followed by a ReLU except the last, and nearest-neighbour upsampling
 by 2 where the encoder max-pools. Input: AdaIN features (N, 256 | 512, H / 4 | H / 8, ...);
-output: the picture, RGB in 0..1 (its preprocessing says so, so Model.deprocess turns it into
-pixels; not clamped, which would stop the gradient at the ends). 0..1 rather than 0..255 keeps the
-last layer's outputs at the scale He-initialized weights give.
+output: the picture, RGB in 0..255 (not clamped, which would stop the gradient at the ends). The
+Keras VGG19 takes 0..255 pixels, so its features are of that scale too, and He-initialized
+decoder weights keep the scale: the untrained decoder's output is already of a picture's scale.
 """
 from functools import partial
 
 from . import layers as L
-from .preprocessing import Preprocessing
+from .preprocessing import RAW_255
 from .spec import ArchSpec
 
 # VGG19's convolutions up to relu4_1 in order, (name, in, out); a pool follows conv1_2, conv2_2
@@ -21,7 +21,6 @@ VGG19_CONVS = (("conv1_1", 3, 64), ("conv1_2", 64, 64), ("conv2_1", 64, 128),
                ("conv3_3", 256, 256), ("conv3_4", 256, 256), ("conv4_1", 256, 512))
 POOLED = ("conv1_2", "conv2_2", "conv3_4")
 ENCODER_LAYERS = ("relu3_1", "relu4_1")
-RGB_01 = Preprocessing("RGB", 1.0, notes="RGB 0..1 (the AdaIN decoder's output)")
 
 
 def adain_decoder(name, encoder_layer):
@@ -35,7 +34,7 @@ def adain_decoder(name, encoder_layer):
         rows += [L.ReflectionPad(f"dec_{conv}/pad", 1), L.Conv2d(f"dec_{conv}", cout, cin, 3)]
         if conv != "conv1_1":
             rows.append(L.ReLU(f"dec_{conv}/relu"))
-    return ArchSpec(name, rows, RGB_01)
+    return ArchSpec(name, rows, RAW_255)
 
 
 ARCHITECTURES = {f"adain_decoder_{layer}": partial(adain_decoder, f"adain_decoder_{layer}", layer)
