@@ -95,7 +95,8 @@ def test_adain_alpha_zero_is_the_decoded_content(vgg):
 
 
 def test_adain_objective_step_lowers_its_loss(vgg, photos, real):
-    styles = np.stack([load_image(real / "images" / "styles" / "the_scream.jpg", size=36)[:36, :36]])
+    scream = load_image(real / "images" / "styles" / "the_scream.jpg", size=36)
+    styles = np.stack([scream[:36, :36]])
     objective = AdaINObjective(vgg.truncated("relu3_1"), "relu3_1", styles, 32)
     decoder = tinyconv.models.build("adain_decoder_relu3_1", seed=0)
     trainer = Trainer(decoder, content_set(photos, 32, 2),

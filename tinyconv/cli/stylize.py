@@ -94,8 +94,9 @@ def _network(args):
         return _adain(args)
     model = load_weights(args.weights, args.device)
     if model.arch not in ("fast_style", "fast_style_cin"):
-        raise ValueError(f"{args.weights} holds {model.arch}, not a transformer (fast_style, "
-                         f"fast_style_cin); an AdaIN decoder needs --encoder and --style")
+        raise ValueError(f"{args.weights} holds {model.arch}, not a fast style transfer network "
+                         f"(fast_style, fast_style_cin); an AdaIN decoder needs --encoder and "
+                         f"--style")
     mix, name = None, stem(args.weights)
     if model.arch == "fast_style_cin":
         styles = model.labels or [str(k) for k in range(model.params["conv1/norm.weight"].shape[0])]

@@ -87,4 +87,5 @@ def build(name, device=None, dtype="float32", seed=0, num_classes=None):
     return model_from_spec(arch_spec(name, num_classes), device, dtype).init_weights(seed)
 
 
-__all__ = ["ARCHITECTURES", "Model", "style_mix", "Preprocessing", "arch_spec", "build", "param_shapes"]
+__all__ = ["ARCHITECTURES", "Model", "Preprocessing", "arch_spec", "build", "param_shapes",
+           "style_mix"]

@@ -16,6 +16,7 @@ from .loop import (OPTIMIZERS, Classification, TrainConfig, Trainer, TrainingDiv
 from .schedules import SCHEDULES, learning_rate
 from .weights import save_trained
 
-__all__ = ["Classification", "Dataset", "OPTIMIZERS", "SCHEDULES", "TrainConfig", "Trainer", "TrainingDiverged",
+__all__ = ["Classification", "Dataset", "OPTIMIZERS", "SCHEDULES", "TrainConfig", "Trainer",
+           "TrainingDiverged",
            "data", "evaluate", "from_arrays", "from_folder", "learning_rate", "save_trained",
            "train"]
