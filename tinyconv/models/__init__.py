@@ -4,7 +4,9 @@
     acts = model.forward(model.preprocess(image), layers=["conv1", "fire9"])
 
 Architectures: vgg11, vgg13, vgg16, vgg19, alexnet, squeezenet1_0, squeezenet1_1 (torchvision
-layouts), fast_style (the ml5 / Engstrom fast style transfer network), and the CIFAR-10 nets
+layouts), fast_style (the ml5 / Engstrom fast style transfer network) and fast_style_cin (the
+same with conditional instance norm over several styles), the AdaIN decoders
+adain_decoder_relu3_1 / adain_decoder_relu4_1, and the CIFAR-10 nets
 linear_cifar and convnetjs_cifar (the lecture's linear classifier and ConvNetJS demo net) and
 resnet_cifar (a half-width ResNet-9 with batch norm).
 """
