@@ -72,12 +72,17 @@ def run(args):
 
 
 def _same_size_batches(args, paths, skip):
-    """Lists of (path, uint8 picture) of one size, at most --batch-size, in the paths' order."""
+    """Lists of (path, uint8 picture) of one size, at most --batch-size, in the paths' order.
+    The batch before an unreadable file goes out first, so --strict stops after writing the
+    results of every image before it."""
     batch = []
     for path in paths:
         try:
             picture = load_image(path, size=args.size)
         except UnreadableImage as error:
+            if batch:
+                yield batch
+                batch = []
             skip(error)
             continue
         if batch and (len(batch) == args.batch_size or batch[0][1].shape != picture.shape):
