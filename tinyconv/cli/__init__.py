@@ -19,6 +19,7 @@ from ..version import __version__
 SUBCOMMANDS = [
     "convert",
     "train",
+    "train_style",
     "classify",
     "stylize",
     "weights",

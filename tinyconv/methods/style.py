@@ -92,6 +92,12 @@ def gram_targets(model, images, layers, blend=None):
     return targets
 
 
+def content_loss(features, target, weight):
+    """w ||F - target||^2 (a sum, as the CS231n assignment's) -> scalar Tensor."""
+    diff = features - target
+    return (diff * diff).sum() * float(weight)
+
+
 def gram_loss(acts, targets, weights):
     """sum_l w_l ||G_l - target_l||^2 -> (scalar Tensor, {"style <layer>": value})."""
     total, terms = None, {}
@@ -191,8 +197,7 @@ def _transfer_loss(model, layers, content_target, content_weight, targets, style
 
     def loss(image):
         acts = model.forward(image, layers=layers)
-        diff = acts[content_layer] - content_target
-        total = (diff * diff).sum() * content_weight
+        total = content_loss(acts[content_layer], content_target, content_weight)
         terms = {"content": total.item()}
         style, style_terms = gram_loss(acts, targets, style_weights)
         total = total + style
@@ -214,12 +219,19 @@ def original_colours(model, stylized, content):
     """The stylized image's luminance with the content's chrominance (YIQ) -> input-space array
     (N, 3, H, W) like `stylized`."""
     pre = model.preprocessing
-    s, c = (np.moveaxis(pre.to_rgb(v), 1, -1) for v in (stylized, content))  # (N, H, W, 3)
-    yiq_s, yiq_c = s @ RGB_TO_YIQ.T, c @ RGB_TO_YIQ.T
-    mixed = np.concatenate([yiq_s[..., :1], yiq_c[..., 1:]], axis=-1) @ YIQ_TO_RGB.T
-    out = pre.to_input(np.clip(mixed, 0, 255), dtype=model.dtype)
+    mixed = keep_colours(pre.to_rgb(stylized), pre.to_rgb(content))
+    out = pre.to_input(np.moveaxis(mixed, 1, -1), dtype=model.dtype)
     xp = backend.get_array_module(stylized)
     return xp.asarray(out)
+
+
+def keep_colours(stylized, content):
+    """Luminance (Y) of `stylized`, chrominance (I, Q) of `content`: float RGB (N, 3, H, W) in
+    0..255, same shapes -> float64 RGB (N, 3, H, W) clipped to 0..255."""
+    s, c = (np.moveaxis(np.asarray(v, dtype=np.float64), 1, -1) for v in (stylized, content))
+    yiq_s, yiq_c = s @ RGB_TO_YIQ.T, c @ RGB_TO_YIQ.T
+    mixed = np.concatenate([yiq_s[..., :1], yiq_c[..., 1:]], axis=-1) @ YIQ_TO_RGB.T
+    return np.moveaxis(np.clip(mixed, 0, 255), -1, 1)
 
 
 RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114],

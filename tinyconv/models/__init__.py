@@ -4,20 +4,23 @@
     acts = model.forward(model.preprocess(image), layers=["conv1", "fire9"])
 
 Architectures: vgg11, vgg13, vgg16, vgg19, alexnet, squeezenet1_0, squeezenet1_1, densenet121,
-densenet169, densenet201, googlenet (torchvision layouts), fast_style (the ml5 / Engstrom fast style transfer network), and the CIFAR-10 nets
+densenet169, densenet201, googlenet (torchvision layouts), fast_style (the ml5 / Engstrom fast
+style transfer network) and fast_style_cin (the same with conditional instance norm over several
+styles), the AdaIN decoders adain_decoder_relu3_1 / adain_decoder_relu4_1, and the CIFAR-10 nets
 linear_cifar and convnetjs_cifar (the lecture's linear classifier and ConvNetJS demo net) and
 resnet_cifar (a half-width ResNet-9 with batch norm).
 """
 import inspect
 from importlib import import_module
 
+from .layers import style_mix
 from .model import Model, unknown_layer
 from .preprocessing import Preprocessing
 from ..errors import UnknownName
 
 # The registry: one module per family, each holding ARCHITECTURES = {name: spec factory}.
 FAMILIES = ("vgg", "alexnet", "squeezenet", "densenet", "googlenet", "fast_style",
-            "linear_cifar", "convnetjs", "resnet_cifar")
+            "linear_cifar", "convnetjs", "resnet_cifar", "adain")
 
 _MODULES = {family: import_module(f".{family}", __name__) for family in FAMILIES}
 FAMILY_OF = {name: family for family, module in _MODULES.items() for name in module.ARCHITECTURES}
@@ -41,21 +44,30 @@ def default_layers_help(method):
                      if method in getattr(module, "DEFAULT_LAYERS", {}))
 
 
-def _takes_num_classes(name):
-    return "num_classes" in inspect.signature(ARCHITECTURES[name]).parameters
+# The count a spec function may take: a classifier's classes, or the styles of a network with
+# conditional instance norm. Weight files and load_model carry either as num_classes (with the
+# class or style names as labels), so one field sizes both.
+SIZE_PARAMETERS = ("num_classes", "num_styles")
 
 
-CLASSIFIERS = [name for name in ARCHITECTURES if _takes_num_classes(name)]
+def _size_parameter(name):
+    parameters = inspect.signature(ARCHITECTURES[name]).parameters
+    return next((p for p in SIZE_PARAMETERS if p in parameters), None)
+
+
+CLASSIFIERS = [name for name in ARCHITECTURES if _size_parameter(name) == "num_classes"]
 
 
 def arch_spec(name, num_classes=None):
     """The ArchSpec (rows, preprocessing, aliases, torchvision names) of architecture `name`;
-    num_classes: the classifier's size, for the families that have one."""
+    num_classes: the classifier's size (or the number of styles), for the families that have
+    one."""
     if name not in ARCHITECTURES:
         raise UnknownName(f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
-    if num_classes is None or not _takes_num_classes(name):
+    size = _size_parameter(name)
+    if num_classes is None or size is None:
         return ARCHITECTURES[name]()
-    return ARCHITECTURES[name](num_classes=num_classes)
+    return ARCHITECTURES[name](**{size: num_classes})
 
 
 def _rows_up_to(spec, last_layer):
@@ -96,4 +108,4 @@ def build(name, device=None, dtype="float32", seed=0, num_classes=None):
 
 
 __all__ = ["ARCHITECTURES", "Model", "Preprocessing", "arch_spec", "build", "default_layer",
-           "param_shapes"]
+           "param_shapes", "style_mix"]

@@ -11,7 +11,9 @@ square [offset + y * stride, offset + y * stride + size) along each axis (offset
 reaches past the border). Layers that see the whole image (global pools, fully connected layers)
 return None.
 """
+import contextvars
 import math
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import numpy as np
@@ -339,6 +341,97 @@ class InstanceNorm(Layer):
 
     def describe(self):
         return f"instance_norm {self.channels}, eps {self.eps:g}"
+
+
+# The style weights conditional instance norm rows use: (S,) for every sample or (N, S), set by
+# style_mix() around a forward pass. A context value rather than a second network input keeps
+# Model.forward's one-input signature, which every method and command relies on.
+_STYLE_MIX = contextvars.ContextVar("tinyconv_style_mix", default=None)
+
+
+@contextmanager
+def style_mix(weights):
+    """Inside the block, ConditionalInstanceNorm rows blend their styles by `weights`: (S,) for
+    every sample or (N, S) per sample (numpy, CuPy or Tensor; one-hot picks one style)."""
+    token = _STYLE_MIX.set(weights)
+    try:
+        yield
+    finally:
+        _STYLE_MIX.reset(token)
+
+
+class ConditionalInstanceNorm(InstanceNorm):
+    """Instance norm with a scale (weight) and shift (bias) per style, (S, C) each, blended by
+    the weights of the enclosing style_mix() (Dumoulin et al. 2017)."""
+    kind = "cond_instance_norm"
+
+    def __init__(self, name, channels, styles, eps=1e-5, inputs=None):
+        super().__init__(name, channels, eps, inputs)
+        self.styles = styles
+
+    def param_shapes(self):
+        return {"weight": (self.styles, self.channels), "bias": (self.styles, self.channels)}
+
+    def init_params(self, rng, dtype=np.float32):
+        shape = (self.styles, self.channels)
+        return {"weight": np.ones(shape, dtype), "bias": np.zeros(shape, dtype)}
+
+    def __call__(self, params, x, training=False):
+        mix = _STYLE_MIX.get()
+        if mix is None:
+            raise ValueError(f"{self.name}: a network with conditional instance norm needs "
+                             f"style weights: run it inside tinyconv.models.style_mix(weights)")
+        if not hasattr(mix, "requires_grad"):  # an array, not a Tensor: the model's device
+            mix = x.xp.asarray(mix, dtype=x.dtype)
+        return ops.conditional_instance_norm(x, params["weight"], params["bias"], mix,
+                                             eps=self.eps)
+
+    def describe(self):
+        return f"cond_instance_norm {self.styles} styles x {self.channels}, eps {self.eps:g}"
+
+
+class Upsample(Layer):
+    """Nearest-neighbour upsampling by a whole factor (the AdaIN decoder's)."""
+    kind = "upsample"
+
+    def __init__(self, name, factor=2, inputs=None):
+        super().__init__(name, inputs)
+        self.factor = factor
+
+    def __call__(self, params, x, training=False):
+        return ops.upsample_nearest(x, scale_factor=self.factor)
+
+    def output_shape(self, shape):
+        return shape[:2] + tuple(side * self.factor for side in shape[2:])
+
+    def receptive_field(self, field):
+        raise ValueError(f"{self.name}: receptive fields are not defined after upsampling")
+
+    def describe(self):
+        return f"upsample nearest x{self.factor}"
+
+
+class ReflectionPad(Layer):
+    """Pad H and W by `pad` pixels mirrored at the border (no repeat of the edge pixel)."""
+    kind = "reflection_pad"
+
+    def __init__(self, name, pad=1, inputs=None):
+        super().__init__(name, inputs)
+        self.pad = pad
+
+    def __call__(self, params, x, training=False):
+        return ops.pad2d(x, self.pad, mode="reflect")
+
+    def output_shape(self, shape):
+        return shape[:2] + tuple(side + 2 * self.pad for side in shape[2:])
+
+    def receptive_field(self, field):
+        if field is None:
+            return None
+        return ReceptiveField(field.size, field.stride, field.offset - self.pad * field.stride)
+
+    def describe(self):
+        return f"reflection_pad {self.pad}"
 
 
 class BatchNorm2d(Layer):

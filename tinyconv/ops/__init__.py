@@ -11,7 +11,8 @@ from ..kernels.algorithms import algorithm as conv_algorithm, set_algorithm as s
 from .linear import linear
 from .loss import cross_entropy, gram_matrix, mse, total_variation
 from .math import abs, add, clip, div, exp, log, matmul, max, mean, mul, neg, pow, sqrt, sub, sum
-from .norm import batch_norm, instance_norm, local_response_norm
+from .norm import (adain, batch_norm, channel_mean_std, conditional_instance_norm,
+                   instance_norm, local_response_norm)
 from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .resize import upsample_nearest
 from .shape import concat, flatten, getitem, pad, pad2d, reshape, transpose

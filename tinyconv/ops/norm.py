@@ -1,4 +1,7 @@
-"""Normalization layers: batch, instance and local response normalization over (N, C, ...) arrays.
+"""Normalization layers: batch, instance and local response normalization over (N, C, ...) arrays,
+and the two style normalizations built on instance norm: conditional instance norm (Dumoulin et al.
+2017: a scale and shift per style, blended by weights) and AdaIN (Huang & Belongie 2017: the
+content's normalized features take the style features' mean and standard deviation).
 
 Converted networks need all three with PyTorch's semantics: batch norm (inference with running
 statistics, training with batch statistics), instance norm (Ulyanov 2016, the fast style transfer
@@ -184,6 +187,56 @@ def instance_norm(x, weight=None, bias=None, eps=1e-5):
     return _scale_shift(InstanceNorm.apply(x, eps=eps), weight, bias)
 
 
+def conditional_instance_norm(x, weight, bias, mix, eps=1e-5):
+    """Instance norm of (N, C, H, W) with a blend of S styles' scales and shifts.
+
+    weight, bias: (S, C), one row per style; mix: (S,) weights for every sample or (N, S) one
+    row per sample (a one-hot row picks that style; rows need not sum to 1). The scale is
+    mix @ weight, the shift mix @ bias: both differentiable in the parameters and the mix.
+    """
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    _check_rank(x, "conditional_instance_norm", 4, "(N, C, H, W)")
+    mix = mix if isinstance(mix, Tensor) else Tensor(mix)
+    styles = weight.shape[0]
+    if tuple(weight.shape) != (styles, x.shape[1]) or tuple(bias.shape) != tuple(weight.shape):
+        raise ValueError(f"conditional_instance_norm: weight and bias must be (styles, "
+                         f"{x.shape[1]}), got {tuple(weight.shape)} and {tuple(bias.shape)}")
+    if tuple(mix.shape) not in ((styles,), (x.shape[0], styles)):
+        raise ValueError(f"conditional_instance_norm: the style weights have shape "
+                         f"{tuple(mix.shape)}, expected ({styles},) or ({x.shape[0]}, {styles})")
+    rows = reshape(mix, (-1, styles))                        # (1 | N, S)
+    scale, shift = rows @ weight, rows @ bias                # (1 | N, C)
+    if mix.ndim == 1:
+        scale, shift = reshape(scale, (x.shape[1],)), reshape(shift, (x.shape[1],))
+    return instance_norm(x, scale, shift, eps=eps)
+
+
+def channel_mean_std(x, eps=1e-5):
+    """(mean, std) of each (sample, channel) plane of (N, C, H, W), each (N, C, 1, 1); std is
+    sqrt(biased variance + eps). Differentiable (Tensor operations)."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    _check_rank(x, "channel_mean_std", 4, "(N, C, H, W)")
+    mean = x.mean(axis=(2, 3), keepdims=True)
+    centered = x - mean
+    return mean, ((centered * centered).mean(axis=(2, 3), keepdims=True) + eps) ** 0.5
+
+
+def adain(x, y, eps=1e-5):
+    """AdaIN(x, y) = std(y) (x - mean(x)) / std(x) + mean(y), per (sample, channel) plane.
+
+    x: content features (N, C, H, W); y: style features (N | 1, C, h, w), any spatial size.
+    Statistics as channel_mean_std (biased variance + eps, Huang & Belongie's code)."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    y = y if isinstance(y, Tensor) else Tensor(y)
+    _check_rank(y, "adain", 4, "(N, C, H, W)")
+    if y.shape[1] != x.shape[1] or y.shape[0] not in (1, x.shape[0]):
+        raise ValueError(f"adain: style features {y.shape} do not fit content features "
+                         f"{x.shape} (same channels; one style or one per content)")
+    x_mean, x_std = channel_mean_std(x, eps)
+    y_mean, y_std = channel_mean_std(y, eps)
+    return (x - x_mean) / x_std * y_std + y_mean
+
+
 def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
     """Local response normalization across channels of (N, C, ...), as
     torch.nn.functional.local_response_norm (AlexNet: size=5, alpha=1e-4, beta=0.75, k=2)."""
@@ -194,4 +247,5 @@ def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
     return LocalResponseNorm.apply(x, size=int(size), alpha=alpha, beta=beta, k=k)
 
 
-__all__ = ["batch_norm", "instance_norm", "local_response_norm"]
+__all__ = ["adain", "batch_norm", "channel_mean_std", "conditional_instance_norm",
+           "instance_norm", "local_response_norm"]

@@ -11,10 +11,12 @@ as a tinyconv weight file.
 """
 from . import data
 from .data import Dataset, from_arrays, from_folder
-from .loop import OPTIMIZERS, TrainConfig, Trainer, TrainingDiverged, evaluate, train
+from .loop import (OPTIMIZERS, Classification, TrainConfig, Trainer, TrainingDiverged, evaluate,
+                   train)
 from .schedules import SCHEDULES, learning_rate
 from .weights import save_trained
 
-__all__ = ["Dataset", "OPTIMIZERS", "SCHEDULES", "TrainConfig", "Trainer", "TrainingDiverged",
+__all__ = ["Classification", "Dataset", "OPTIMIZERS", "SCHEDULES", "TrainConfig", "Trainer",
+           "TrainingDiverged",
            "data", "evaluate", "from_arrays", "from_folder", "learning_rate", "save_trained",
            "train"]

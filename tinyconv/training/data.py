@@ -153,6 +153,42 @@ def augment(images, rng, pad=4, flip=True):
     return out
 
 
+def image_folder(paths, size, skip=None, limit=None, seed=0, stream=None):
+    """Unlabelled images (the content photos or paintings of style training) from files and
+    folders, decoded once into a uint8 (N, size, size, 3) array: short side to `size`, centre
+    crop. limit: keep about this many files (a random choice fixed by `seed`). A folder without
+    images is refused, naming it."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    for path in map(Path, paths):
+        if not path.exists():
+            raise FileNotFoundError(f"no such file or folder: {path}")
+    files = list_images(paths)
+    if not files:
+        raise BadInput(f"no images in {', '.join(map(str, paths))} (image files: .jpg, .png, "
+                       f"...; folders are searched one level deep)")
+    if limit is not None and limit < len(files):
+        keep = np.sort(np.random.default_rng(seed).permutation(len(files))[:limit])
+        files = [files[i] for i in keep]
+    skip = skip or SkipUnreadable(warn=lambda m: print(f"warning: {m}", file=sys.stderr))
+    images, _ = _decode(files, (size, size), skip, f"decoding {', '.join(map(str, paths))}",
+                        stream)
+    skip.check_any_left(len(images), len(files))
+    return np.stack(images)
+
+
+def random_crops(images, size, rng, flip=True):
+    """A random size x size crop of each uint8 (N, H, W, 3) image, flipped left-right with
+    probability 1/2 -> (N, size, size, 3); rng: a numpy Generator."""
+    n, h, w, _ = images.shape
+    ys, xs = rng.integers(0, h - size + 1, n), rng.integers(0, w - size + 1, n)
+    flips = rng.random(n) < 0.5 if flip else np.zeros(n, bool)
+    out = np.empty((n, size, size, 3), images.dtype)
+    for i in range(n):
+        crop = images[i, ys[i]:ys[i] + size, xs[i]:xs[i] + size]
+        out[i] = crop[:, ::-1] if flips[i] else crop
+    return out
+
+
 def batches(count, batch_size, rng=None):
     """Index arrays of consecutive mini-batches over `count` items, shuffled by rng when given
     (the last batch may be smaller)."""

@@ -1,5 +1,10 @@
-"""The training loop: mini-batches, augmentation, cross-entropy, backward, optimizer step, a
-learning-rate schedule, evaluation after every epoch, progress, checkpoints and resume.
+"""The training loop: mini-batches, a loss, backward, optimizer step, a learning-rate schedule,
+progress, checkpoints and resume; what a step computes is an objective's.
+
+The loop knows nothing of labels or losses: an objective (Classification here: augmentation,
+cross-entropy, top-1, evaluation after every epoch; tinyconv.training.style: perceptual losses of
+style networks) says which parameters are trained, computes a batch's loss and the running sums
+that progress and the epoch summary show, and adds its own entries to the checkpoint.
 
 Determinism, which makes resume exact: every random draw comes from a generator seeded by the
 run's seed and the position in the run, never from a generator carried along. The order of an
@@ -91,6 +96,61 @@ def evaluate(model, dataset, batch_size=500):
     return correct / max(1, len(dataset))
 
 
+class Classification:
+    """The classifier's objective: augmentation, cross-entropy (with label smoothing), top-1
+    accuracy on the way and on the trainer's test set after every epoch.
+
+    The objective protocol the Trainer uses: sum_names (the running sums, "seen" last: images);
+    prepare(trainer) -> the trained parameters; batch(trainer, index, rng) -> (scalar loss
+    Tensor, one number per sum); fields(sums) and record(trainer, sums) -> dicts for the progress
+    line and the epoch's history entry; summary(record) -> text; meta(trainer) -> checkpoint
+    entries; check_resume(meta, path) raises when a checkpoint is not one to continue.
+    """
+    sum_names = ("loss", "correct", "seen")
+
+    def prepare(self, trainer):
+        trainer.model.labels = list(trainer.train_set.class_names)
+        trainer.model.requires_grad_(True).train()
+        return trainer.model.parameters()
+
+    def batch(self, trainer, index, rng):
+        c, model = trainer.config, trainer.model
+        images = trainer.train_set.images[index]
+        images = augment(images, rng) if c.augment else images
+        labels = trainer.train_set.labels[index]
+        x = Tensor(model.preprocessing.to_input(images, model.device, model.dtype))
+        scores = model(x)
+        loss = ops.cross_entropy(scores, labels, label_smoothing=c.label_smoothing)
+        correct = int((scores.numpy().argmax(axis=1) == labels).sum())
+        return loss, (float(loss.item()) * len(index), correct, len(index))
+
+    def fields(self, sums):
+        loss, correct, seen = sums
+        return {"loss": loss / max(1, seen), "acc": f"{100 * correct / max(1, seen):.1f}%"}
+
+    def record(self, trainer, sums):
+        loss, correct, seen = sums
+        record = {"train_loss": loss / max(1, seen), "train_accuracy": correct / max(1, seen)}
+        if trainer.test_set is not None:
+            record["test_accuracy"] = evaluate(trainer.model, trainer.test_set,
+                                               trainer.config.eval_batch_size)
+        return record
+
+    def summary(self, record):
+        test = f", test top-1 {100 * record['test_accuracy']:.2f}%" \
+            if "test_accuracy" in record else ""
+        return (f"train loss {record['train_loss']:.4f}, train accuracy "
+                f"{100 * record['train_accuracy']:.2f}%{test}")
+
+    def meta(self, trainer):
+        return {"num_classes": trainer.model.num_classes, "class_names": trainer.model.labels}
+
+    def check_resume(self, meta, path, trainer):
+        if meta["class_names"] != trainer.model.labels:
+            raise BadInput(f"{path} was trained on the classes {meta['class_names']}, this "
+                           f"training set has {trainer.model.labels}")
+
+
 @contextmanager
 def _sigint_between_steps(trainer):
     """SIGINT sets trainer.interrupted (checked between steps) instead of raising mid-step; a
@@ -117,21 +177,25 @@ class Trainer:
     test_set: a Dataset evaluated (top-1) after every epoch, or None. checkpoint: a path written
     after every epoch and on Ctrl-C, or None. on_step(trainer): called after every step (between
     steps: raising KeyboardInterrupt there behaves as Ctrl-C); on_epoch(trainer): after every
-    epoch's summary and checkpoint (trainer.epoch is then the number of epochs done). stream: where progress goes
-    (default stderr).
+    epoch's summary and checkpoint (trainer.epoch is then the number of epochs done). stream:
+    where progress goes (default stderr). objective: what a step computes (default
+    Classification(); see its protocol); train_set: anything with a length that the objective
+    reads.
     """
 
     def __init__(self, model, train_set, config, test_set=None, checkpoint=None, on_step=None,
-                 stream=None, on_epoch=None):
+                 stream=None, on_epoch=None, objective=None):
         self.model, self.train_set, self.test_set = model, train_set, test_set
         self.config, self.checkpoint = config.check(), checkpoint
         self.on_step, self.on_epoch, self.stream = on_step, on_epoch, stream or sys.stderr
-        model.labels = list(train_set.class_names)
-        model.requires_grad_(True).train()
-        self.optimizer = make_optimizer(config, model.parameters())
+        self.objective = objective or Classification()
+        self.optimizer = make_optimizer(config, self.objective.prepare(self))
         self.steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
-        self.epoch, self.step, self.sums = 0, 0, [0.0, 0, 0]  # loss sum, correct, seen
+        self.epoch, self.step, self.sums = 0, 0, self._zero_sums()
         self.history, self.interrupted, self.start_time = [], False, None
+
+    def _zero_sums(self):
+        return [0.0] * len(self.objective.sum_names)
 
     @property
     def global_step(self):
@@ -173,15 +237,10 @@ class Trainer:
                     raise KeyboardInterrupt
 
     def _train_step(self, index):
-        c, model = self.config, self.model
+        c = self.config
         rng = np.random.default_rng([c.seed, self.epoch, self.step])
         np.random.seed([c.seed, self.epoch, self.step])  # the dropout op's generator
-        images = self.train_set.images[index]
-        images = augment(images, rng) if c.augment else images
-        labels = self.train_set.labels[index]
-        x = Tensor(model.preprocessing.to_input(images, model.device, model.dtype))
-        scores = model(x)
-        loss = ops.cross_entropy(scores, labels, label_smoothing=c.label_smoothing)
+        loss, counts = self.objective.batch(self, index, rng)
         value = float(loss.item())
         if not math.isfinite(value):
             raise TrainingDiverged(self._diverged(value))
@@ -189,9 +248,7 @@ class Trainer:
         loss.backward()
         self.optimizer.lr = self.lr_at(self.global_step)
         self.optimizer.step()
-        self.sums[0] += value * len(index)
-        self.sums[1] += int((scores.numpy().argmax(axis=1) == labels).sum())
-        self.sums[2] += len(index)
+        self.sums = [total + count for total, count in zip(self.sums, counts)]
 
     def _diverged(self, value):
         kept = (f"the last good checkpoint {self.checkpoint} (after epoch {self.epoch}) is kept"
@@ -201,34 +258,24 @@ class Trainer:
                 f"{kept}; try a lower --lr or more --warmup")
 
     def _fields(self):
-        loss, correct, seen = self.sums
         done = self.global_step - self.start_step
         elapsed = time.monotonic() - self.start_time
         rate = done * self.config.batch_size / elapsed if elapsed > 0 else 0.0
         left = (self.config.epochs * self.steps_per_epoch - self.global_step) * elapsed / done \
             if done else 0.0
-        return {"loss": loss / max(1, seen), "acc": f"{100 * correct / max(1, seen):.1f}%",
-                "lr": float(self.optimizer.lr), "img/s": f"{rate:.0f}",
-                "ETA": f"{int(left // 60)}m{int(left % 60):02d}s"}
+        return dict(self.objective.fields(self.sums), lr=float(self.optimizer.lr),
+                    **{"img/s": f"{rate:.2f}" if rate < 10 else f"{rate:.0f}",
+                       "ETA": f"{int(left // 60)}m{int(left % 60):02d}s"})
 
     def _end_epoch(self):
-        loss, correct, seen = self.sums
-        record = {"epoch": self.epoch + 1, "train_loss": loss / max(1, seen),
-                  "train_accuracy": correct / max(1, seen),
-                  "seconds": round(time.monotonic() - self.start_time, 1)}
-        if self.test_set is not None:
-            record["test_accuracy"] = evaluate(self.model, self.test_set,
-                                               self.config.eval_batch_size)
+        record = dict({"epoch": self.epoch + 1}, **self.objective.record(self, self.sums))
+        record["seconds"] = round(time.monotonic() - self.start_time, 1)
         self.history.append(record)
-        self.epoch, self.step, self.sums = self.epoch + 1, 0, [0.0, 0, 0]
+        self.epoch, self.step, self.sums = self.epoch + 1, 0, self._zero_sums()
         if self.checkpoint:
             self.save()
-        test = f", test top-1 {100 * record['test_accuracy']:.2f}%" \
-            if "test_accuracy" in record else ""
-        self._say(f"epoch {record['epoch']}/{self.config.epochs}: train loss "
-                  f"{record['train_loss']:.4f}, train accuracy "
-                  f"{100 * record['train_accuracy']:.2f}%{test}, "
-                  f"{record['seconds']} s since the start")
+        self._say(f"epoch {record['epoch']}/{self.config.epochs}: "
+                  f"{self.objective.summary(record)}, {record['seconds']} s since the start")
         if self.on_epoch:
             self.on_epoch(self)
 
@@ -239,11 +286,10 @@ class Trainer:
     # ----- checkpoints
     def meta(self):
         """The JSON-able part of a checkpoint: what was trained, how, and where it stands."""
-        return {"architecture": self.model.arch, "num_classes": self.model.num_classes,
-                "class_names": self.model.labels,
-                "preprocessing": self.model.preprocessing.to_dict(),
-                "config": asdict(self.config), "epoch": self.epoch, "step": self.step,
-                "global_step": self.global_step, "sums": self.sums, "history": self.history}
+        return dict(self.objective.meta(self), architecture=self.model.arch,
+                    preprocessing=self.model.preprocessing.to_dict(),
+                    config=asdict(self.config), epoch=self.epoch, step=self.step,
+                    global_step=self.global_step, sums=self.sums, history=self.history)
 
     def save(self, path=None):
         """Write the checkpoint (to `path`, default the trainer's checkpoint path)."""
@@ -252,17 +298,18 @@ class Trainer:
 
     def resume(self, path=None):
         """Continue from a checkpoint: weights, optimizer state, position, running sums and
-        history. Refused when it holds another architecture, other classes, or other batch size
-        (the position would mean other images). Returns self."""
+        history. Refused when it holds another architecture or other batch size (the position
+        would mean other images), or when the objective refuses it (other classes, styles or
+        encoder). Returns self."""
         path = path or self.checkpoint
         meta, state, saved = load_checkpoint(path, len(self.optimizer.state))
         if meta["architecture"] != self.model.arch:
             raise BadInput(f"{path} is a checkpoint of {meta['architecture']}, not of "
                            f"{self.model.arch}: resume it with --model {meta['architecture']}, "
                            f"or start {self.model.arch} without --resume")
-        if meta["class_names"] != self.model.labels:
-            raise BadInput(f"{path} was trained on the classes {meta['class_names']}, this "
-                           f"training set has {self.model.labels}")
+        if len(meta["sums"]) != len(self.objective.sum_names):
+            raise BadInput(f"{path} is a checkpoint of another kind of training")
+        self.objective.check_resume(meta, path, self)
         if meta["config"]["batch_size"] != self.config.batch_size:
             raise BadInput(f"{path} was trained with batch size {meta['config']['batch_size']}; "
                            f"resume with the same --batch-size")

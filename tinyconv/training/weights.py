@@ -3,8 +3,10 @@ preprocessing included), which load_model and every method read."""
 from ..weights.format import WeightFile, write_weights
 
 
-def save_trained(model, path, source=""):
-    """Write `model`'s weights, class names and preprocessing to a tinyconv .h5 file."""
+def save_trained(model, path, source="", encoder=""):
+    """Write `model`'s weights, class names (or a CIN network's style names) and preprocessing to
+    a tinyconv .h5 file; encoder: an AdaIN decoder's encoder record."""
+    count = model.num_classes or (len(model.labels) if model.labels else None)
     wf = WeightFile(model.arch, model.state_dict(), model.preprocessing, labels=model.labels,
-                    num_classes=model.num_classes, source_file=source)
+                    num_classes=count, source_file=source, encoder=encoder)
     return write_weights(path, wf)

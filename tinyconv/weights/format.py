@@ -2,7 +2,8 @@
 
     /                     attrs: format, format_version, architecture, num_classes, last_layer,
                           labels, colour_order, scale, mean, std, input_size, resize_size,
-                          source_file, source_sha256, converted_by
+                          source_file, source_sha256, converted_by, encoder (an AdaIN
+                          decoder's encoder: "ARCH:LAYER:SHA256 of its weights"; else absent)
     /layers/<layer>/      one group per layer with parameters ("fire2/squeeze" nests)
         weight, bias      float32 datasets, tinyconv layouts (conv OIHW, linear (out, in))
 
@@ -42,6 +43,7 @@ class WeightFile:
     last_layer: str = None       # the table is cut after this layer (partial weights)
     source_file: str = ""
     source_sha256: str = ""
+    encoder: str = ""            # what an AdaIN decoder decodes: "ARCH:LAYER:weights SHA256"
     path: str = field(default=None, compare=False)  # where it was read from
 
     def check_against_model(self):
@@ -163,6 +165,8 @@ def _write_attrs(f, wf):
     a["resize_size"] = int(p.resize_size or 0)
     a["source_file"] = wf.source_file
     a["source_sha256"] = wf.source_sha256
+    if wf.encoder:
+        a["encoder"] = wf.encoder
     from ..version import __version__
     a["converted_by"] = f"tinyconv {__version__}"
 
@@ -196,7 +200,8 @@ def read_weights(path):
                         num_classes=attr_numbers(f, "num_classes", path, kind="i", default=-1),
                         last_layer=attr_text(f, "last_layer", path) or None,
                         source_file=attr_text(f, "source_file", path, ""),
-                        source_sha256=attr_text(f, "source_sha256", path, ""))
+                        source_sha256=attr_text(f, "source_sha256", path, ""),
+                        encoder=attr_text(f, "encoder", path, ""))
         if wf.num_classes <= 0:
             wf.num_classes = None
         try:
