@@ -16,8 +16,8 @@ from .preprocessing import Preprocessing
 from ..errors import UnknownName
 
 # The registry: one module per family, each holding ARCHITECTURES = {name: spec factory}.
-FAMILIES = ("vgg", "alexnet", "squeezenet", "fast_style", "linear_cifar", "convnetjs",
-            "resnet_cifar")
+FAMILIES = ("vgg", "alexnet", "squeezenet", "resnet", "mobilenet", "fast_style",
+            "linear_cifar", "convnetjs", "resnet_cifar")
 
 ARCHITECTURES = {name: factory for family in FAMILIES
                  for name, factory in import_module(f".{family}", __name__).ARCHITECTURES.items()}
@@ -65,7 +65,7 @@ def model_from_spec(spec, device=None, dtype="float32", last_layer=None, preproc
     kept = {row.name for row in rows}
     aliases = {a: t for a, t in spec.aliases.items() if t in kept}
     return Model(spec.name, rows, preprocessing or spec.preprocessing, labels, aliases, device,
-                 dtype)
+                 dtype, spec.defaults)
 
 
 def build(name, device=None, dtype="float32", seed=0, num_classes=None):

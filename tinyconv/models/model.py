@@ -36,11 +36,12 @@ class Model:
     """A network as a table of named layers. Build one with tinyconv.models.build or load_model.
 
     arch: architecture name; layers: list of Layer rows in order; preprocessing: Preprocessing;
-    labels: class names or None; aliases: {short name: row name} (SqueezeNet's "fire2").
+    labels: class names or None; aliases: {short name: row name} (SqueezeNet's "fire2");
+    defaults: {role: layer} the methods default to (ArchSpec.defaults; see default_layer).
     """
 
     def __init__(self, arch, layers, preprocessing, labels=None, aliases=None, device=None,
-                 dtype="float32"):
+                 dtype="float32", defaults=None):
         self.arch = arch
         self.layers = OrderedDict()
         previous = INPUT
@@ -56,6 +57,7 @@ class Model:
             self.layers[layer.name] = layer
             previous = layer.name
         self.aliases = dict(aliases or {})
+        self.defaults = dict(defaults or {})
         self.preprocessing = preprocessing
         self.labels = list(labels) if labels is not None else None
         self.device = backend.check_device(device)
@@ -125,9 +127,20 @@ class Model:
         output = self._shapes()[self.output_name]
         return output[1] if len(output) == 2 else None
 
+    def default_layer(self, role):
+        """The layer (as the family names it, possibly an alias) the family's table gives for a
+        method `role` ("map", "vector", "dream"), or None when it gives none or this model
+        was cut before it."""
+        name = self.defaults.get(role)
+        return name if name is not None and self.aliases.get(name, name) in self.layers else None
+
     def default_feature_layer(self, spatial=True):
-        """A sensible feature layer: relu7 when not `spatial` and present, else the deepest layer
-        with a spatial map that is not class scores (SqueezeNet: fire9/concat; VGG16: avgpool)."""
+        """A sensible feature layer: the family's default_layer("map") when `spatial`, else
+        default_layer("vector") or relu7 when present; otherwise the deepest layer with a
+        spatial map that is not class scores (SqueezeNet: fire9/concat; VGG16: avgpool)."""
+        chosen = self.default_layer("map" if spatial else "vector")
+        if chosen is not None:
+            return chosen
         if not spatial and "relu7" in self.layers:
             return "relu7"
         shapes = self._shapes()
@@ -347,7 +360,7 @@ class Model:
         names = self.layer_names[:self.layer_names.index(last) + 1]
         aliases = {a: t for a, t in self.aliases.items() if t in names}
         model = Model(self.arch, [self.layers[n] for n in names], self.preprocessing,
-                      None, aliases, self.device, self.dtype)
+                      None, aliases, self.device, self.dtype, self.defaults)
         for key in model.params:
             model.params[key] = self.params[key]
         return model

@@ -9,3 +9,6 @@ class ArchSpec:
     preprocessing: object       # the Preprocessing its usual weights expect
     aliases: dict = field(default_factory=dict)      # short name -> row name
     torch_names: dict = field(default_factory=dict)  # row name -> torchvision module name
+    # the layers the methods default to, by role (Model.default_layer): "map" (Grad-CAM,
+    # channel targets), "vector" (one feature vector per image), "dream" (DeepDream)
+    defaults: dict = field(default_factory=dict)
