@@ -13,8 +13,9 @@ import numpy as np
 from ..engine import backend
 from ..ops import softmax
 from ..suggest import did_you_mean
-from ..engine.tensor import Tensor, no_grad
+from ..engine.tensor import Tensor, is_grad_enabled, no_grad
 from . import preprocessing as pre
+from .folding import FoldCache, foldable_pairs
 from .layers import INPUT_FIELD
 from ..errors import UnknownName
 
@@ -63,6 +64,8 @@ class Model:
         self.device = backend.check_device(device)
         self.dtype = np.dtype(dtype)
         self.training = False
+        self._fold_pairs = foldable_pairs(self.layers)  # {batch norm row: its convolution row}
+        self._folds = FoldCache()
         self.params = OrderedDict()
         xp = backend.xp_for(self.device)
         for name, key, shape in self._param_specs():
@@ -185,7 +188,8 @@ class Model:
 
         x: (N, 3, H, W) input Tensor, or with `start`, the input of layer `start` (the output of
           the row before it); computation begins at `start` and stops as soon as every requested
-          activation exists.
+          activation exists. In inference, a convolution and the batch norm after it run as one
+          folded convolution unless the convolution's output is requested (folding.py).
         """
         requested = [self.output_name] if layers is None else \
             ([layers] if isinstance(layers, str) else list(layers))
@@ -197,23 +201,50 @@ class Model:
             raise ValueError(f"requested layer(s) {requested} come before start={start!r}")
         todo = names[first:last + 1]
         source = self._check_start(todo) if start is not None else INPUT
+        keep = set(rows)
+        reads = self._reads(todo, keep)
         last_use = {}
         for i, name in enumerate(todo):
-            for s in self.layers[name].inputs:
+            for s in reads.get(name, ()):
                 last_use[s] = i
-        keep = set(rows)
         acts = {source: x if isinstance(x, Tensor) else Tensor(x)}
         for i, name in enumerate(todo):
-            layer = self.layers[name]
-            params = {key: self.params[f"{name}.{key}"] for key in layer.param_shapes()}
-            extra = {"inplace": True} if self._may_overwrite_input(layer, i, last_use, keep,
-                                                                   source) else {}
-            acts[name] = layer(params, *(acts[s] for s in layer.inputs), training=self.training,
-                               **extra)
-            for s in layer.inputs:
+            if name not in reads:
+                continue  # a convolution folded into its batch norm's row
+            extra = {"inplace": True} if self._may_overwrite_input(
+                self.layers[name], i, last_use, keep, source) else {}
+            acts[name] = self._run_row(name, [acts[s] for s in reads[name]], extra,
+                                       reads[name] is not self.layers[name].inputs)
+            for s in reads[name]:
                 if last_use[s] == i and s not in keep:
                     del acts[s]  # free activations nobody will read again
         return {name: acts[row] for name, row in zip(requested, rows)}
+
+    def _reads(self, todo, keep):
+        """{row: the rows it reads} for the rows of `todo` that run in this pass: a batch norm
+        folded with its convolution reads the convolution's input, and the convolution is left
+        out. Folded: inference, the convolution's output not in `keep`, and no gradient wanted
+        for the pair's parameters."""
+        reads = {name: self.layers[name].inputs for name in todo}
+        if self.training:
+            return reads
+        grad = is_grad_enabled()
+        for bn, conv in self._fold_pairs.items():
+            if bn in reads and conv in reads and conv not in keep and not (
+                    grad and any(self.params[f"{row}.{key}"].requires_grad for row in (conv, bn)
+                                 for key in self.layers[row].param_shapes())):
+                reads[bn] = reads.pop(conv)
+        return reads
+
+    def _run_row(self, name, inputs, extra, folded):
+        """The output of row `name` on its input Tensors; `folded`: the row is a batch norm
+        run with its convolution, on the convolution's input, as one folded convolution."""
+        layer = self.layers[name]
+        if folded:
+            conv = self.layers[self._fold_pairs[name]]
+            return conv(self._folds.get(conv, layer, self.params), *inputs)
+        params = {key: self.params[f"{name}.{key}"] for key in layer.param_shapes()}
+        return layer(params, *inputs, training=self.training, **extra)
 
     def _may_overwrite_input(self, layer, i, last_use, keep, source):
         """Whether row number i of this pass may write its output over its input's array: it
@@ -297,12 +328,19 @@ class Model:
         take gradients. Returns self."""
         for p in self.parameters():
             p.requires_grad = bool(flag)
-        return self
+        return self.weights_changed()
 
     def train(self, mode=True):
         """Training mode (dropout active, batch norm by batch statistics, updating its running
         statistics) or inference mode (mode=False). Returns self."""
         self.training = bool(mode)
+        return self.weights_changed()  # training steps edit the weights and statistics in place
+
+    def weights_changed(self):
+        """Drop what is computed from the weights (the folded batch norms): call it after
+        editing a parameter's or buffer's `.data` in place by hand; assigning a new array to
+        `.data`, load_state_dict, to, train and eval need no call. Returns self."""
+        self._folds.clear()
         return self
 
     def eval(self):
@@ -334,7 +372,7 @@ class Model:
         for key, value in state.items():
             data = value.data if isinstance(value, Tensor) else value
             self.params[key].data = xp.array(backend.to_numpy(data), dtype=self.dtype)
-        return self
+        return self.weights_changed()
 
     def init_weights(self, seed=0):
         """He-uniform weights, zero biases (unit scale for norms), from numpy seed `seed`."""
@@ -352,10 +390,11 @@ class Model:
             p.data = backend.to_device(p.data, device)
             p.grad = None
         self.device = device
-        return self
+        return self.weights_changed()
 
     def truncated(self, last):
-        """A new Model with the rows up to `last` (inclusive), sharing parameter Tensors."""
+        """A new Model with the rows up to `last` (inclusive), sharing parameter Tensors (and
+        the folded batch norms computed from them)."""
         last = self.resolve(last)
         names = self.layer_names[:self.layer_names.index(last) + 1]
         aliases = {a: t for a, t in self.aliases.items() if t in names}
@@ -363,6 +402,7 @@ class Model:
                       None, aliases, self.device, self.dtype, self.defaults)
         for key in model.params:
             model.params[key] = self.params[key]
+        model._folds = self._folds  # the same weights: what invalidates one invalidates both
         return model
 
     def __repr__(self):
