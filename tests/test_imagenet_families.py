@@ -55,3 +55,19 @@ def test_default_layers(arch, spatial, vector):
     cut = model.truncated("layer3" if arch == "resnet18" else "features.10")
     assert cut.default_layer("map") is None  # cut before it: the generic rule
     assert cut.default_feature_layer() == cut.output_name
+
+
+# torchvision's IMAGENET1K_V1 files (torchvision/models/resnet.py, mobilenetv2.py)
+OFFICIAL_FILES = {"resnet18": "resnet18-f37072fd.pth", "resnet34": "resnet34-b627a593.pth",
+                  "resnet50": "resnet50-0676ba61.pth", "resnet101": "resnet101-63fe2227.pth",
+                  "resnet152": "resnet152-394f9c45.pth",
+                  "mobilenet_v2": "mobilenet_v2-b0353104.pth"}
+
+
+@pytest.mark.parametrize("name", list(OFFICIAL_FILES))
+def test_fetch_entries_name_the_official_files(name):
+    from tinyconv.weights.fetch import REGISTRY
+    source = REGISTRY[name]
+    assert source.arch == name and source.filename == OFFICIAL_FILES[name]
+    assert source.url == "https://download.pytorch.org/models/" + OFFICIAL_FILES[name]
+    assert source.sha256 == OFFICIAL_FILES[name].split("-")[1][:8] and source.size_mib > 10

@@ -88,6 +88,16 @@ REGISTRY = {s.name: s for s in (  # sizes: torchvision's published _file_size, M
            "b66bff10", 4.778),
     Source("squeezenet1_1", "squeezenet1_1", TORCHVISION_URL + "squeezenet1_1-b8a52dc0.pth",
            "b8a52dc0", 4.729),
+    # ResNet: torchvision's IMAGENET1K_V1 files (the original ones; V2 has other file names)
+    Source("resnet18", "resnet18", TORCHVISION_URL + "resnet18-f37072fd.pth", "f37072fd", 44.661),
+    Source("resnet34", "resnet34", TORCHVISION_URL + "resnet34-b627a593.pth", "b627a593", 83.275),
+    Source("resnet50", "resnet50", TORCHVISION_URL + "resnet50-0676ba61.pth", "0676ba61", 97.781),
+    Source("resnet101", "resnet101", TORCHVISION_URL + "resnet101-63fe2227.pth", "63fe2227",
+           170.511),
+    Source("resnet152", "resnet152", TORCHVISION_URL + "resnet152-394f9c45.pth", "394f9c45",
+           230.434),
+    Source("mobilenet_v2", "mobilenet_v2", TORCHVISION_URL + "mobilenet_v2-b0353104.pth",
+           "b0353104", 13.555),
 )}
 
 
