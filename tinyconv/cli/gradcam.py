@@ -1,6 +1,7 @@
 """`tinyconv gradcam IMAGE`: Grad-CAM (Selvaraju et al. 2017) of a class (or of a channel) at a
 convolutional layer, and guided Grad-CAM (guided backprop times the Grad-CAM map)."""
 from ..methods.attribution import grad_cam, guided_grad_cam
+from ..models import defaults_help
 from ..methods.display import gradient_image
 from ..methods.grids import apply_colormap, overlay
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, image_name,
@@ -13,8 +14,9 @@ EXAMPLE = """examples:
   tinyconv gradcam --weights vgg19_blocks1-3.h5 --layer relu3_1 --channel 37 dog.png
 
 Writes IMAGE_gradcam_TARGET.png (the map over the image), ..._guided.png (guided Grad-CAM) and
-..._panel.png (image | map | overlay | guided Grad-CAM). --layer defaults to the deepest
-convolutional map (SqueezeNet: fire9). With --channel the target is that channel of --layer:
+..._panel.png (image | map | overlay | guided Grad-CAM). --layer defaults to the family's map
+layer (ResNet: layer4, MobileNetV2: features.18), else the deepest convolutional map
+(SqueezeNet: fire9). With --channel the target is that channel of --layer:
 its Grad-CAM weights are 1/(h*w) for the channel and 0 for the others, so the map shows where
 the channel fires, and guided Grad-CAM is its guided backprop masked by that map. A network
 without class scores (such as VGG19 cut after block 3) targets the strongest channel of
@@ -28,8 +30,9 @@ def register(subparsers):
     add_model_args(p)
     add_target_args(p, units=False, layer=False)
     add_output_args(p)
-    p.add_argument("--layer", help="convolutional layer of the map and of a --channel target "
-                                   "(default: the deepest)")
+    p.add_argument("--layer", help=f"convolutional layer of the map and of a --channel target "
+                                   f"(default: {defaults_help('map')}; otherwise the deepest "
+                                   f"spatial map, fire9 for SqueezeNet)")
     p.set_defaults(func=run)
 
 

@@ -3,8 +3,8 @@
     model = tinyconv.models.build("vgg16")                    # random He-initialised weights
     acts = model.forward(model.preprocess(image), layers=["conv1", "fire9"])
 
-Architectures: vgg11, vgg13, vgg16, vgg19, alexnet, squeezenet1_0, squeezenet1_1 (torchvision
-layouts), fast_style (the ml5 / Engstrom fast style transfer network), and the CIFAR-10 nets
+Architectures: vgg11, vgg13, vgg16, vgg19, alexnet, squeezenet1_0, squeezenet1_1, resnet18,
+resnet34, resnet50, resnet101, resnet152, mobilenet_v2 (torchvision layouts), fast_style (the ml5 / Engstrom fast style transfer network), and the CIFAR-10 nets
 linear_cifar and convnetjs_cifar (the lecture's linear classifier and ConvNetJS demo net) and
 resnet_cifar (a half-width ResNet-9 with batch norm).
 """
@@ -19,8 +19,19 @@ from ..errors import UnknownName
 FAMILIES = ("vgg", "alexnet", "squeezenet", "resnet", "mobilenet", "fast_style",
             "linear_cifar", "convnetjs", "resnet_cifar")
 
-ARCHITECTURES = {name: factory for family in FAMILIES
-                 for name, factory in import_module(f".{family}", __name__).ARCHITECTURES.items()}
+_MODULES = {family: import_module(f".{family}", __name__) for family in FAMILIES}
+ARCHITECTURES = {name: factory for module in _MODULES.values()
+                 for name, factory in module.ARCHITECTURES.items()}
+# a family's DEFAULT_LAYERS: {role: layer} its tables give the methods (ArchSpec.defaults)
+FAMILY_DEFAULTS = {family: getattr(module, "DEFAULT_LAYERS", {})
+                   for family, module in _MODULES.items()}
+
+
+def defaults_help(role):
+    """For --help: each family's default layer for a method `role` ("map", "vector",
+    "dream"), e.g. "layer4 (resnet), features.18 (mobilenet)"; "" when no family has one."""
+    return ", ".join(f"{defaults[role]} ({family})" for family, defaults in FAMILY_DEFAULTS.items()
+                     if role in defaults)
 
 
 def _takes_num_classes(name):
@@ -77,4 +88,5 @@ def build(name, device=None, dtype="float32", seed=0, num_classes=None):
     return model_from_spec(arch_spec(name, num_classes), device, dtype).init_weights(seed)
 
 
-__all__ = ["ARCHITECTURES", "Model", "Preprocessing", "arch_spec", "build", "param_shapes"]
+__all__ = ["ARCHITECTURES", "Model", "Preprocessing", "arch_spec", "build", "defaults_help",
+           "param_shapes"]

@@ -23,7 +23,9 @@ from .spec import ArchSpec
 SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
             (6, 160, 3, 2), (6, 320, 1, 1))
 FIRST, LAST = 32, 1280
-DEFAULT_LAYERS = {"map": "features.18", "vector": "avgpool"}
+# the methods' defaults (Model.default_layer): the last map, the pooled vector, and for
+# DeepDream the last 14x14 block (as ResNet's layer3 and GoogLeNet's inception4c)
+DEFAULT_LAYERS = {"map": "features.18", "vector": "avgpool", "dream": "features.13"}
 
 
 def _conv_bn_relu6(prefix, cin, cout, kernel, stride=1, groups=1):

@@ -29,8 +29,9 @@ LAYOUTS = {
 }
 EXPANSION = {"basic": 1, "bottleneck": 4}
 # what the methods use by default (Model.default_layer): Grad-CAM and channel targets at the
-# last block's map, feature vectors from the global average pool
-DEFAULT_LAYERS = {"map": "layer4", "vector": "avgpool"}
+# last stage's map, feature vectors from the global average pool, DeepDream at the last 14x14
+# stage (where GoogLeNet's inception4c sits)
+DEFAULT_LAYERS = {"map": "layer4", "vector": "avgpool", "dream": "layer3"}
 
 
 def _conv_bn(prefix, index, cin, cout, kernel, stride=1):
