@@ -71,3 +71,14 @@ def test_fetch_entries_name_the_official_files(name):
     assert source.arch == name and source.filename == OFFICIAL_FILES[name]
     assert source.url == "https://download.pytorch.org/models/" + OFFICIAL_FILES[name]
     assert source.sha256 == OFFICIAL_FILES[name].split("-")[1][:8] and source.size_mib > 10
+
+
+@pytest.mark.parametrize("arch, layer, size", [
+    ("resnet18", "layer1.0", 27), ("resnet18", "layer4", 435), ("resnet50", "layer4", 427),
+    ("mobilenet_v2", "features.18", 491)])
+def test_receptive_fields_through_the_residual_branches(arch, layer, size):
+    """The largest over a block's paths (its convolutions, not the shortcut): the published
+    theoretical receptive fields of these networks."""
+    field = table(arch).receptive_field(layer)
+    assert (field.size, field.stride, field.offset) == (size, 4 if layer == "layer1.0" else 32,
+                                                        -(size // 2))
