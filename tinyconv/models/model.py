@@ -202,7 +202,7 @@ class Model:
         todo = names[first:last + 1]
         source = self._check_start(todo) if start is not None else INPUT
         keep = set(rows)
-        reads = self._reads(todo, keep)
+        reads, folded = self._reads(todo, keep)
         last_use = {}
         for i, name in enumerate(todo):
             for s in reads.get(name, ()):
@@ -214,27 +214,28 @@ class Model:
             extra = {"inplace": True} if self._may_overwrite_input(
                 self.layers[name], i, last_use, keep, source) else {}
             acts[name] = self._run_row(name, [acts[s] for s in reads[name]], extra,
-                                       reads[name] is not self.layers[name].inputs)
+                                       name in folded)
             for s in reads[name]:
                 if last_use[s] == i and s not in keep:
                     del acts[s]  # free activations nobody will read again
         return {name: acts[row] for name, row in zip(requested, rows)}
 
     def _reads(self, todo, keep):
-        """{row: the rows it reads} for the rows of `todo` that run in this pass: a batch norm
-        folded with its convolution reads the convolution's input, and the convolution is left
-        out. Folded: inference, the convolution's output not in `keep`, and no gradient wanted
-        for the pair's parameters."""
-        reads = {name: self.layers[name].inputs for name in todo}
+        """({row: the rows it reads}, {folded batch norm rows}) for the rows of `todo` that run
+        in this pass: a batch norm folded with its convolution reads the convolution's input,
+        and the convolution is left out. Folded: inference, both rows in `todo`, the
+        convolution's output not in `keep`, and no gradient wanted for the pair's parameters."""
+        reads, folded = {name: self.layers[name].inputs for name in todo}, set()
         if self.training:
-            return reads
+            return reads, folded
         grad = is_grad_enabled()
         for bn, conv in self._fold_pairs.items():
             if bn in reads and conv in reads and conv not in keep and not (
                     grad and any(self.params[f"{row}.{key}"].requires_grad for row in (conv, bn)
                                  for key in self.layers[row].param_shapes())):
                 reads[bn] = reads.pop(conv)
-        return reads
+                folded.add(bn)
+        return reads, folded
 
     def _run_row(self, name, inputs, extra, folded):
         """The output of row `name` on its input Tensors; `folded`: the row is a batch norm
