@@ -113,3 +113,31 @@ def test_dropout_training_zeroes_and_rescales(xp):
 def test_dropout_rejects_bad_probability(xp):
     with pytest.raises(ValueError, match=r"\[0, 1\).*1.5"):
         ops.dropout(tc.Tensor(xp.ones(3)), 1.5, training=True)
+
+
+def off_relu6_kinks(xp, *shape, seed=0):
+    """float64 values in [-8, 8] at least 0.05 away from ReLU6's kinks at 0 and 6."""
+    a = 4 * to_numpy(off_kink(np, *shape, seed=seed))
+    a = np.where(np.abs(a - 6) < 0.05, a + 0.1, a)
+    return xp.asarray(a)
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_relu6_forward_and_float64_gradient(xp, inplace):
+    def reference(a):
+        return np.array([[min(max(v, 0.0), 6.0) for v in row] for row in a.reshape(-1, a.shape[-1])]
+                        ).reshape(a.shape)  # plain loops: the definition
+
+    def op(t):
+        return ops.relu6(t * 1.0, inplace=True) if inplace else ops.relu6(t)
+    a = off_relu6_kinks(xp, 2, 3, 4, 5)
+    assert (to_numpy(a) > 6).any() and (to_numpy(a) < 0).any()
+    assert_close(op(tc.Tensor(a)), reference(to_numpy(a)))
+    check_grad(op, off_relu6_kinks(xp, 2, 3, 3, 3, seed=3))
+
+
+def test_relu6_in_place_overwrites_and_float32_stays(xp):
+    a = xp.asarray(np.linspace(-9, 9, 40, dtype=np.float32).reshape(2, 4, 5))
+    y = ops.relu6(tc.Tensor(a), inplace=True)
+    assert y.data is a and y.dtype == np.float32
+    assert float(a.min()) == 0 and float(a.max()) == 6

@@ -176,3 +176,19 @@ def test_override_must_be_callable():
         with tc.override({"relu": "guided"}):
             pass
     assert hooks._active == []
+
+
+@pytest.mark.parametrize("method", ["plain", "guided", "deconvnet"])
+def test_relu6_rules_equal_the_hand_masked_backward(xp, method):
+    """hooks.GUIDED / DECONVNET cover ReLU6: guided passes where 0 < input < 6 and dout > 0."""
+    a = 4 * rand(xp, 3, 50, seed=5)
+    g = rand(xp, 3, 50, seed=6)
+    x = tc.Tensor(a, requires_grad=True)
+    overrides = {"plain": {}, "guided": hooks.GUIDED, "deconvnet": hooks.DECONVNET}[method]
+    with tc.override(overrides):
+        ops.relu6(x).backward(g)
+    inside = (a > 0) & (a < 6)
+    expected = {"plain": g * inside, "guided": g * inside * (g > 0),
+                "deconvnet": g * (g > 0)}[method]
+    assert bool((a > 6).any()) and bool((g * inside != g * inside * (g > 0)).any())
+    np.testing.assert_array_equal(to_numpy(x.grad), to_numpy(expected))

@@ -173,9 +173,9 @@ def test_load_model_by_name_needs_weights(tmp_path, monkeypatch, squeezenet_file
     assert tinyconv.load_model("squeezenet1_1", weights=path).arch == "squeezenet1_1"
     with pytest.raises(ValueError, match="holds squeezenet1_1 weights, not alexnet"):
         tinyconv.load_model("alexnet", weights=path)
-    with pytest.raises(FileNotFoundError, match="no such file, and no weights named 'resnet50' "
+    with pytest.raises(FileNotFoundError, match="no such file, and no weights named 'resnet1000' "
                                                 "in the cache"):
-        tinyconv.load_model("resnet50")
+        tinyconv.load_model("resnet1000")
 
 
 def test_load_model_finds_weights_cached_under_any_name(tmp_path, monkeypatch, squeezenet_file):

@@ -2,7 +2,7 @@
 over several octaves (Mordvintsev et al. 2015)."""
 from ..errors import BadInput
 from ..methods.deepdream import LOOP_DEFAULTS, deepdream
-from ..models import default_layer, default_layers_help
+from ..models import defaults_help
 from .common import (add_model_args, add_output_args, add_parser, load_model_from_args,
                      load_sized, save_picture, stem)
 from .loop import add_loop_args, loop_kwargs, report_end, stop_if_interrupted
@@ -13,7 +13,8 @@ EXAMPLE = """examples:
   tinyconv deepdream --weights squeezenet1_1.h5 --layer fire7 --octaves 5 --steps 20 photo.jpg
   tinyconv deepdream --weights squeezenet1_1.h5 --layer fire6 --guide flowers.jpg sky.jpg
   tinyconv deepdream --weights vgg19.h5 --layer relu3_1 --size 512 styled.png
-  tinyconv deepdream --weights googlenet sky1024px.jpg     (inception4c, the family's default)
+  tinyconv deepdream --weights googlenet sky1024px.jpg      # at inception4c, GoogLeNet's default
+  tinyconv deepdream --weights resnet50 sky1024px.jpg       # at layer3, ResNet's default
 
 Writes --out/IMAGE_dream_LAYER.png. --steps are per octave; --lr is the mean step in 0..255
 pixel units. DeepDream on a style transfer result: run `tinyconv style` first and dream on its
@@ -25,9 +26,8 @@ def register(subparsers):
                    EXAMPLE)
     p.add_argument("image", help="image file to dream on")
     add_model_args(p)
-    p.add_argument("--layer", help="layer whose activations are amplified (default: "
-                                   f"{default_layers_help('deepdream')}; other families: "
-                                   f"required)")
+    p.add_argument("--layer", help=f"layer whose activations are amplified (default: "
+                                   f"{defaults_help('dream')}; required for other networks)")
     p.add_argument("--size", type=side, help="resize so the longer side has SIZE pixels")
     p.add_argument("--octaves", type=octaves, default=4, help="number of scales [4]")
     p.add_argument("--octave-scale", type=octave_scale, default=1.4,
@@ -43,9 +43,10 @@ def register(subparsers):
 
 def run(args):
     model = load_model_from_args(args)
-    args.layer = args.layer or default_layer(model, "deepdream")
+    args.layer = args.layer or model.default_layer("dream")
     if args.layer is None:
-        raise BadInput(f"deepdream: {model.arch} has no default layer; give --layer")
+        raise BadInput(f"--layer: {model.arch} has no default DeepDream layer; name one "
+                       f"(`tinyconv layers --model {model.arch}` lists them)")
     layer = model.resolve(args.layer)
     image = load_sized(args.image, args.size)
     x = model.preprocess(image, resize=False).data

@@ -2,6 +2,7 @@
 patches): their arguments (model, feature reading, --strict, output) and the folder's features
 with progress on stderr."""
 from ..methods import features
+from ..models import defaults_help
 from .common import add_model_args, add_output_args, add_strict_arg, progress_printer
 from .types import batch_size, side
 
@@ -12,8 +13,9 @@ def add_folder_args(parser, pooled_features=True):
     add_model_args(parser)
     group = parser.add_argument_group("features")
     if pooled_features:
-        group.add_argument("--layer", help="feature layer (default: relu7, or the deepest "
-                                           "spatial layer, fire9 for SqueezeNet)")
+        group.add_argument("--layer", help=f"feature layer (default: {defaults_help('vector')}; "
+                                           f"relu7 for VGG and AlexNet; otherwise the deepest "
+                                           f"spatial layer, fire9 for SqueezeNet)")
         group.add_argument("--pooling", choices=features.POOLINGS, default="avg",
                            help="pooling of a spatial layer [avg]")
     group.add_argument("--image-size", type=side,

@@ -3,7 +3,7 @@ convolutional layer, and guided Grad-CAM (guided backprop times the Grad-CAM map
 from ..methods.attribution import grad_cam, guided_grad_cam
 from ..methods.display import gradient_image
 from ..methods.grids import apply_colormap, overlay
-from ..models import default_layer, default_layers_help
+from ..models import defaults_help
 from .common import (add_image_arg, add_model_args, add_output_args, add_parser, image_name,
                      image_stem, load_input, load_model_from_args, panel, save_array, save_picture)
 from .targets import add_target_args, describe, resolve_target, target_tag
@@ -14,8 +14,10 @@ EXAMPLE = """examples:
   tinyconv gradcam --weights vgg19_blocks1-3.h5 --layer relu3_1 --channel 37 dog.png
 
 Writes IMAGE_gradcam_TARGET.png (the map over the image), ..._guided.png (guided Grad-CAM) and
-..._panel.png (image | map | overlay | guided Grad-CAM). --layer defaults to the family's
-Grad-CAM layer where it names one, else the deepest convolutional map (SqueezeNet: fire9). With --channel the target is that channel of --layer:
+..._panel.png (image | map | overlay | guided Grad-CAM). --layer defaults to the family's map
+layer (ResNet: layer4, MobileNetV2: features.18, DenseNet: relu, GoogLeNet: inception5b), else
+the deepest convolutional map (SqueezeNet: fire9). With --channel the target is that channel of
+--layer:
 its Grad-CAM weights are 1/(h*w) for the channel and 0 for the others, so the map shows where
 the channel fires, and guided Grad-CAM is its guided backprop masked by that map. A network
 without class scores (such as VGG19 cut after block 3) targets the strongest channel of
@@ -29,9 +31,9 @@ def register(subparsers):
     add_model_args(p)
     add_target_args(p, units=False, layer=False)
     add_output_args(p)
-    p.add_argument("--layer", help="convolutional layer of the map and of a --channel target "
-                                   f"(default: {default_layers_help('gradcam')}; other "
-                                   f"families the deepest map)")
+    p.add_argument("--layer", help=f"convolutional layer of the map and of a --channel target "
+                                   f"(default: {defaults_help('map')}; otherwise the deepest "
+                                   f"spatial map, fire9 for SqueezeNet)")
     p.set_defaults(func=run)
 
 
@@ -39,7 +41,7 @@ def run(args):
     model = load_model_from_args(args)
     image, x = load_input(model, args)
     # also a --channel's layer
-    args.layer = args.layer or default_layer(model, "gradcam") or model.default_feature_layer()
+    args.layer = args.layer or model.default_feature_layer()
     layer = model.resolve(args.layer)
     objective = resolve_target(model, args, x, layer_alone=False)
     print(f"target: {describe(model, objective, args, image_name(args))}; Grad-CAM at {layer}")

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ..methods.features import stack_images
+from ..models import defaults_help
 from ..image import list_images
 from ..methods.grids import tile_images
 from ..methods.visualization import (DEFAULTS, MULTIFACETED_DEFAULTS, STEP_RULES,
@@ -37,7 +38,9 @@ def register(subparsers):
     add_model_args(p)
     p.add_argument("--facets", type=positive_int, default=4,
                    help="k of k-means: facets to show [4]")
-    p.add_argument("--feature-layer", help="layer whose features are clustered")
+    p.add_argument("--feature-layer", help=f"layer whose features are clustered (default: "
+                                           f"{defaults_help('vector')}; relu7 for VGG and "
+                                           f"AlexNet; otherwise the deepest spatial layer)")
     p.add_argument("--image-size", type=side, metavar="S",
                    help="resize every image to SxS (default: the model's resize and crop)")
     p.add_argument("--max-images", type=positive_int, help="use only the first N images")

@@ -10,7 +10,9 @@ also after an exception. This is lucid's `gradient_override_map`, and it is how 
 deconvnet and redirected ReLU work on any model without editing it.
 
 An override is a function (ctx, dout) -> gradient(s), with `ctx` the Function instance of the op
-(its saved arrays in `ctx.saved`) and `dout` the upstream gradient array.
+(its saved arrays in `ctx.saved`) and `dout` the upstream gradient array. GUIDED and DECONVNET
+map every activation the model tables use (relu, relu6) to its rule:
+`with tinyconv.override(tinyconv.hooks.GUIDED):` is guided backprop on any of them.
 """
 import contextlib
 
@@ -51,6 +53,22 @@ def guided_relu(ctx, dout):
 def deconvnet_relu(ctx, dout):
     """Deconvnet (Zeiler & Fergus 2014): the ReLU applied to the upstream gradient, dout > 0."""
     return dout * (dout > 0)
+
+
+# ReLU6 (MobileNetV2) by the same rules: its saved output y lies in (0, 6) exactly where its
+# gradient passes; deconvnet ignores the forward pass, so its rule is ReLU's.
+
+def guided_relu6(ctx, dout):
+    """Guided backprop through ReLU6: pass where 0 < forward input < 6 AND dout > 0."""
+    (y,) = ctx.saved
+    return dout * ((y > 0) & (y < 6) & (dout > 0))
+
+
+deconvnet_relu6 = deconvnet_relu
+
+# {op name: override} for every activation the tables use, per rule
+GUIDED = {"relu": guided_relu, "relu6": guided_relu6}
+DECONVNET = {"relu": deconvnet_relu, "relu6": deconvnet_relu6}
 
 
 def redirected_relu(ctx, dout):

@@ -15,7 +15,8 @@ from ..engine import hooks
 from ..engine.backend import to_numpy
 from ..engine.tensor import Tensor, no_grad
 
-RELU_BACKWARDS = {"plain": None, "guided": hooks.guided_relu, "deconvnet": hooks.deconvnet_relu}
+# relu_backward -> the backward overrides of every activation (ReLU and ReLU6)
+RELU_BACKWARDS = {"plain": None, "guided": hooks.GUIDED, "deconvnet": hooks.DECONVNET}
 
 
 def input_gradient(model, x, objective, relu_backward="plain"):
@@ -28,7 +29,7 @@ def input_gradient(model, x, objective, relu_backward="plain"):
     image = _input_tensor(model, x)
     scores = objective(model, image)
     override = RELU_BACKWARDS[relu_backward]
-    with hooks.override({"relu": override}) if override else contextlib.nullcontext():
+    with hooks.override(override) if override else contextlib.nullcontext():
         scores.backward(scores.xp.ones_like(scores.data))
     return to_numpy(image.grad)
 

@@ -3,10 +3,11 @@
     model = tinyconv.models.build("vgg16")                    # random He-initialised weights
     acts = model.forward(model.preprocess(image), layers=["conv1", "fire9"])
 
-Architectures: vgg11, vgg13, vgg16, vgg19, alexnet, squeezenet1_0, squeezenet1_1, densenet121,
-densenet169, densenet201, googlenet (torchvision layouts), fast_style (the ml5 / Engstrom fast
-style transfer network) and fast_style_cin (the same with conditional instance norm over several
-styles), the AdaIN decoders adain_decoder_relu3_1 / adain_decoder_relu4_1, and the CIFAR-10 nets
+Architectures: vgg11, vgg13, vgg16, vgg19, alexnet, squeezenet1_0, squeezenet1_1, resnet18,
+resnet34, resnet50, resnet101, resnet152, densenet121, densenet169, densenet201, googlenet,
+mobilenet_v2 (torchvision layouts), fast_style (the ml5 / Engstrom fast style transfer network)
+and fast_style_cin (the same with conditional instance norm over several styles), the AdaIN
+decoders adain_decoder_relu3_1 / adain_decoder_relu4_1, and the CIFAR-10 nets
 linear_cifar and convnetjs_cifar (the lecture's linear classifier and ConvNetJS demo net) and
 resnet_cifar (a half-width ResNet-9 with batch norm).
 """
@@ -19,29 +20,22 @@ from .preprocessing import Preprocessing
 from ..errors import UnknownName
 
 # The registry: one module per family, each holding ARCHITECTURES = {name: spec factory}.
-FAMILIES = ("vgg", "alexnet", "squeezenet", "densenet", "googlenet", "fast_style",
-            "linear_cifar", "convnetjs", "resnet_cifar", "adain")
+FAMILIES = ("vgg", "alexnet", "squeezenet", "resnet", "densenet", "googlenet", "mobilenet",
+            "fast_style", "linear_cifar", "convnetjs", "resnet_cifar", "adain")
 
 _MODULES = {family: import_module(f".{family}", __name__) for family in FAMILIES}
-FAMILY_OF = {name: family for family, module in _MODULES.items() for name in module.ARCHITECTURES}
 ARCHITECTURES = {name: factory for module in _MODULES.values()
                  for name, factory in module.ARCHITECTURES.items()}
+# a family's DEFAULT_LAYERS: {role: layer} its tables give the methods (ArchSpec.defaults)
+FAMILY_DEFAULTS = {family: getattr(module, "DEFAULT_LAYERS", {})
+                   for family, module in _MODULES.items()}
 
 
-def default_layer(model, method):
-    """The layer `method` ("gradcam", "deepdream") uses on `model` when none is named: the
-    DEFAULT_LAYERS of its family's module, or None where the family names none or the model
-    (cut short by its weight file) lacks it."""
-    family = FAMILY_OF.get(model.arch)
-    name = getattr(_MODULES[family], "DEFAULT_LAYERS", {}).get(method) if family else None
-    return name if name in model.layers or name in model.aliases else None
-
-
-def default_layers_help(method):
-    """"family: layer, ..." for the families with a default layer for `method` (for --help)."""
-    return ", ".join(f"{family} {module.DEFAULT_LAYERS[method]}"
-                     for family, module in _MODULES.items()
-                     if method in getattr(module, "DEFAULT_LAYERS", {}))
+def defaults_help(role):
+    """For --help: each family's default layer for a method `role` ("map", "vector",
+    "dream"), e.g. "layer4 (resnet), features.18 (mobilenet)"; "" when no family has one."""
+    return ", ".join(f"{defaults[role]} ({family})" for family, defaults in FAMILY_DEFAULTS.items()
+                     if role in defaults)
 
 
 # The count a spec function may take: a classifier's classes, or the styles of a network with
@@ -95,7 +89,7 @@ def model_from_spec(spec, device=None, dtype="float32", last_layer=None, preproc
     kept = {row.name for row in rows}
     aliases = {a: t for a, t in spec.aliases.items() if t in kept}
     return Model(spec.name, rows, preprocessing or spec.preprocessing, labels, aliases, device,
-                 dtype)
+                 dtype, spec.defaults)
 
 
 def build(name, device=None, dtype="float32", seed=0, num_classes=None):
@@ -107,5 +101,5 @@ def build(name, device=None, dtype="float32", seed=0, num_classes=None):
     return model_from_spec(arch_spec(name, num_classes), device, dtype).init_weights(seed)
 
 
-__all__ = ["ARCHITECTURES", "Model", "Preprocessing", "arch_spec", "build", "default_layer",
+__all__ = ["ARCHITECTURES", "Model", "Preprocessing", "arch_spec", "build", "defaults_help",
            "param_shapes", "style_mix"]

@@ -24,10 +24,10 @@ from .spec import ArchSpec
 GROWTH, BOTTLENECK, INIT_FEATURES = 32, 4, 64
 BLOCKS = {"densenet121": (6, 12, 24, 16), "densenet169": (6, 12, 32, 32),
           "densenet201": (6, 12, 48, 32)}
-# the layers the methods use when none is named (tinyconv.models.default_layer): Grad-CAM at
-# the last map after the last nonlinearity (features.norm5 has no ReLU after it inside
-# `features`; the functional relu follows)
-DEFAULT_LAYERS = {"gradcam": "relu", "deepdream": "features.denseblock3"}
+# the layers the methods use when none is named (ArchSpec.defaults): Grad-CAM and channel
+# targets at the last map after the last nonlinearity (features.norm5 has no ReLU after it
+# inside `features`; the functional relu follows), feature vectors after the pool
+DEFAULT_LAYERS = {"map": "relu", "vector": "avgpool", "dream": "features.denseblock3"}
 
 
 def _bn_relu_conv(prefix, index, cin, cout, kernel, inputs=None):
@@ -76,7 +76,8 @@ def densenet(name, num_classes=1000):
              L.AdaptiveAvgPool2d("avgpool", 1), L.Linear("classifier", channels, num_classes)]
     aliases["features"] = "features.norm5"  # the whole `features` Sequential
     torch_names = {row.name: row.name for row in rows if row.param_shapes()}
-    return ArchSpec(name, rows, TORCHVISION, aliases=aliases, torch_names=torch_names)
+    return ArchSpec(name, rows, TORCHVISION, aliases=aliases, torch_names=torch_names,
+                    defaults=DEFAULT_LAYERS)
 
 
 ARCHITECTURES = {name: partial(densenet, name) for name in BLOCKS}

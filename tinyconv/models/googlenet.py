@@ -34,9 +34,10 @@ BODY = (("inception3a", 192, 64, 96, 128, 16, 32, 32),
         ("inception4e", 528, 256, 160, 320, 32, 128, 128), "maxpool4",
         ("inception5a", 832, 256, 160, 320, 32, 128, 128),
         ("inception5b", 832, 384, 192, 384, 48, 128, 128))
-# the layers the methods use when none is named (tinyconv.models.default_layer): DeepDream's
-# canonical pictures are inception_4c's; Grad-CAM at the last spatial map
-DEFAULT_LAYERS = {"gradcam": "inception5b", "deepdream": "inception4c"}
+# the layers the methods use when none is named (ArchSpec.defaults): DeepDream's canonical
+# pictures are inception_4c's; Grad-CAM and channel targets at the last spatial map, feature
+# vectors after the pool
+DEFAULT_LAYERS = {"map": "inception5b", "vector": "avgpool", "dream": "inception4c"}
 IGNORED_TORCH_KEYS = ("aux1.", "aux2.")
 
 
@@ -80,7 +81,7 @@ def googlenet(name="googlenet", num_classes=1000):
              L.Linear("fc", 1024, num_classes)]
     torch_names = {row.name: row.name for row in rows if row.param_shapes()}
     return ArchSpec(name, rows, GOOGLENET_INPUT, aliases=aliases, torch_names=torch_names,
-                    torch_ignored=IGNORED_TORCH_KEYS)
+                    torch_ignored=IGNORED_TORCH_KEYS, defaults=DEFAULT_LAYERS)
 
 
 ARCHITECTURES = {"googlenet": googlenet}

@@ -203,6 +203,15 @@ class ReLU(Layer):
         return ops.relu(x, inplace=inplace)
 
 
+class ReLU6(Layer):
+    """min(max(x, 0), 6) (MobileNetV2)."""
+    kind = "relu6"
+    works_in_place = True
+
+    def __call__(self, params, x, training=False, inplace=False):
+        return ops.relu6(x, inplace=inplace)
+
+
 class Dropout(Layer):
     """Inverted dropout while training; identity at inference (the default)."""
     kind = "dropout"

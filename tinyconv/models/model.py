@@ -13,8 +13,9 @@ import numpy as np
 from ..engine import backend
 from ..ops import softmax
 from ..suggest import did_you_mean
-from ..engine.tensor import Tensor, no_grad
+from ..engine.tensor import Tensor, is_grad_enabled, no_grad
 from . import preprocessing as pre
+from .folding import FoldCache, foldable_pairs
 from .layers import INPUT_FIELD
 from ..errors import UnknownName
 
@@ -36,11 +37,12 @@ class Model:
     """A network as a table of named layers. Build one with tinyconv.models.build or load_model.
 
     arch: architecture name; layers: list of Layer rows in order; preprocessing: Preprocessing;
-    labels: class names or None; aliases: {short name: row name} (SqueezeNet's "fire2").
+    labels: class names or None; aliases: {short name: row name} (SqueezeNet's "fire2");
+    defaults: {role: layer} the methods default to (ArchSpec.defaults; see default_layer).
     """
 
     def __init__(self, arch, layers, preprocessing, labels=None, aliases=None, device=None,
-                 dtype="float32"):
+                 dtype="float32", defaults=None):
         self.arch = arch
         self.layers = OrderedDict()
         previous = INPUT
@@ -56,11 +58,14 @@ class Model:
             self.layers[layer.name] = layer
             previous = layer.name
         self.aliases = dict(aliases or {})
+        self.defaults = dict(defaults or {})
         self.preprocessing = preprocessing
         self.labels = list(labels) if labels is not None else None
         self.device = backend.check_device(device)
         self.dtype = np.dtype(dtype)
         self.training = False
+        self._fold_pairs = foldable_pairs(self.layers)  # {batch norm row: its convolution row}
+        self._folds = FoldCache()
         self.params = OrderedDict()
         xp = backend.xp_for(self.device)
         for name, key, shape in self._param_specs():
@@ -125,9 +130,20 @@ class Model:
         output = self._shapes()[self.output_name]
         return output[1] if len(output) == 2 else None
 
+    def default_layer(self, role):
+        """The layer (as the family names it, possibly an alias) the family's table gives for a
+        method `role` ("map", "vector", "dream"), or None when it gives none or this model
+        was cut before it."""
+        name = self.defaults.get(role)
+        return name if name is not None and self.aliases.get(name, name) in self.layers else None
+
     def default_feature_layer(self, spatial=True):
-        """A sensible feature layer: relu7 when not `spatial` and present, else the deepest layer
-        with a spatial map that is not class scores (SqueezeNet: fire9/concat; VGG16: avgpool)."""
+        """A sensible feature layer: the family's default_layer("map") when `spatial`, else
+        default_layer("vector") or relu7 when present; otherwise the deepest layer with a
+        spatial map that is not class scores (SqueezeNet: fire9/concat; VGG16: avgpool)."""
+        chosen = self.default_layer("map" if spatial else "vector")
+        if chosen is not None:
+            return chosen
         if not spatial and "relu7" in self.layers:
             return "relu7"
         shapes = self._shapes()
@@ -172,7 +188,8 @@ class Model:
 
         x: (N, 3, H, W) input Tensor, or with `start`, the input of layer `start` (the output of
           the row before it); computation begins at `start` and stops as soon as every requested
-          activation exists.
+          activation exists. In inference, a convolution and the batch norm after it run as one
+          folded convolution unless the convolution's output is requested (folding.py).
         """
         requested = [self.output_name] if layers is None else \
             ([layers] if isinstance(layers, str) else list(layers))
@@ -184,23 +201,51 @@ class Model:
             raise ValueError(f"requested layer(s) {requested} come before start={start!r}")
         todo = names[first:last + 1]
         source = self._check_start(todo) if start is not None else INPUT
+        keep = set(rows)
+        reads, folded = self._reads(todo, keep)
         last_use = {}
         for i, name in enumerate(todo):
-            for s in self.layers[name].inputs:
+            for s in reads.get(name, ()):
                 last_use[s] = i
-        keep = set(rows)
         acts = {source: x if isinstance(x, Tensor) else Tensor(x)}
         for i, name in enumerate(todo):
-            layer = self.layers[name]
-            params = {key: self.params[f"{name}.{key}"] for key in layer.param_shapes()}
-            extra = {"inplace": True} if self._may_overwrite_input(layer, i, last_use, keep,
-                                                                   source) else {}
-            acts[name] = layer(params, *(acts[s] for s in layer.inputs), training=self.training,
-                               **extra)
-            for s in layer.inputs:
+            if name not in reads:
+                continue  # a convolution folded into its batch norm's row
+            extra = {"inplace": True} if self._may_overwrite_input(
+                self.layers[name], i, last_use, keep, source) else {}
+            acts[name] = self._run_row(name, [acts[s] for s in reads[name]], extra,
+                                       name in folded)
+            for s in reads[name]:
                 if last_use[s] == i and s not in keep:
                     del acts[s]  # free activations nobody will read again
         return {name: acts[row] for name, row in zip(requested, rows)}
+
+    def _reads(self, todo, keep):
+        """({row: the rows it reads}, {folded batch norm rows}) for the rows of `todo` that run
+        in this pass: a batch norm folded with its convolution reads the convolution's input,
+        and the convolution is left out. Folded: inference, both rows in `todo`, the
+        convolution's output not in `keep`, and no gradient wanted for the pair's parameters."""
+        reads, folded = {name: self.layers[name].inputs for name in todo}, set()
+        if self.training:
+            return reads, folded
+        grad = is_grad_enabled()
+        for bn, conv in self._fold_pairs.items():
+            if bn in reads and conv in reads and conv not in keep and not (
+                    grad and any(self.params[f"{row}.{key}"].requires_grad for row in (conv, bn)
+                                 for key in self.layers[row].param_shapes())):
+                reads[bn] = reads.pop(conv)
+                folded.add(bn)
+        return reads, folded
+
+    def _run_row(self, name, inputs, extra, folded):
+        """The output of row `name` on its input Tensors; `folded`: the row is a batch norm
+        run with its convolution, on the convolution's input, as one folded convolution."""
+        layer = self.layers[name]
+        if folded:
+            conv = self.layers[self._fold_pairs[name]]
+            return conv(self._folds.get(conv, layer, self.params), *inputs)
+        params = {key: self.params[f"{name}.{key}"] for key in layer.param_shapes()}
+        return layer(params, *inputs, training=self.training, **extra)
 
     def _may_overwrite_input(self, layer, i, last_use, keep, source):
         """Whether row number i of this pass may write its output over its input's array: it
@@ -284,12 +329,19 @@ class Model:
         take gradients. Returns self."""
         for p in self.parameters():
             p.requires_grad = bool(flag)
-        return self
+        return self.weights_changed()
 
     def train(self, mode=True):
         """Training mode (dropout active, batch norm by batch statistics, updating its running
         statistics) or inference mode (mode=False). Returns self."""
         self.training = bool(mode)
+        return self.weights_changed()  # training steps edit the weights and statistics in place
+
+    def weights_changed(self):
+        """Drop what is computed from the weights (the folded batch norms): call it after
+        editing a parameter's or buffer's `.data` in place by hand; assigning a new array to
+        `.data`, load_state_dict, to, train and eval need no call. Returns self."""
+        self._folds.clear()
         return self
 
     def eval(self):
@@ -321,7 +373,7 @@ class Model:
         for key, value in state.items():
             data = value.data if isinstance(value, Tensor) else value
             self.params[key].data = xp.array(backend.to_numpy(data), dtype=self.dtype)
-        return self
+        return self.weights_changed()
 
     def init_weights(self, seed=0):
         """He-uniform weights, zero biases (unit scale for norms), from numpy seed `seed`."""
@@ -339,17 +391,19 @@ class Model:
             p.data = backend.to_device(p.data, device)
             p.grad = None
         self.device = device
-        return self
+        return self.weights_changed()
 
     def truncated(self, last):
-        """A new Model with the rows up to `last` (inclusive), sharing parameter Tensors."""
+        """A new Model with the rows up to `last` (inclusive), sharing parameter Tensors (and
+        the folded batch norms computed from them)."""
         last = self.resolve(last)
         names = self.layer_names[:self.layer_names.index(last) + 1]
         aliases = {a: t for a, t in self.aliases.items() if t in names}
         model = Model(self.arch, [self.layers[n] for n in names], self.preprocessing,
-                      None, aliases, self.device, self.dtype)
+                      None, aliases, self.device, self.dtype, self.defaults)
         for key in model.params:
             model.params[key] = self.params[key]
+        model._folds = self._folds  # the same weights: what invalidates one invalidates both
         return model
 
     def __repr__(self):

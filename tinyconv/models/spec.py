@@ -12,3 +12,6 @@ class ArchSpec:
     # prefixes of torchvision state_dict keys that inference does not use (GoogLeNet's
     # auxiliary classifiers): conversion accepts and drops them
     torch_ignored: tuple = ()
+    # the layers the methods default to, by role (Model.default_layer): "map" (Grad-CAM,
+    # channel targets), "vector" (one feature vector per image), "dream" (DeepDream)
+    defaults: dict = field(default_factory=dict)

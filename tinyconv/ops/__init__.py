@@ -5,7 +5,7 @@ layouts of the common frameworks, so converted weights work unchanged. Each op i
 one of the modules below (grep for its class); this package gathers the public names and gives
 Tensor its operators (x + y, x[i], x.sum(): engine.tensor.use_operators).
 """
-from .activation import dropout, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .activation import dropout, leaky_relu, log_softmax, relu, relu6, sigmoid, softmax, tanh
 from .conv import conv2d, conv_transpose2d
 from ..kernels.algorithms import algorithm as conv_algorithm, set_algorithm as set_conv_algorithm
 from .linear import linear

@@ -35,6 +35,27 @@ class ReLU(Function):
         return dx
 
 
+class ReLU6(Function):
+    """min(max(x, 0), 6) (MobileNetV2). Saves its output y (0 < y < 6 exactly where 0 < x < 6,
+    where the gradient passes), which the hooks guided_relu6 and deconvnet_relu6 read as
+    ctx.saved. inplace=True writes y over x's array, as ReLU."""
+    name = "relu6"
+
+    def forward(self, x, inplace=False):
+        xp = get_array_module(x)
+        y = x if inplace else xp.empty_like(x)
+        if is_numpy(xp):
+            for_each_slice(lambda xs, ys: np.clip(xs, 0, 6, out=ys), x, y)
+        else:
+            xp.clip(x, 0, 6, out=y)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, dout):
+        (y,) = self.saved
+        return dout * ((y > 0) & (y < 6))
+
+
 class LeakyReLU(Function):
     name = "leaky_relu"
 
@@ -134,6 +155,11 @@ def relu(x, inplace=False):
     return ReLU.apply(x, inplace=inplace)
 
 
+def relu6(x, inplace=False):
+    """min(max(x, 0), 6). inplace=True overwrites x's array, as relu's."""
+    return ReLU6.apply(x, inplace=inplace)
+
+
 def leaky_relu(x, negative_slope=0.01):
     return LeakyReLU.apply(x, negative_slope=negative_slope)
 
@@ -164,4 +190,4 @@ def dropout(x, p=0.5, training=False, rng=None):
     return Dropout.apply(x, p=p, rng=rng)
 
 
-__all__ = ["relu", "leaky_relu", "tanh", "sigmoid", "softmax", "log_softmax", "dropout"]
+__all__ = ["relu", "relu6", "leaky_relu", "tanh", "sigmoid", "softmax", "log_softmax", "dropout"]
