@@ -21,10 +21,12 @@ Three strategies, chosen per layer by `strategy`:
   (rows, C, kh * kw) matrix whose column order matches the OIHW weight, so the weight needs no
   rearranging, which for small images costs more than the copy of the input.
 """
+import dataclasses
+
 import numpy as np
 
 from .. import im2col
-from . import blas as blas_cpu, winograd as winograd_cpu
+from . import blas as blas_cpu, parallel, winograd as winograd_cpu
 from .channels_last import as_nchw, channels_last_rows, embed
 from .parallel import for_each_part
 
@@ -92,7 +94,7 @@ def strategy(geom):
             if o >= WINOGRAD_MIN_OUT_CHANNELS[m] and c >= WINOGRAD_MIN_CHANNELS[m] \
                     and tiles >= WINOGRAD_MIN_TILES_PER_CHANNEL[m] * o:
                 return f"winograd{m}"
-    if "shifted" in available and c >= SHIFTED_MIN_CHANNELS \
+    if "shifted" in available and c >= SHIFTED_MIN_CHANNELS and not _batched(geom) \
             and n * (h + 2 * ph) * (w + 2 * pw) >= SHIFTED_MIN_ROWS_PER_CHANNEL * o:
         return "shifted"
     return "im2col"
@@ -168,11 +170,13 @@ def conv_backward_input(dout, wk, geom):
         return winograd_cpu.conv3x3(dout, u, padding, geom.x_shape[1], wk.tile)
     if wk.strategy == "shifted":
         return _shifted_backward_input(dout, wk.taps, geom)
-    return _im2col_backward_input(dout, wk.matrix, geom)
+    return _im2col_backward_input(dout, wk.w, wk.matrix, geom)
 
 
 def conv_backward_weight(dout, x, geom):
     """dout (N, O, OH, OW), x (N, C, H, W) -> dw (O, C, kh, kw)."""
+    if _batched(geom):
+        return _im2col_backward_weight(dout, x, geom)
     if geom.x_shape[1] <= GENERIC_BACKWARD_MAX_CHANNELS:
         return im2col.conv_backward_weight(dout, x, geom)
     if geom.stride == (1, 1):
@@ -241,22 +245,27 @@ def _shifted_backward_weight(dout, x, geom):
 
 
 # ----- im2col + one GEMM (any stride and dilation)
-# Two column orders. Strided layers and layers of a few input channels, with dilation 1 along
-# x (AlexNet conv1, 11x11 / 4 over 3 channels; VGG conv1_1), use (kernel row i, kernel column j,
-# channel c): the kw * C values under a window's kernel row are one contiguous run of the
-# channels-last input, so each kernel row is one copy of (N, OH, OW, kw * C) runs (AlexNet
-# conv1: 11 copies of 33-value runs rather than 121 of 3 values; few long copies beat many short
-# ones), and the col2im adds stride-wide groups of kernel columns, whose runs do not overlap.
-# Other layers use (c, i, j), the OIHW weight's own order, copied tap by tap: there numpy merges
-# each tap's (OW, C) into one loop, and the weight needs no rearranging. (The input gradient of
-# a few-channel layer takes the generic kernels, see GENERIC_BACKWARD_MAX_CHANNELS.)
-# The copies run over the cores, output rows split between them.
+# Two column orders. Layers with dilation 1 along x that are strided, have a few input channels
+# (AlexNet conv1, 11x11 / 4 over 3 channels; VGG conv1_1) or at least as many output pixels per
+# image as output channels use (kernel row i, kernel column j, channel c): the kw * C values
+# under a window's kernel row are one contiguous run of the channels-last input, so each kernel
+# row is one copy of (N, OH, OW, kw * C) runs (AlexNet conv1: 11 copies of 33-value runs rather
+# than 121 of 3 values; few long copies beat many short ones, and tap-by-tap copies write one
+# value per kh * kw, touching every cache line of the columns kh * kw times), and the col2im
+# adds stride-wide groups of kernel columns, whose runs do not overlap. The weight is rearranged
+# to match, which costs about as much as copying O column rows, so images with fewer output
+# pixels than output channels (VGG conv5 at 14x14, AlexNet conv3-5) use (c, i, j), the OIHW
+# weight's own order, copied tap by tap (each tap's (OW, C) one loop for numpy). (The input
+# gradient of a few-channel layer takes the generic kernels, see GENERIC_BACKWARD_MAX_CHANNELS.)
+# The copies run over the cores, output rows split between them (images, for batches: below).
 
 
 def _uses_runs(geom):
-    """Whether this layer's columns are in (i, j, c) order (else (c, i, j))."""
-    return geom.dilation[1] == 1 and (
-        geom.stride[1] > 1 or geom.x_shape[1] <= GENERIC_BACKWARD_MAX_CHANNELS)
+    """Whether this layer's columns are in (i, j, c) order (else (c, i, j)); the same for every
+    chunk of images of the layer."""
+    (oh, ow), o = geom.out_hw, geom.w_shape[0]
+    return geom.dilation[1] == 1 and (geom.stride[1] > 1 or oh * ow >= o
+                                      or geom.x_shape[1] <= GENERIC_BACKWARD_MAX_CHANNELS)
 
 
 def im2col_weight_matrix(w, geom):
@@ -307,25 +316,103 @@ def _im2col(x, geom):
     return cols.reshape(n * oh * ow, c * kh * kw)
 
 
+# Batches of images run im2col + GEMM image part by image part over the cores: each part, in a
+# thread of its own, loops over chunks of images whose columns take about IM2COL_CHUNK_BYTES,
+# copies a chunk's columns and runs its GEMM on one core (BLAS single-threaded meanwhile).
+# A chunk's columns stay in cache between the copy and the GEMM, the GEMMs have cache-sized
+# operands, a weight gradient's long inner dimension (every output pixel of the batch) is split
+# into per-part sums instead of being split by BLAS over synchronizing threads, and the copies
+# run over the cores too. A single image (or a one-core machine) is one chunk, its GEMM on all
+# the cores.
+IM2COL_CHUNK_BYTES = 2 ** 21
+
+
+def _over_image_chunks(job, geom, itemsize):
+    """[job(chunks) for each part of the batch] in parallel over the cores, chunks being the
+    part's (start, stop) image ranges of about IM2COL_CHUNK_BYTES of columns each."""
+    n, c = geom.x_shape[:2]
+    per_image = geom.out_hw[0] * geom.out_hw[1] * c * geom.w_shape[2] * geom.w_shape[3]
+    if not _batched(geom):
+        return [job([(0, n)])]
+    step = max(1, IM2COL_CHUNK_BYTES // (per_image * itemsize))
+    results = []
+
+    def run(start, stop):
+        results.append(job([(a, min(a + step, stop)) for a in range(start, stop, step)]))
+    with blas_cpu.single_threaded():
+        parallel.for_each_part(run, n, n * per_image)
+    return results
+
+
+def _batched(geom):
+    """Whether this layer's im2col kernels run image chunks over the cores."""
+    n, c = geom.x_shape[:2]
+    return parallel.parts_for(n, n * geom.out_hw[0] * geom.out_hw[1] * c * geom.w_shape[2]
+                              * geom.w_shape[3]) > 1
+
+
+def _chunk(geom, start, stop):
+    """The geometry of images start..stop-1 of the batch."""
+    return dataclasses.replace(geom, x_shape=(stop - start,) + geom.x_shape[1:])
+
+
 def _im2col_forward(x, w_matrix, geom, b):
     n, (oh, ow) = geom.x_shape[0], geom.out_hw
     out = np.empty((n * oh * ow, geom.w_shape[0]), dtype=x.dtype)  # (N*OH*OW, O)
-    beta = 0.0
-    if b is not None:
-        out[:] = b
-        beta = 1.0
-    blas_cpu.gemm(_im2col(x, geom), w_matrix.T, out=out, beta=beta)
+
+    def job(chunks):
+        for start, stop in chunks:
+            rows = out[start * oh * ow:stop * oh * ow]
+            beta = 0.0
+            if b is not None:
+                rows[:] = b
+                beta = 1.0
+            blas_cpu.gemm(_im2col(x[start:stop], _chunk(geom, start, stop)), w_matrix.T,
+                          out=rows, beta=beta)
+    _over_image_chunks(job, geom, x.itemsize)
     return as_nchw(out, n, oh, ow)
 
 
-def _im2col_backward_input(dout, w_matrix, geom):
-    """col2im of dout @ W, tap by tap, or with (i, j, c) columns in stride-wide groups of
-    kernel columns whose runs do not overlap from one output to the next."""
+def _flipped(geom):
+    """The geometry of a stride-1 layer's input gradient as a convolution of dout with the
+    flipped, transposed kernel (C, O, kh, kw), or None where a padding would be negative."""
+    (kh, kw), (ph, pw), (dh, dw) = geom.w_shape[2:], geom.padding, geom.dilation
+    padding = (dh * (kh - 1) - ph, dw * (kw - 1) - pw)
+    if geom.stride != (1, 1) or min(padding) < 0:
+        return None
+    o, c = geom.w_shape[:2]
+    return dataclasses.replace(geom, x_shape=geom.out_shape, w_shape=(c, o, kh, kw),
+                               out_hw=geom.x_shape[2:], padding=padding)
+
+
+def _im2col_backward_input(dout, w, w_matrix, geom):
+    """dx: for batches of a stride-1 layer, the im2col convolution of dout with the flipped,
+    transposed kernel (the same chunked copies and GEMMs as the forward), else col2im of dout @ W,
+    chunk by chunk of images."""
+    flipped = _flipped(geom) if _batched(geom) else None
+    if flipped is not None:
+        w_flipped = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+        return _im2col_forward(dout, im2col_weight_matrix(w_flipped, flipped), flipped, None)
     n, c, h, w = geom.x_shape
-    kh, kw = geom.w_shape[2:]
-    (ph, pw), (oh, ow), sw = geom.padding, geom.out_hw, geom.stride[1]
-    dcols = blas_cpu.gemm(channels_last_rows(dout), w_matrix)      # (N*OH*OW, C*kh*kw)
+    (ph, pw), (oh, ow) = geom.padding, geom.out_hw
+    grows = channels_last_rows(dout)                                # (N*OH*OW, O)
     dxpad = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=dout.dtype)
+
+    def job(chunks):
+        for start, stop in chunks:
+            dcols = blas_cpu.gemm(grows[start * oh * ow:stop * oh * ow], w_matrix)
+            _col2im(dcols, dxpad[start:stop], _chunk(geom, start, stop))
+    _over_image_chunks(job, geom, dout.itemsize)
+    return dxpad[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
+
+
+def _col2im(dcols, dxpad, geom):
+    """Add columns dcols (N*OH*OW, C*kh*kw) into padded channels-last dxpad (N, Hp, Wp, C): tap
+    by tap, or with (i, j, c) columns in stride-wide groups of kernel columns whose runs do not
+    overlap from one output to the next."""
+    n, c = geom.x_shape[:2]
+    kh, kw = geom.w_shape[2:]
+    (oh, ow), sw = geom.out_hw, geom.stride[1]
     if _uses_runs(geom):
         dcols = dcols.reshape(n, oh, ow, kh, kw, c)
         for i in range(kh):
@@ -338,12 +425,22 @@ def _im2col_backward_input(dout, w_matrix, geom):
         for i in range(kh):
             for j in range(kw):
                 dxpad[_tap_index(geom, i, j)] += dcols[..., i, j]
-    return dxpad[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
 
 
 def _im2col_backward_weight(dout, x, geom):
+    """dW = dout^T @ columns, summed over the chunks of each part and then over the parts."""
     o, c, kh, kw = geom.w_shape
-    dw = blas_cpu.gemm(channels_last_rows(dout).T, _im2col(x, geom))   # (O, C*kh*kw)
+    oh, ow = geom.out_hw
+    grows = channels_last_rows(dout)                                # (N*OH*OW, O)
+
+    def job(chunks):
+        dw = np.empty((o, c * kh * kw), dtype=x.dtype)
+        for k, (start, stop) in enumerate(chunks):
+            blas_cpu.gemm(grows[start * oh * ow:stop * oh * ow].T,
+                          _im2col(x[start:stop], _chunk(geom, start, stop)), out=dw,
+                          beta=float(k > 0))
+        return dw
+    dw = sum(_over_image_chunks(job, geom, x.itemsize))
     if _uses_runs(geom):
         return np.ascontiguousarray(dw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
     return dw.reshape(geom.w_shape)
