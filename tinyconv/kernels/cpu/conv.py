@@ -12,14 +12,14 @@ Three strategies, chosen per layer by `strategy`:
 - Winograd F(4x4, 3x3) or F(2x2, 3x3) (winograd_cpu.py) for 3x3 stride-1 layers with many
   channels: F(4x4) where there are enough 4x4 output tiles to pay for its larger weight
   transform, F(2x2) on smaller images.
-- shifted GEMMs (stride 1, many rows): in the row buffer, kernel tap (i, j) of every output
-  position is the same buffer shifted by i*dh*Wp + j*dw rows, a contiguous block. The output
-  is the sum over taps of block @ W_ij, nine GEMMs accumulating in place (beta=1) into an output
+- shifted GEMMs (stride 1, many rows, a single image): in the row buffer, kernel tap (i, j) of
+  every output position is the same buffer shifted by i*dh*Wp + j*dw rows, a contiguous block.
+  The output is the sum over taps of block @ W_ij, accumulating in place (beta=1) into an output
   laid out on the padded grid, whose extra columns and rows are never read. No im2col copy.
   The input gradient is the same sum with negative shifts over the zero-embedded gradient.
-- im2col + one GEMM (strided, few channels, or small images): taps copied into a
-  (rows, C, kh * kw) matrix whose column order matches the OIHW weight, so the weight needs no
-  rearranging, which for small images costs more than the copy of the input.
+- im2col + one GEMM (strided, few channels, small images, and batches): window values copied
+  into a column matrix (two column orders, below); batches run in chunks of images over the
+  cores, each chunk's copy and GEMM on one core, and every batch's weight gradient is theirs.
 """
 import dataclasses
 
@@ -35,6 +35,9 @@ from .parallel import for_each_part
 # small images with many output channels (VGG conv5 at 14x14, AlexNet conv3-5) take im2col.
 SHIFTED_MIN_ROWS_PER_CHANNEL = 1.0
 SHIFTED_MIN_CHANNELS = 16  # with fewer input channels, nine GEMMs of depth C are too thin
+# Batches take im2col in image chunks (below) instead of shifted GEMMs: the shifted GEMMs work on
+# the padded grid (three times the outputs for 7x7 filters on 8x8 images) and run full-batch
+# GEMMs over every thread, while a chunk's columns stay in cache for its single-threaded GEMM.
 # Winograd pays for its input and output transforms when the GEMMs are wide (many channels in
 # and out) and for its weight transform when there are enough m x m output tiles per out channel:
 # F(4x4)'s weight transform is four times F(2x2)'s, so layers with few tiles (VGG16 conv4 at
@@ -50,7 +53,8 @@ WINOGRAD4_CHUNKED_MIN_ROW_ELEMENTS = 2 ** 16
 WINOGRAD_MIN_TILES_PER_CHANNEL = {4: 0.25, 2: 0.25}  # by output tile size m of F(m x m, 3x3)
 # With very few input channels (an image's 3) the channels-last GEMMs of both backward passes
 # have only C * kh * kw columns (27 for a 3x3 RGB layer) and run slowly; the generic NCHW kernels
-# (im2col.py) put the pixels along the long side, so both backward passes take them.
+# (im2col.py) put the pixels along the long side, so both backward passes take them (except the
+# weight gradient of a batch, whose chunked GEMMs are as long along the pixels).
 GENERIC_BACKWARD_MAX_CHANNELS = 4
 # Output rows per block of shifted GEMMs: a block's output stays in cache over all its taps
 BLOCK_ELEMENTS = 2 ** 18
