@@ -295,8 +295,11 @@ def test_winograd_weights_of_the_flipped_kernel(m):
     ((1, 64, 224, 224, 64), "shifted"),       # thin layer
     ((1, 3, 224, 224, 64), "im2col"),         # first layer
     ((1, 512, 14, 14, 512), "im2col"),        # VGG conv5: fewer pixels than output channels
+    ((128, 128, 16, 16, 128), "im2col"),      # a CIFAR batch: chunked im2col, not shifted
+    ((8, 64, 224, 224, 64), "shifted"),       # a batch whose image's columns outgrow the cache
 ])
-def test_cpu_strategy_per_layer(shape, expected):
+def test_cpu_strategy_per_layer(shape, expected, monkeypatch):
+    monkeypatch.setattr(cpu_parallel, "WORKERS", 2)  # the rules of a two-core machine
     n, c, h, w, o = shape
     geom = conv.conv_geometry((n, c, h, w), (o, c, 3, 3), 1, 1, 1, 1)
     assert conv_cpu.strategy(geom) == expected

@@ -329,7 +329,10 @@ def _im2col(x, geom):
 # into per-thread sums instead of being split by BLAS over synchronizing threads, and the copies
 # run over the cores too. A single image (or a one-core machine) is one chunk, its GEMM on all
 # the cores.
+# Layers whose single image's columns pass IM2COL_CHUNK_MAX_IMAGE_BYTES (VGG's at 224 but conv1_1)
+# keep the unbatched kernels: a chunk of one such image no longer stays in cache.
 IM2COL_CHUNK_BYTES = 2 ** 21
+IM2COL_CHUNK_MAX_IMAGE_BYTES = 2 ** 23
 
 
 def _over_image_chunks(job, geom, itemsize):
@@ -360,10 +363,12 @@ def _over_image_chunks(job, geom, itemsize):
 
 
 def _batched(geom):
-    """Whether this layer's im2col kernels run image chunks over the cores."""
+    """Whether this layer's im2col kernels run image chunks over the cores (the same choice for
+    every dtype: an image's columns counted in float32)."""
     n, c = geom.x_shape[:2]
-    return parallel.parts_for(n, n * geom.out_hw[0] * geom.out_hw[1] * c * geom.w_shape[2]
-                              * geom.w_shape[3]) > 1
+    per_image = geom.out_hw[0] * geom.out_hw[1] * c * geom.w_shape[2] * geom.w_shape[3]
+    return per_image * 4 <= IM2COL_CHUNK_MAX_IMAGE_BYTES \
+        and parallel.parts_for(n, n * per_image) > 1
 
 
 def _chunk(geom, start, stop):
