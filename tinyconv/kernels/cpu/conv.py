@@ -22,7 +22,6 @@ Three strategies, chosen per layer by `strategy`:
   cores, each chunk's copy and GEMM on one core, and every batch's weight gradient is theirs.
 """
 import dataclasses
-import threading
 
 import numpy as np
 
@@ -321,12 +320,12 @@ def _im2col(x, geom):
     return cols.reshape(n * oh * ow, c * kh * kw)
 
 
-# Batches of images run im2col + GEMM in chunks of images whose columns take about
-# IM2COL_CHUNK_BYTES, one thread per core taking the next chunk as it finishes one: it copies the
-# chunk's columns and runs its GEMM on one core (BLAS single-threaded meanwhile).
+# Batches of images run im2col + GEMM image part by image part over the cores: each part, in a
+# thread of its own, loops over chunks of images whose columns take about IM2COL_CHUNK_BYTES,
+# copies a chunk's columns and runs its GEMM on one core (BLAS single-threaded meanwhile).
 # A chunk's columns stay in cache between the copy and the GEMM, the GEMMs have cache-sized
 # operands, a weight gradient's long inner dimension (every output pixel of the batch) is split
-# into per-thread sums instead of being split by BLAS over synchronizing threads, and the copies
+# into per-part sums instead of being split by BLAS over synchronizing threads, and the copies
 # run over the cores too. A single image (or a one-core machine) is one chunk, its GEMM on all
 # the cores.
 # Layers whose single image's columns pass IM2COL_CHUNK_MAX_IMAGE_BYTES (VGG's at 224 but conv1_1)
@@ -336,30 +335,22 @@ IM2COL_CHUNK_MAX_IMAGE_BYTES = 2 ** 23
 
 
 def _over_image_chunks(job, geom, itemsize):
-    """[job(chunks) for each core] in parallel threads, chunks being (start, stop) image ranges
-    of about IM2COL_CHUNK_BYTES of columns each that the threads take in turn as they finish the
-    last (so a thread whose core is busy with other work leaves its share to the others).
-    Unbatched: [job([(0, N)])]."""
+    """[job(chunks) for each part of the batch], in the parts' order, the parts in parallel over
+    the cores, chunks being the part's (start, stop) image ranges of about IM2COL_CHUNK_BYTES of
+    columns each. Fixed parts, not chunks handed to whichever thread is free: a weight gradient is
+    then summed in the same order on every run, which bit-identical training resumes need."""
     n, c = geom.x_shape[:2]
     per_image = geom.out_hw[0] * geom.out_hw[1] * c * geom.w_shape[2] * geom.w_shape[3]
     if not _batched(geom):
         return [job([(0, n)])]
-    step = max(1, min(IM2COL_CHUNK_BYTES // (per_image * itemsize), n // parallel.WORKERS))
-    chunks, lock, results = iter(range(0, n, step)), threading.Lock(), []
+    step = max(1, IM2COL_CHUNK_BYTES // (per_image * itemsize))
+    results = {}
 
-    def take():
-        while True:
-            with lock:
-                start = next(chunks, None)
-            if start is None:
-                return
-            yield start, min(start + step, n)
-
-    def run(start, stop):  # one part per thread, whatever its bounds
-        results.append(job(take()))
+    def run(start, stop):
+        results[start] = job([(a, min(a + step, stop)) for a in range(start, stop, step)])
     with blas_cpu.single_threaded():
-        parallel.for_each_part(run, parallel.WORKERS, n * per_image)
-    return results
+        parallel.for_each_part(run, n, n * per_image)
+    return [results[start] for start in sorted(results)]
 
 
 def _batched(geom):
@@ -448,13 +439,13 @@ def _col2im(dcols, dxpad, geom):
 
 
 def _im2col_backward_weight(dout, x, geom):
-    """dW = dout^T @ columns, summed over the chunks of each thread and then over the threads."""
+    """dW = dout^T @ columns, summed over the chunks of each part, then over the parts in order."""
     o, c, kh, kw = geom.w_shape
     oh, ow = geom.out_hw
     grows = channels_last_rows(dout)                                # (N*OH*OW, O)
 
     def job(chunks):
-        dw = np.zeros((o, c * kh * kw), dtype=x.dtype)  # zeros: a thread may get no chunk
+        dw = np.zeros((o, c * kh * kw), dtype=x.dtype)
         for start, stop in chunks:
             blas_cpu.gemm(grows[start * oh * ow:stop * oh * ow].T,
                           _im2col(x[start:stop], _chunk(geom, start, stop)), out=dw, beta=1.0)
