@@ -10,7 +10,7 @@ import tinyconv
 
 from tinyconv import Tensor, ops
 from tinyconv.kernels import algorithms as conv_algorithms, im2col
-from tinyconv.kernels.cpu import conv as conv_cpu
+from tinyconv.kernels.cpu import conv as conv_cpu, parallel as cpu_parallel
 from tinyconv.ops import conv, conv2d, conv_transpose2d
 from tinyconv.engine.testing import check_grad
 
@@ -75,6 +75,7 @@ CONV_CASES = [
     ((2, 3, 4, 5), (2, 2, 3), 1, (0, 2), (1, 2), 1),  # uneven padding and dilation
     ((2, 3, 7, 6), (4, 3, 3), 1, 0, 1, 1),           # no padding, odd output (Winograd tiles)
     ((1, 2, 5, 8), (3, 3, 3), 1, (2, 0), 1, 1),       # padding 2 and 0
+    ((3, 5, 6, 5), (4, 7, 7), 1, 3, 1, 1),           # 7x7 on a small image, three images
 ]
 
 
@@ -95,7 +96,16 @@ CPU_STRATEGIES = {  # thresholds that force one strategy of conv_cpu wherever it
     # the defaults: few-channel backward passes through the generic NCHW kernels
     "cpu_im2col_generic_backward": dict(WINOGRAD_MIN_CHANNELS={4: 10 ** 9, 2: 10 ** 9},
                                         SHIFTED_MIN_CHANNELS=10 ** 9),
+    # batches over two threads, one image per chunk (several chunks per part with 3 images):
+    # im2col forward, input gradient as the flipped convolution, per-part weight-gradient sums
+    "cpu_im2col_batched": dict(WINOGRAD_MIN_CHANNELS={4: 10 ** 9, 2: 10 ** 9},
+                               SHIFTED_MIN_CHANNELS=10 ** 9, GENERIC_BACKWARD_MAX_CHANNELS=0,
+                               IM2COL_CHUNK_BYTES=1),
+    "cpu_shifted_batched": dict(WINOGRAD_MIN_CHANNELS={4: 10 ** 9, 2: 10 ** 9},
+                                SHIFTED_MIN_CHANNELS=1, SHIFTED_MIN_ROWS_PER_CHANNEL=0,
+                                GENERIC_BACKWARD_MAX_CHANNELS=0, IM2COL_CHUNK_BYTES=1),
 }
+BATCHED = dict(WORKERS=2, MIN_ELEMENTS_PER_PART=1)  # cpu/parallel.py: every batch in two parts
 
 
 @pytest.fixture(params=["generic", *CPU_STRATEGIES])
@@ -110,6 +120,12 @@ def kernels(request, monkeypatch, xp):
     else:
         for name, value in CPU_STRATEGIES[request.param].items():
             monkeypatch.setattr(conv_cpu, name, value)
+        if request.param.endswith("_batched"):
+            for name, value in BATCHED.items():
+                monkeypatch.setattr(cpu_parallel, name, value)
+            if request.param == "cpu_shifted_batched":  # shifted although batched
+                monkeypatch.setattr(conv_cpu, "strategy", lambda geom: "shifted"
+                                    if "shifted" in conv_cpu.strategies(geom) else "im2col")
     return request.param
 
 
@@ -279,8 +295,11 @@ def test_winograd_weights_of_the_flipped_kernel(m):
     ((1, 64, 224, 224, 64), "shifted"),       # thin layer
     ((1, 3, 224, 224, 64), "im2col"),         # first layer
     ((1, 512, 14, 14, 512), "im2col"),        # VGG conv5: fewer pixels than output channels
+    ((128, 128, 16, 16, 128), "im2col"),      # a CIFAR batch: chunked im2col, not shifted
+    ((8, 64, 224, 224, 64), "shifted"),       # a batch whose image's columns outgrow the cache
 ])
-def test_cpu_strategy_per_layer(shape, expected):
+def test_cpu_strategy_per_layer(shape, expected, monkeypatch):
+    monkeypatch.setattr(cpu_parallel, "WORKERS", 2)  # the rules of a two-core machine
     n, c, h, w, o = shape
     geom = conv.conv_geometry((n, c, h, w), (o, c, 3, 3), 1, 1, 1, 1)
     assert conv_cpu.strategy(geom) == expected

@@ -155,3 +155,26 @@ def test_local_response_norm_errors(xp):
         ops.local_response_norm(tc.Tensor(rand(xp, 4, 5)), 5)
     with pytest.raises(ValueError, match="positive integer.*0"):
         ops.local_response_norm(tc.Tensor(rand(xp, 1, 4, 5)), 0)
+
+
+def test_batch_norm_training_with_scale_and_shift_matches_the_separate_ops(xp):
+    """Training with weight and bias runs as one op (AffineBatchNorm); on a channels-last input
+    its output, running statistics and gradients match batch_norm followed by * weight + bias."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 6, 3, 5)).astype(np.float32)
+    x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # channels-last
+    w, b, dout = (rng.standard_normal(s).astype(np.float32) for s in (6, 6, x.shape))
+    results = []
+    for fused in (True, False):
+        xt, wt, bt = (tc.Tensor(xp.asarray(a), requires_grad=True) for a in (x, w, b))
+        stats = [xp.zeros(6, dtype=np.float32), xp.ones(6, dtype=np.float32)]
+        if fused:
+            y = ops.batch_norm(xt, *stats, wt, bt, training=True)
+        else:
+            y = ops.batch_norm(xt, *stats, training=True) * wt.reshape(1, 6, 1, 1) \
+                + bt.reshape(1, 6, 1, 1)
+        (y * tc.Tensor(xp.asarray(dout))).sum().backward()
+        results.append([y.data, *stats, xt.grad, wt.grad, bt.grad])
+    for fused, separate in zip(*results):
+        np.testing.assert_allclose(to_numpy(fused), to_numpy(separate), rtol=1e-4,
+                                   atol=1e-5)

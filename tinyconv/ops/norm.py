@@ -25,11 +25,33 @@ def _standardize(x, axes, eps):
     return centered * inv_std, inv_std, mean, var
 
 
-def _standardize_backward(dout, x_hat, inv_std, axes):
-    """d(loss)/dx for x_hat = _standardize(x) with the statistics depending on x."""
+def _standardize_backward(dout, x_hat, inv_std, axes, scale=1):
+    """d(loss)/dx for scale * x_hat, x_hat = _standardize(x), with the statistics depending on x
+    -> (dx, mean of dout, mean of dout * x_hat) over `axes`."""
     mean_dout = dout.mean(axis=axes, keepdims=True)
     mean_dout_x_hat = (dout * x_hat).mean(axis=axes, keepdims=True)
-    return inv_std * (dout - mean_dout - x_hat * mean_dout_x_hat)
+    dx = x_hat * mean_dout_x_hat
+    dx += mean_dout
+    dx -= dout
+    dx *= -(scale * inv_std)
+    return dx, mean_dout, mean_dout_x_hat
+
+
+def _batch_statistics(x, axes, running_mean, running_var, momentum, eps):
+    """_standardize(x) by the batch statistics over `axes` -> (x_hat, inv_std); updates the
+    running statistics in place (the running variance is the unbiased one, as in PyTorch)."""
+    count = x.size // x.shape[1]
+    if count < 2:
+        raise ValueError(f"batch_norm in training needs more than one value per channel; "
+                         f"got input shape {x.shape}")
+    x_hat, inv_std, mean, var = _standardize(x, axes, eps)
+    if running_mean is not None:
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean.reshape(-1)
+    if running_var is not None:
+        running_var *= 1 - momentum
+        running_var += (momentum * count / (count - 1)) * var.reshape(-1)
+    return x_hat, inv_std
 
 
 class BatchNorm(Function):
@@ -49,17 +71,8 @@ class BatchNorm(Function):
             inv_std = 1 / xp.sqrt(var + eps)
             self.save_for_backward(inv_std)
             return (x - mean) * inv_std
-        count = x.size // x.shape[1]
-        if count < 2:
-            raise ValueError(f"batch_norm in training needs more than one value per channel; "
-                             f"got input shape {x.shape}")
-        x_hat, inv_std, mean, var = _standardize(x, self.axes, eps)
-        if running_mean is not None:
-            running_mean *= 1 - momentum
-            running_mean += momentum * mean.reshape(-1)
-        if running_var is not None:  # the running variance is the unbiased one, as in PyTorch
-            running_var *= 1 - momentum
-            running_var += (momentum * count / (count - 1)) * var.reshape(-1)
+        x_hat, inv_std = _batch_statistics(x, self.axes, running_mean, running_var, momentum,
+                                           eps)
         self.save_for_backward(x_hat, inv_std)
         return x_hat
 
@@ -68,7 +81,33 @@ class BatchNorm(Function):
             (inv_std,) = self.saved
             return dout * inv_std
         x_hat, inv_std = self.saved
-        return _standardize_backward(dout, x_hat, inv_std, self.axes)
+        return _standardize_backward(dout, x_hat, inv_std, self.axes)[0]
+
+
+class AffineBatchNorm(Function):
+    """Training-mode batch norm with its per-channel scale and shift, y = x_hat * weight + bias,
+    as one op: the backward's means of dout and of dout * x_hat, which the input gradient needs,
+    are also the bias and weight gradients (over the count), so a training step makes fewer
+    passes over the activations than batch_norm followed by a mul and an add."""
+    name = "affine_batch_norm"
+
+    def forward(self, x, weight, bias, running_mean=None, running_var=None, momentum=0.1,
+                eps=1e-5):
+        self.axes = (0,) + tuple(range(2, x.ndim))
+        self.stats_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        x_hat, inv_std = _batch_statistics(x, self.axes, running_mean, running_var, momentum,
+                                           eps)
+        self.save_for_backward(x_hat, inv_std, weight)
+        y = x_hat * weight.reshape(self.stats_shape)
+        y += bias.reshape(self.stats_shape)
+        return y
+
+    def backward(self, dout):
+        x_hat, inv_std, weight = self.saved
+        dx, mean_dout, mean_dout_x_hat = _standardize_backward(
+            dout, x_hat, inv_std, self.axes, weight.reshape(self.stats_shape))
+        count = dout.size // dout.shape[1]
+        return dx, count * mean_dout_x_hat.reshape(-1), count * mean_dout.reshape(-1)
 
 
 class InstanceNorm(Function):
@@ -83,7 +122,7 @@ class InstanceNorm(Function):
 
     def backward(self, dout):
         x_hat, inv_std = self.saved
-        return _standardize_backward(dout, x_hat, inv_std, self.axes)
+        return _standardize_backward(dout, x_hat, inv_std, self.axes)[0]
 
 
 def _channel_window_sum(a, before, after):
@@ -169,6 +208,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         if a is not None and get_array_module(a) is not x.xp:
             raise RuntimeError(f"batch_norm: {label} is on a different device than the input "
                                f"({x.device}); move it first")
+    if training and weight is not None and bias is not None:
+        return AffineBatchNorm.apply(x, weight, bias, running_mean=running_mean,
+                                     running_var=running_var, momentum=momentum, eps=eps)
     y = BatchNorm.apply(x, running_mean=running_mean, running_var=running_var,
                         training=training, momentum=momentum, eps=eps)
     return _scale_shift(y, weight, bias)

@@ -10,6 +10,7 @@ OpenBLAS's cblas_?gemm_batch through ctypes where scipy's OpenBLAS has it (`gemm
 Arrays are row-major (C order) 2-D float32 or float64; BLAS is column-major, so C = A B is
 computed as C^T = B^T A^T, for which the transposes of C-contiguous arrays need no copy.
 """
+import contextlib
 import ctypes
 
 import numpy as np
@@ -79,8 +80,8 @@ CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS = 101, 111, 112
 GEMM_BATCH_MIN_MNK = 1 << 22
 
 
-def _find_gemm_batch():
-    """{dtype: cblas_?gemm_batch} of a loaded 32-bit-integer OpenBLAS (scipy's), or {}."""
+def _scipy_openblas():
+    """(ctypes handle, symbol prefix) of the loaded 32-bit-integer OpenBLAS (scipy's), or None."""
     for _, lib in cpu_threads.loaded_openblas():
         config = next((getattr(lib, name) for name in ("scipy_openblas_get_config",
                                                        "openblas_get_config")
@@ -90,14 +91,54 @@ def _find_gemm_batch():
         config.restype = ctypes.c_char_p
         if b"USE64BITINT" in config():  # 64-bit integer arguments: not what gemm_batch passes
             continue
-        for prefix in ("scipy_cblas_", "cblas_"):
-            if hasattr(lib, prefix + "sgemm_batch") and hasattr(lib, prefix + "dgemm_batch"):
-                return {np.dtype(np.float32): getattr(lib, prefix + "sgemm_batch"),
-                        np.dtype(np.float64): getattr(lib, prefix + "dgemm_batch")}
+        return lib, "scipy_" if hasattr(lib, "scipy_openblas_get_config") else ""
+    return None
+
+
+def _find_gemm_batch():
+    """{dtype: cblas_?gemm_batch} of scipy's OpenBLAS where it has it, or {}."""
+    found = _scipy_openblas()
+    if found is None:
+        return {}
+    lib, prefix = found
+    if hasattr(lib, prefix + "cblas_sgemm_batch") and hasattr(lib, prefix + "cblas_dgemm_batch"):
+        return {np.dtype(np.float32): getattr(lib, prefix + "cblas_sgemm_batch"),
+                np.dtype(np.float64): getattr(lib, prefix + "cblas_dgemm_batch")}
     return {}
 
 
+def _find_thread_count():
+    """(get, set) of scipy's OpenBLAS's thread count, or None."""
+    found = _scipy_openblas()
+    if found is None:
+        return None
+    lib, prefix = found
+    names = (prefix + "openblas_get_num_threads", prefix + "openblas_set_num_threads")
+    if not all(hasattr(lib, name) for name in names):
+        return None
+    return tuple(getattr(lib, name) for name in names)
+
+
 _GEMM_BATCH = _find_gemm_batch()
+_THREAD_COUNT = _find_thread_count()
+
+
+@contextlib.contextmanager
+def single_threaded():
+    """Every GEMM inside the block (from any thread) runs on one core: for kernels that spread
+    independent GEMMs over the cores in threads of their own (scipy's BLAS wrappers release the
+    GIL). The thread count is OpenBLAS's, for the whole process, restored on exit; with another
+    BLAS the block changes nothing."""
+    if _THREAD_COUNT is None:
+        yield
+        return
+    get, set_ = _THREAD_COUNT
+    previous = get()
+    set_(1)
+    try:
+        yield
+    finally:
+        set_(previous)
 
 
 def _layout(arrays):

@@ -12,19 +12,21 @@ Three strategies, chosen per layer by `strategy`:
 - Winograd F(4x4, 3x3) or F(2x2, 3x3) (winograd_cpu.py) for 3x3 stride-1 layers with many
   channels: F(4x4) where there are enough 4x4 output tiles to pay for its larger weight
   transform, F(2x2) on smaller images.
-- shifted GEMMs (stride 1, many rows): in the row buffer, kernel tap (i, j) of every output
-  position is the same buffer shifted by i*dh*Wp + j*dw rows, a contiguous block. The output
-  is the sum over taps of block @ W_ij, nine GEMMs accumulating in place (beta=1) into an output
+- shifted GEMMs (stride 1, many rows, a single image): in the row buffer, kernel tap (i, j) of
+  every output position is the same buffer shifted by i*dh*Wp + j*dw rows, a contiguous block.
+  The output is the sum over taps of block @ W_ij, accumulating in place (beta=1) into an output
   laid out on the padded grid, whose extra columns and rows are never read. No im2col copy.
   The input gradient is the same sum with negative shifts over the zero-embedded gradient.
-- im2col + one GEMM (strided, few channels, or small images): taps copied into a
-  (rows, C, kh * kw) matrix whose column order matches the OIHW weight, so the weight needs no
-  rearranging, which for small images costs more than the copy of the input.
+- im2col + one GEMM (strided, few channels, small images, and batches): window values copied
+  into a column matrix (two column orders, below); batches run in chunks of images over the
+  cores, each chunk's copy and GEMM on one core, and every batch's weight gradient is theirs.
 """
+import dataclasses
+
 import numpy as np
 
 from .. import im2col
-from . import blas as blas_cpu, winograd as winograd_cpu
+from . import blas as blas_cpu, parallel, winograd as winograd_cpu
 from .channels_last import as_nchw, channels_last_rows, embed
 from .parallel import for_each_part
 
@@ -33,6 +35,9 @@ from .parallel import for_each_part
 # small images with many output channels (VGG conv5 at 14x14, AlexNet conv3-5) take im2col.
 SHIFTED_MIN_ROWS_PER_CHANNEL = 1.0
 SHIFTED_MIN_CHANNELS = 16  # with fewer input channels, nine GEMMs of depth C are too thin
+# Batches take im2col in image chunks (below) instead of shifted GEMMs: the shifted GEMMs work on
+# the padded grid (three times the outputs for 7x7 filters on 8x8 images) and run full-batch
+# GEMMs over every thread, while a chunk's columns stay in cache for its single-threaded GEMM.
 # Winograd pays for its input and output transforms when the GEMMs are wide (many channels in
 # and out) and for its weight transform when there are enough m x m output tiles per out channel:
 # F(4x4)'s weight transform is four times F(2x2)'s, so layers with few tiles (VGG16 conv4 at
@@ -48,7 +53,8 @@ WINOGRAD4_CHUNKED_MIN_ROW_ELEMENTS = 2 ** 16
 WINOGRAD_MIN_TILES_PER_CHANNEL = {4: 0.25, 2: 0.25}  # by output tile size m of F(m x m, 3x3)
 # With very few input channels (an image's 3) the channels-last GEMMs of both backward passes
 # have only C * kh * kw columns (27 for a 3x3 RGB layer) and run slowly; the generic NCHW kernels
-# (im2col.py) put the pixels along the long side, so both backward passes take them.
+# (im2col.py) put the pixels along the long side, so both backward passes take them (except the
+# weight gradient of a batch, whose chunked GEMMs are as long along the pixels).
 GENERIC_BACKWARD_MAX_CHANNELS = 4
 # Output rows per block of shifted GEMMs: a block's output stays in cache over all its taps
 BLOCK_ELEMENTS = 2 ** 18
@@ -92,7 +98,7 @@ def strategy(geom):
             if o >= WINOGRAD_MIN_OUT_CHANNELS[m] and c >= WINOGRAD_MIN_CHANNELS[m] \
                     and tiles >= WINOGRAD_MIN_TILES_PER_CHANNEL[m] * o:
                 return f"winograd{m}"
-    if "shifted" in available and c >= SHIFTED_MIN_CHANNELS \
+    if "shifted" in available and c >= SHIFTED_MIN_CHANNELS and not _batched(geom) \
             and n * (h + 2 * ph) * (w + 2 * pw) >= SHIFTED_MIN_ROWS_PER_CHANNEL * o:
         return "shifted"
     return "im2col"
@@ -168,11 +174,13 @@ def conv_backward_input(dout, wk, geom):
         return winograd_cpu.conv3x3(dout, u, padding, geom.x_shape[1], wk.tile)
     if wk.strategy == "shifted":
         return _shifted_backward_input(dout, wk.taps, geom)
-    return _im2col_backward_input(dout, wk.matrix, geom)
+    return _im2col_backward_input(dout, wk.w, wk.matrix, geom)
 
 
 def conv_backward_weight(dout, x, geom):
     """dout (N, O, OH, OW), x (N, C, H, W) -> dw (O, C, kh, kw)."""
+    if _batched(geom):
+        return _im2col_backward_weight(dout, x, geom)
     if geom.x_shape[1] <= GENERIC_BACKWARD_MAX_CHANNELS:
         return im2col.conv_backward_weight(dout, x, geom)
     if geom.stride == (1, 1):
@@ -241,22 +249,27 @@ def _shifted_backward_weight(dout, x, geom):
 
 
 # ----- im2col + one GEMM (any stride and dilation)
-# Two column orders. Strided layers and layers of a few input channels, with dilation 1 along
-# x (AlexNet conv1, 11x11 / 4 over 3 channels; VGG conv1_1), use (kernel row i, kernel column j,
-# channel c): the kw * C values under a window's kernel row are one contiguous run of the
-# channels-last input, so each kernel row is one copy of (N, OH, OW, kw * C) runs (AlexNet
-# conv1: 11 copies of 33-value runs rather than 121 of 3 values; few long copies beat many short
-# ones), and the col2im adds stride-wide groups of kernel columns, whose runs do not overlap.
-# Other layers use (c, i, j), the OIHW weight's own order, copied tap by tap: there numpy merges
-# each tap's (OW, C) into one loop, and the weight needs no rearranging. (The input gradient of
-# a few-channel layer takes the generic kernels, see GENERIC_BACKWARD_MAX_CHANNELS.)
-# The copies run over the cores, output rows split between them.
+# Two column orders. Layers with dilation 1 along x that are strided, have a few input channels
+# (AlexNet conv1, 11x11 / 4 over 3 channels; VGG conv1_1) or at least as many output pixels per
+# image as output channels use (kernel row i, kernel column j, channel c): the kw * C values
+# under a window's kernel row are one contiguous run of the channels-last input, so each kernel
+# row is one copy of (N, OH, OW, kw * C) runs (AlexNet conv1: 11 copies of 33-value runs rather
+# than 121 of 3 values; few long copies beat many short ones, and tap-by-tap copies write one
+# value per kh * kw, touching every cache line of the columns kh * kw times), and the col2im
+# adds stride-wide groups of kernel columns, whose runs do not overlap. The weight is rearranged
+# to match, which costs about as much as copying O column rows, so images with fewer output
+# pixels than output channels (VGG conv5 at 14x14, AlexNet conv3-5) use (c, i, j), the OIHW
+# weight's own order, copied tap by tap (each tap's (OW, C) one loop for numpy). (The input
+# gradient of a few-channel layer takes the generic kernels, see GENERIC_BACKWARD_MAX_CHANNELS.)
+# The copies run over the cores, output rows split between them (images, for batches: below).
 
 
 def _uses_runs(geom):
-    """Whether this layer's columns are in (i, j, c) order (else (c, i, j))."""
-    return geom.dilation[1] == 1 and (
-        geom.stride[1] > 1 or geom.x_shape[1] <= GENERIC_BACKWARD_MAX_CHANNELS)
+    """Whether this layer's columns are in (i, j, c) order (else (c, i, j)); the same for every
+    chunk of images of the layer."""
+    (oh, ow), o = geom.out_hw, geom.w_shape[0]
+    return geom.dilation[1] == 1 and (geom.stride[1] > 1 or oh * ow >= o
+                                      or geom.x_shape[1] <= GENERIC_BACKWARD_MAX_CHANNELS)
 
 
 def im2col_weight_matrix(w, geom):
@@ -307,25 +320,110 @@ def _im2col(x, geom):
     return cols.reshape(n * oh * ow, c * kh * kw)
 
 
+# Batches of images run im2col + GEMM image part by image part over the cores: each part, in a
+# thread of its own, loops over chunks of images whose columns take about IM2COL_CHUNK_BYTES,
+# copies a chunk's columns and runs its GEMM on one core (BLAS single-threaded meanwhile).
+# A chunk's columns stay in cache between the copy and the GEMM, the GEMMs have cache-sized
+# operands, a weight gradient's long inner dimension (every output pixel of the batch) is split
+# into per-part sums instead of being split by BLAS over synchronizing threads, and the copies
+# run over the cores too. A single image (or a one-core machine) is one chunk, its GEMM on all
+# the cores.
+# Layers whose single image's columns pass IM2COL_CHUNK_MAX_IMAGE_BYTES (VGG's at 224 but conv1_1)
+# keep the unbatched kernels: a chunk of one such image no longer stays in cache.
+IM2COL_CHUNK_BYTES = 2 ** 21
+IM2COL_CHUNK_MAX_IMAGE_BYTES = 2 ** 23
+
+
+def _over_image_chunks(job, geom, itemsize):
+    """[job(chunks) for each part of the batch], in the parts' order, the parts in parallel over
+    the cores, chunks being the part's (start, stop) image ranges of about IM2COL_CHUNK_BYTES of
+    columns each. Fixed parts, not chunks handed to whichever thread is free: a weight gradient is
+    then summed in the same order on every run, which bit-identical training resumes need."""
+    n, c = geom.x_shape[:2]
+    per_image = geom.out_hw[0] * geom.out_hw[1] * c * geom.w_shape[2] * geom.w_shape[3]
+    if not _batched(geom):
+        return [job([(0, n)])]
+    step = max(1, IM2COL_CHUNK_BYTES // (per_image * itemsize))
+    results = {}
+
+    def run(start, stop):
+        results[start] = job([(a, min(a + step, stop)) for a in range(start, stop, step)])
+    with blas_cpu.single_threaded():
+        parallel.for_each_part(run, n, n * per_image)
+    return [results[start] for start in sorted(results)]
+
+
+def _batched(geom):
+    """Whether this layer's im2col kernels run image chunks over the cores (the same choice for
+    every dtype: an image's columns counted in float32)."""
+    n, c = geom.x_shape[:2]
+    per_image = geom.out_hw[0] * geom.out_hw[1] * c * geom.w_shape[2] * geom.w_shape[3]
+    return per_image * 4 <= IM2COL_CHUNK_MAX_IMAGE_BYTES \
+        and parallel.parts_for(n, n * per_image) > 1
+
+
+def _chunk(geom, start, stop):
+    """The geometry of images start..stop-1 of the batch."""
+    return dataclasses.replace(geom, x_shape=(stop - start,) + geom.x_shape[1:])
+
+
 def _im2col_forward(x, w_matrix, geom, b):
     n, (oh, ow) = geom.x_shape[0], geom.out_hw
     out = np.empty((n * oh * ow, geom.w_shape[0]), dtype=x.dtype)  # (N*OH*OW, O)
-    beta = 0.0
-    if b is not None:
-        out[:] = b
-        beta = 1.0
-    blas_cpu.gemm(_im2col(x, geom), w_matrix.T, out=out, beta=beta)
+
+    def job(chunks):
+        for start, stop in chunks:
+            rows = out[start * oh * ow:stop * oh * ow]
+            beta = 0.0
+            if b is not None:
+                rows[:] = b
+                beta = 1.0
+            blas_cpu.gemm(_im2col(x[start:stop], _chunk(geom, start, stop)), w_matrix.T,
+                          out=rows, beta=beta)
+    _over_image_chunks(job, geom, x.itemsize)
     return as_nchw(out, n, oh, ow)
 
 
-def _im2col_backward_input(dout, w_matrix, geom):
-    """col2im of dout @ W, tap by tap, or with (i, j, c) columns in stride-wide groups of
-    kernel columns whose runs do not overlap from one output to the next."""
+def _flipped(geom):
+    """The geometry of a stride-1 layer's input gradient as a convolution of dout with the
+    flipped, transposed kernel (C, O, kh, kw), or None where a padding would be negative."""
+    (kh, kw), (ph, pw), (dh, dw) = geom.w_shape[2:], geom.padding, geom.dilation
+    padding = (dh * (kh - 1) - ph, dw * (kw - 1) - pw)
+    if geom.stride != (1, 1) or min(padding) < 0:
+        return None
+    o, c = geom.w_shape[:2]
+    return dataclasses.replace(geom, x_shape=geom.out_shape, w_shape=(c, o, kh, kw),
+                               out_hw=geom.x_shape[2:], padding=padding)
+
+
+def _im2col_backward_input(dout, w, w_matrix, geom):
+    """dx: for batches of a stride-1 layer, the im2col convolution of dout with the flipped,
+    transposed kernel (the same chunked copies and GEMMs as the forward), else col2im of dout @ W,
+    chunk by chunk of images."""
+    flipped = _flipped(geom) if _batched(geom) else None
+    if flipped is not None:
+        w_flipped = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+        return _im2col_forward(dout, im2col_weight_matrix(w_flipped, flipped), flipped, None)
     n, c, h, w = geom.x_shape
-    kh, kw = geom.w_shape[2:]
-    (ph, pw), (oh, ow), sw = geom.padding, geom.out_hw, geom.stride[1]
-    dcols = blas_cpu.gemm(channels_last_rows(dout), w_matrix)      # (N*OH*OW, C*kh*kw)
+    (ph, pw), (oh, ow) = geom.padding, geom.out_hw
+    grows = channels_last_rows(dout)                                # (N*OH*OW, O)
     dxpad = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=dout.dtype)
+
+    def job(chunks):
+        for start, stop in chunks:
+            dcols = blas_cpu.gemm(grows[start * oh * ow:stop * oh * ow], w_matrix)
+            _col2im(dcols, dxpad[start:stop], _chunk(geom, start, stop))
+    _over_image_chunks(job, geom, dout.itemsize)
+    return dxpad[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
+
+
+def _col2im(dcols, dxpad, geom):
+    """Add columns dcols (N*OH*OW, C*kh*kw) into padded channels-last dxpad (N, Hp, Wp, C): tap
+    by tap, or with (i, j, c) columns in stride-wide groups of kernel columns whose runs do not
+    overlap from one output to the next."""
+    n, c = geom.x_shape[:2]
+    kh, kw = geom.w_shape[2:]
+    (oh, ow), sw = geom.out_hw, geom.stride[1]
     if _uses_runs(geom):
         dcols = dcols.reshape(n, oh, ow, kh, kw, c)
         for i in range(kh):
@@ -338,12 +436,21 @@ def _im2col_backward_input(dout, w_matrix, geom):
         for i in range(kh):
             for j in range(kw):
                 dxpad[_tap_index(geom, i, j)] += dcols[..., i, j]
-    return dxpad[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
 
 
 def _im2col_backward_weight(dout, x, geom):
+    """dW = dout^T @ columns, summed over the chunks of each part, then over the parts in order."""
     o, c, kh, kw = geom.w_shape
-    dw = blas_cpu.gemm(channels_last_rows(dout).T, _im2col(x, geom))   # (O, C*kh*kw)
+    oh, ow = geom.out_hw
+    grows = channels_last_rows(dout)                                # (N*OH*OW, O)
+
+    def job(chunks):
+        dw = np.zeros((o, c * kh * kw), dtype=x.dtype)
+        for start, stop in chunks:
+            blas_cpu.gemm(grows[start * oh * ow:stop * oh * ow].T,
+                          _im2col(x[start:stop], _chunk(geom, start, stop)), out=dw, beta=1.0)
+        return dw
+    dw = sum(_over_image_chunks(job, geom, x.itemsize))
     if _uses_runs(geom):
         return np.ascontiguousarray(dw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
     return dw.reshape(geom.w_shape)
