@@ -232,3 +232,19 @@ def test_train_command_refuses_a_checkpoint_of_another_model(tmp_path, capsys):
     assert main(["train", "--model", "linear_cifar"] + common) == 0
     assert main(["train", "--model", "convnetjs_cifar", "--resume"] + common) == 1
     assert "checkpoint of linear_cifar, not of convnetjs_cifar" in capsys.readouterr().err
+
+
+def test_train_command_starts_from_init_weights(tmp_path, capsys):
+    train = _write_folder(tmp_path / "train")
+    common = ["--train", str(train), "--epochs", "1", "--batch-size", "4", "--no-augment"]
+    first, second = tmp_path / "first.h5", tmp_path / "second.h5"
+    assert main(["train", "--model", "convnetjs_cifar", "-o", str(first)] + common) == 0
+    # a learning rate so small the weights barely move: the start must be first's weights
+    assert main(["train", "--model", "convnetjs_cifar", "-o", str(second), "--init", str(first),
+                 "--lr", "1e-12", "--optimizer", "sgd", "--weight-decay", "0"] + common) == 0
+    a = tinyconv.load_model(first).state_dict()["conv1.weight"]
+    b = tinyconv.load_model(second).state_dict()["conv1.weight"]
+    np.testing.assert_allclose(b, a, rtol=0, atol=1e-9)
+    assert main(["train", "--model", "linear_cifar", "-o", str(tmp_path / "x.h5"), "--init",
+                 str(first)] + common) == 1
+    assert "holds convnetjs_cifar, not linear_cifar" in capsys.readouterr().err

@@ -16,14 +16,15 @@ from ..training import OPTIMIZERS, SCHEDULES, TrainConfig, Trainer, from_folder,
 from ..training.pictures import first_layer_filters
 from ..weights.fetch import cached_path
 from . import types
-from .common import (add_device_arg, add_parser, add_strict_arg, output_file, output_folder,
-                     skip_unreadable)
+from .common import (add_device_arg, add_parser, add_strict_arg, load_weights, output_file,
+                     output_folder, skip_unreadable)
 
 EXAMPLE = """examples:
   tinyconv train --model convnetjs_cifar --train cifar10/train --test cifar10/test --epochs 20
   tinyconv train --model linear_cifar --train cifar10/train --test cifar10/test --epochs 5 \\
       --optimizer adam --lr 1e-3 --no-augment -o linear.h5
   tinyconv train ... --resume          # after Ctrl-C: continue from the checkpoint
+  tinyconv train --model convnetjs_cifar ... --init convnetjs_cifar.h5 --lr 0.005 -o tuned.h5
 
 Without -o the result goes to the cache (TINYCONV_CACHE) as MODEL.h5, so `--weights MODEL`
 finds it; the checkpoint defaults to the output's path + ".checkpoint.npz"."""
@@ -38,6 +39,9 @@ def register(subparsers):
     p.add_argument("-o", "--output", type=output_file, help="weight file to write [the cache]")
     p.add_argument("--checkpoint", type=output_file, help="checkpoint file [OUTPUT.checkpoint.npz]")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.add_argument("--init", metavar="WEIGHTS",
+                   help="start from these weights (a file or a name in the cache, of the same "
+                        "architecture and classes) instead of random ones: fine-tuning")
     p.add_argument("--filter-snapshots", type=output_folder, metavar="DIR",
                    help="write the first convolution's filters as a picture before training and "
                         "after every epoch: DIR/MODEL_filters_epochNNN.png")
@@ -98,6 +102,8 @@ def run(args):
                          f"{args.train} has {train_set.class_names}")
     model = build(args.model, device=args.device, seed=args.seed,
                   num_classes=len(train_set.class_names))
+    if args.init:
+        start_from(model, args.init, train_set.class_names)
     print(f"{args.model}: {len(train_set)} training images of {len(train_set.class_names)} "
           f"classes" + (f", {len(test_set)} test images" if test_set else ""), flush=True)
     snapshot = filter_snapshots(args) if args.filter_snapshots else None
@@ -116,6 +122,17 @@ def run(args):
           f"{test}")
     print(f"wrote {path}" + (f" (use it as --weights {args.model})" if not args.output else ""))
     sys.stdout.flush()
+
+
+def start_from(model, weights, class_names):
+    """Load --init `weights` into `model`, refusing another architecture or other classes."""
+    init = load_weights(weights, model.device)
+    if init.arch != model.arch:
+        raise ValueError(f"--init {weights} holds {init.arch}, not {model.arch}")
+    if init.labels and list(init.labels) != list(class_names):
+        raise ValueError(f"--init {weights} was trained on the classes {list(init.labels)}, the "
+                         f"--train folder has {list(class_names)}")
+    model.load_state_dict(init.state_dict())
 
 
 def filter_snapshots(args):
