@@ -31,7 +31,9 @@ from parity_weights import parity_input, parity_state
 FIXTURES = Path(__file__).resolve().parent / "data" / "torchvision_parity"
 ARCHS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "mobilenet_v2",
          "densenet121", "densenet169", "densenet201", "googlenet"]
-WRITTEN = {"mobilenet_v2", "densenet121", "googlenet"}  # one file per fixture family, and more
+# written as real files: the smallest (28 MB in float64), DenseNet under the old key names, and
+# GoogLeNet with its auxiliary heads
+WRITTEN = {"mobilenet_v2", "densenet121", "googlenet"}
 RTOL = 1e-10
 # rows that are functional steps of torchvision's forward, not modules: DenseNet's final F.relu
 # and F.adaptive_avg_pool2d, MobileNetV2's functional average pool, a ResNet block's sum before
