@@ -3,7 +3,9 @@
 tests/test_torchvision_parity.py without it), so that both sides draw the same float64 values.
 
 Each tensor of a state dict is drawn from its own generator, np.random.default_rng([SEED,
-crc32(key)]), so a value depends only on its key and shape:
+crc32(key)]), so a value depends only on its key and shape, not on the order of the keys nor on
+which others the dict holds (GoogLeNet's auxiliary heads, which the converter drops, change no
+other value):
 
 - convolution and linear weights: normal, std gain / sqrt(fan_in) (fan_in = the product of the
   shape past the first axis; GAIN_CONV = sqrt(2) for convolutions, 1 for the classifier);
@@ -19,7 +21,7 @@ import zlib
 import numpy as np
 
 SEED = 2026
-INPUT_SHAPE = (1, 3, 48, 48)
+INPUT_SHAPE = (1, 3, 48, 48)  # odd sizes deep down: floor avg pools, ceil max pools at work
 GAIN_CONV = np.sqrt(2.0)
 
 
@@ -45,4 +47,5 @@ def parity_state(shapes):
 
 
 def parity_input():
+    """The float64 INPUT_SHAPE input torchvision is fed."""
     return np.random.default_rng(SEED).standard_normal(INPUT_SHAPE)
