@@ -17,7 +17,7 @@ TINYCONV_CONV_ALGORITHM):
                   layers on numpy, "im2col" elsewhere
     "autotune"    time every algorithm that can compute the layer once per (device, dtype,
                   geometry), forward + input gradient, and remember the fastest (`tuned()`);
-                  on numpy conv_cpu's algorithms only (see _tuning_candidates)
+                  on numpy the CPU kernels only (see _tuning_candidates)
     a name        that algorithm wherever it can compute the layer, the heuristic elsewhere
 
 Autotuning costs a few runs of each layer the first time its shape is seen; it pays on a
