@@ -141,3 +141,16 @@ def test_relu6_in_place_overwrites_and_float32_stays(xp):
     y = ops.relu6(tc.Tensor(a), inplace=True)
     assert y.data is a and y.dtype == np.float32
     assert float(a.min()) == 0 and float(a.max()) == 6
+
+
+def test_relu6_gradient_of_a_large_channels_last_array_split_over_threads():
+    """The numpy backward runs in parallel slices (parallel.for_each_slice) and keeps dout's
+    channels-last layout; every slice gets dout where 0 < y < 6 and zero elsewhere."""
+    a = np.ascontiguousarray(off_relu6_kinks(np, 2, 9, 8, 16, 64).reshape(2, 72, 16, 64)
+                             .transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # (N, C, H, W) view
+    x = tc.Tensor(a, requires_grad=True)
+    dout = np.ascontiguousarray(np.random.default_rng(1).standard_normal(a.shape)
+                                .transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    ops.relu6(x).backward(dout)
+    np.testing.assert_array_equal(x.grad, np.where((a > 0) & (a < 6), dout, 0.0))
+    assert x.grad.strides[1] == 8  # channels-last like dout

@@ -4,9 +4,10 @@ Run by `tinyconv bench --compare torch` (or tools/bench.py --compare torch) as
 `python tools/bench_torch.py --child JSON --memory-format nchw|channels_last`, which then
 answers the parent's commands (tinyconv.bench.run.serve). The networks are torchvision's layouts
 from tools/torch_reference.py, built on the meta device and materialised only up to the case's
-last layer, so memory counts only what runs. A training case's network is built from tinyconv's
-own table of the architecture (TableNet: the same rows, shapes and starting weights), so that
-any network in tinyconv's tables can be timed, and is trained as PyTorch users train
+last layer, so memory counts only what runs. The other networks (ResNet, MobileNetV2, the
+training cases) are built from tinyconv's own table of the architecture (TableNet: the same
+rows, shapes and starting weights), so that any network in tinyconv's tables can be timed; a
+training case's network is trained as PyTorch users train
 (torch.optim.SGD, F.cross_entropy, in-place ReLUs where tinyconv writes in place too).
 """
 import json
@@ -53,7 +54,7 @@ def build(case, case_device="cpu"):
         elif case.model == "alexnet":
             net = AlexNet()
         else:
-            raise ValueError(f"no PyTorch network for case {case.name}")
+            return build_table(case, case_device)
     net = net.to_empty(device=torch_device(case_device)).eval()
     with torch.no_grad():
         for module in net.modules():
@@ -112,6 +113,8 @@ def run_row(row, p, xs, training, inplace):
                             training, row.momentum, row.eps)
     if row.kind == "relu":
         return F.relu(x, inplace=inplace)
+    if row.kind == "relu6":
+        return F.relu6(x, inplace=inplace)
     if row.kind == "max_pool":
         return F.max_pool2d(x, row.kernel_size, row.stride, row.padding, ceil_mode=row.ceil_mode)
     if row.kind == "linear":
@@ -127,6 +130,16 @@ def run_row(row, p, xs, training, inplace):
     if row.kind == "adaptive_avg_pool":
         return F.adaptive_avg_pool2d(x, row.output_size)
     raise ValueError(f"no PyTorch equivalent of row {row!r} in the benchmark")
+
+
+def build_table(case, device="cpu"):
+    """An inference case's network from tinyconv's table (its rows and random weights), frozen,
+    in eval mode: batch norm by its running statistics as its own op after each convolution
+    (not folded: PyTorch's eval mode as users run it)."""
+    net = TableNet(case_model(case)).eval()
+    for key, t in net.state.items():
+        net.state[key] = t.to(torch_device(device))
+    return net
 
 
 def build_trained(case, device="cpu"):

@@ -5,7 +5,8 @@
 
 Cases: VGG16 (torchvision layout, random frozen weights, 224x224) forward and forward+backward to
 the input of one class score at batch 1 and 8; VGG19 up to relu5_1 forward+backward at 512x512;
-AlexNet forward+backward. Training cases (mode "train"): one step of training a CIFAR-10 network
+AlexNet forward+backward; ResNet-50 (batch 1 and 8) and MobileNetV2 (batch 1) forward+backward at
+224x224, batch norm in inference (tinyconv folds it into the convolutions). Training cases (mode "train"): one step of training a CIFAR-10 network
 on a 32x32 batch at its batch size: forward in training mode (batch norm by batch statistics),
 cross-entropy on fixed labels, backward to every parameter, one SGD step (momentum 0.9,
 Nesterov, weight decay 5e-4).
@@ -75,6 +76,9 @@ CASES = [
     Case("vgg16_forward_backward_b8", "vgg16", None, 8, 224, "forward_backward"),
     Case("vgg19_relu5_1_forward_backward_512", "vgg19", "relu5_1", 1, 512, "forward_backward"),
     Case("alexnet_forward_backward_b1", "alexnet", None, 1, 224, "forward_backward"),
+    Case("resnet50_forward_backward_b1", "resnet50", None, 1, 224, "forward_backward"),
+    Case("resnet50_forward_backward_b8", "resnet50", None, 8, 224, "forward_backward"),
+    Case("mobilenet_v2_forward_backward_b1", "mobilenet_v2", None, 1, 224, "forward_backward"),
     Case("convnetjs_cifar_train_b128", "convnetjs_cifar", None, 128, 32, "train"),
     Case("resnet_cifar_train_b128", "resnet_cifar", None, 128, 32, "train"),
 ]

@@ -7,14 +7,17 @@ An algorithm is a name bound to kernels with the four primitives of im2col.py. T
     "cpu_shifted"     ... one GEMM per kernel tap on shifted views (stride 1)
     "cpu_winograd2"   ... Winograd F(2x2, 3x3) (3x3, stride 1, dilation 1, padding <= 2)
     "cpu_winograd4"   ... Winograd F(4x4, 3x3) (the same layers)
+    "cpu_depthwise"   cpu/depthwise.py on numpy (groups == channels in == out): per-tap
+                      channels-last multiply-adds, no GEMM
 
 How one is chosen (`set_algorithm`, the `algorithm` context manager, or the environment variable
 TINYCONV_CONV_ALGORITHM):
 
-    "heuristic"   (default) conv_cpu's rules of thumb on numpy, "im2col" elsewhere
+    "heuristic"   (default) conv_cpu's rules of thumb on numpy, cpu_depthwise for depthwise
+                  layers on numpy, "im2col" elsewhere
     "autotune"    time every algorithm that can compute the layer once per (device, dtype,
                   geometry), forward + input gradient, and remember the fastest (`tuned()`);
-                  on numpy conv_cpu's algorithms only (see _tuning_candidates)
+                  on numpy the CPU kernels only (see _tuning_candidates)
     a name        that algorithm wherever it can compute the layer, the heuristic elsewhere
 
 Autotuning costs a few runs of each layer the first time its shape is seen; it pays on a
@@ -27,6 +30,7 @@ import numpy as np
 
 from ..engine.backend import get_array_module, is_numpy, time_calls
 from . import im2col
+from .cpu import depthwise
 from .cpu.channels_last import channels_last
 
 
@@ -60,7 +64,7 @@ class CpuStrategy:
 
 ALGORITHMS = {"im2col": im2col, **{s.name: s for s in (
     CpuStrategy("im2col"), CpuStrategy("shifted"), CpuStrategy("winograd2"),
-    CpuStrategy("winograd4"))}}
+    CpuStrategy("winograd4"))}, "cpu_depthwise": depthwise}
 MODES = ("heuristic", "autotune")
 _choice = os.environ.get("TINYCONV_CONV_ALGORITHM", "heuristic").strip() or "heuristic"
 _tuned = {}
@@ -106,11 +110,15 @@ def available(x, geom):
         from .cpu import conv as conv_cpu
         if conv_cpu.applies(x, geom):
             names += ["cpu_" + s for s in conv_cpu.strategies(geom)]
+        if depthwise.applies(x, geom):
+            names.append("cpu_depthwise")
     return names
 
 
 def heuristic(x, geom):
-    """The rule-of-thumb kernels: conv_cpu's own per-layer choice on numpy, else im2col.
+    """The rule-of-thumb kernels: conv_cpu's own per-layer choice on numpy, the depthwise
+    kernels for depthwise layers on numpy (the generic path would copy kh*kw taps of the input
+    and run C one-row GEMMs; per-tap multiply-adds read each tap once), else im2col.
 
     (The generic kernels time faster than conv_cpu's on 3-channel NCHW images in isolation,
     but their NCHW output costs the next layer a transposing copy that outweighs the gain, so
@@ -119,6 +127,8 @@ def heuristic(x, geom):
         from .cpu import conv as conv_cpu
         if conv_cpu.applies(x, geom):
             return ALGORITHMS["cpu_" + conv_cpu.strategy(geom)]
+        if depthwise.applies(x, geom):
+            return depthwise
     return im2col
 
 
