@@ -116,7 +116,16 @@ def test_the_file_size_limit_leaves_the_old_picture_whole(tmp_path):
     assert target.read_bytes() == before and temporaries(tmp_path) == []
 
 
-def test_a_signal_swallowed_by_the_writer_still_cancels_the_write(tmp_path):
+@pytest.fixture
+def takes_ctrl_c():
+    """Python's SIGINT handler during the test: a shell's background job (where a test run may
+    be) starts with SIGINT ignored, and the writer rightly leaves an ignored signal ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_signal_swallowed_by_the_writer_still_cancels_the_write(tmp_path, takes_ctrl_c):
     # h5py calls back into Python where exceptions are "ignored": the write went on, exit 0
     target = tmp_path / "old.h5"
     target.write_bytes(b"old")
@@ -130,8 +139,10 @@ def test_a_signal_swallowed_by_the_writer_still_cancels_the_write(tmp_path):
     assert target.read_bytes() == b"old" and temporaries(tmp_path) == []
 
 
+# the child takes Ctrl-C even when started from a background job (see takes_ctrl_c)
 SLOW_CONVERT = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import h5py
 from tinyconv.cli import main
 create = h5py.Group.create_dataset
