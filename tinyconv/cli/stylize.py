@@ -41,9 +41,10 @@ def register(subparsers):
     p.add_argument("--preserve-colour", action="store_true",
                    help="keep each image's colours (luminance-only transfer)")
     g = p.add_argument_group("several styles")
-    g.add_argument("--style-index", type=types.non_negative_int, help="CIN: the style [0]")
-    g.add_argument("--blend", type=types.non_negative_float, nargs="+",
-                   help="CIN: a weight per style; AdaIN: a weight per --style painting")
+    which = g.add_mutually_exclusive_group()
+    which.add_argument("--style-index", type=types.non_negative_int, help="CIN: the style [0]")
+    which.add_argument("--blend", type=types.non_negative_float, nargs="+",
+                       help="CIN: a weight per style; AdaIN: a weight per --style painting")
     g.add_argument("--encoder", help="AdaIN: the VGG19 weights the decoder was trained with")
     g.add_argument("--style", nargs="+", help="AdaIN: painting(s)")
     g.add_argument("--style-size", type=types.side, default=256,
