@@ -248,3 +248,12 @@ def test_train_command_starts_from_init_weights(tmp_path, capsys):
     assert main(["train", "--model", "linear_cifar", "-o", str(tmp_path / "x.h5"), "--init",
                  str(first)] + common) == 1
     assert "holds convnetjs_cifar, not linear_cifar" in capsys.readouterr().err
+
+
+def test_augment_without_padding_only_flips():
+    images = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3), dtype=np.uint8)
+    out = data.augment(images, np.random.default_rng(1), pad=0)
+    mirrored = [np.array_equal(o, i[:, ::-1]) and not np.array_equal(o, i)
+                for o, i in zip(out, images)]
+    kept = [np.array_equal(o, i) for o, i in zip(out, images)]
+    assert all(m or k for m, k in zip(mirrored, kept)) and any(mirrored) and any(kept)

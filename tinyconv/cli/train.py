@@ -77,7 +77,11 @@ def _add_training_args(p):
     g.add_argument("--label-smoothing", type=types.label_smoothing, default=d.label_smoothing,
                    help="[0]")
     g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d.augment,
-                   help="random crops (4 pixels of padding) and horizontal flips [on]")
+                   help="random crops (--crop-padding pixels of padding) and horizontal flips "
+                        "[on]")
+    g.add_argument("--crop-padding", type=types.non_negative_int, default=d.crop_padding,
+                   help=f"zero pixels around an image for its random crop; 0: flips only "
+                        f"[{d.crop_padding}]")
 
 
 def _config(args):
@@ -85,7 +89,7 @@ def _config(args):
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
         momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay,
         schedule=args.schedule, warmup=args.warmup, label_smoothing=args.label_smoothing,
-        augment=args.augment, seed=args.seed)
+        augment=args.augment, crop_padding=args.crop_padding, seed=args.seed)
 
 
 def run(args):

@@ -58,7 +58,8 @@ class TrainConfig:
     schedule: str = "cosine"
     warmup: float = 0.0           # epochs of linear warm-up (fractions allowed)
     label_smoothing: float = 0.0
-    augment: bool = True          # random crop with 4 pixels of padding, horizontal flip
+    augment: bool = True          # random crop with crop_padding pixels of padding, flip
+    crop_padding: int = 4         # 0: flips only
     seed: int = 0
     eval_batch_size: int = 500
 
@@ -66,6 +67,8 @@ class TrainConfig:
         check_schedule(self.schedule)
         if not 0 <= self.label_smoothing < 1:
             raise BadInput(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.crop_padding < 0:
+            raise BadInput(f"crop padding must be >= 0 pixels, got {self.crop_padding}")
         if self.optimizer not in OPTIMIZERS:
             raise BadInput(f"unknown optimizer {self.optimizer!r}; choose one of "
                            f"{', '.join(OPTIMIZERS)}")
@@ -116,7 +119,7 @@ class Classification:
     def batch(self, trainer, index, rng):
         c, model = trainer.config, trainer.model
         images = trainer.train_set.images[index]
-        images = augment(images, rng) if c.augment else images
+        images = augment(images, rng, pad=c.crop_padding) if c.augment else images
         labels = trainer.train_set.labels[index]
         x = Tensor(model.preprocessing.to_input(images, model.device, model.dtype))
         scores = model(x)
