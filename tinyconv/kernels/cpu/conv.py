@@ -296,28 +296,48 @@ def _window_runs(xpad, geom, i, j0=0, j1=None):
                                            (s0, sh * s1, sw * s2, s3))
 
 
+class _Columns:
+    """The im2col columns of x (N, C, H, W), copied image range by image range: the zero-
+    bordered channels-last input and its window views (one per kernel row, or per tap) are made
+    once per layer, so that each chunk of a batch costs one copy per kernel row (or tap) and no
+    further padding or view making."""
+
+    def __init__(self, x, geom):
+        n, c, h, w = geom.x_shape
+        kh, kw = geom.w_shape[2:]
+        (ph, pw), (oh, ow) = geom.padding, geom.out_hw
+        xpad = embed(x, (h + 2 * ph, w + 2 * pw), (ph, pw)).reshape(n, h + 2 * ph, w + 2 * pw, c)
+        self.runs = _uses_runs(geom)
+        if self.runs:  # (N, OH, OW, kw, C) per kernel row
+            self.sources = [_window_runs(xpad, geom, i).reshape(n, oh, ow, kw, c)
+                            for i in range(kh)]
+        else:          # (N, OH, OW, C) per tap
+            self.sources = [xpad[_tap_index(geom, i, j)] for i in range(kh) for j in range(kw)]
+        self.shape = (oh, ow, kh, kw, c) if self.runs else (oh, ow, c, kh, kw)
+        self.kw = kw
+        self.image_values = oh * ow * kh * kw * c  # columns of one image
+
+    def __call__(self, start, stop, out=None):
+        """Columns (images * OH * OW, C * kh * kw) of images start..stop-1, in out (a buffer of
+        at least that many values) where given; split over the cores by output rows."""
+        count = (stop - start) * self.image_values
+        buf = np.empty(count, self.sources[0].dtype) if out is None else out[:count]
+        cols = buf.reshape((stop - start,) + self.shape)
+        sources = [source[start:stop] for source in self.sources]
+
+        def copy_rows(a, b):
+            for t, source in enumerate(sources):
+                if self.runs:
+                    cols[:, a:b, :, t] = source[:, a:b]
+                else:
+                    cols[:, a:b, :, :, t // self.kw, t % self.kw] = source[:, a:b]
+        for_each_part(copy_rows, self.shape[0], count)
+        return buf.reshape(cols.shape[0] * self.shape[0] * self.shape[1], -1)
+
+
 def _im2col(x, geom):
     """x (N, C, H, W) -> (N * OH * OW, C * kh * kw), columns in im2col_weight_matrix's order."""
-    n, c, h, w = geom.x_shape
-    kh, kw = geom.w_shape[2:]
-    (ph, pw), (oh, ow) = geom.padding, geom.out_hw
-    xpad = embed(x, (h + 2 * ph, w + 2 * pw), (ph, pw)).reshape(n, h + 2 * ph, w + 2 * pw, c)
-    if _uses_runs(geom):
-        cols = np.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
-        runs = [_window_runs(xpad, geom, i).reshape(n, oh, ow, kw, c) for i in range(kh)]
-
-        def copy_rows(start, stop):
-            for i in range(kh):
-                cols[:, start:stop, :, i] = runs[i][:, start:stop]
-    else:
-        cols = np.empty((n, oh, ow, c, kh, kw), dtype=x.dtype)
-        taps = [xpad[_tap_index(geom, i, j)] for i in range(kh) for j in range(kw)]
-
-        def copy_rows(start, stop):
-            for t, tap in enumerate(taps):
-                cols[:, start:stop, :, :, t // kw, t % kw] = tap[:, start:stop]
-    for_each_part(copy_rows, oh, cols.size)
-    return cols.reshape(n * oh * ow, c * kh * kw)
+    return _Columns(x, geom)(0, geom.x_shape[0])
 
 
 # Batches of images run im2col + GEMM image part by image part over the cores: each part, in a
@@ -367,19 +387,27 @@ def _chunk(geom, start, stop):
     return dataclasses.replace(geom, x_shape=(stop - start,) + geom.x_shape[1:])
 
 
+def _chunk_buffer(columns, chunks):
+    """One buffer for the columns of every chunk of a part (the same memory, still in cache,
+    for each chunk's copy)."""
+    largest = max(stop - start for start, stop in chunks)
+    return np.empty(largest * columns.image_values, columns.sources[0].dtype)
+
+
 def _im2col_forward(x, w_matrix, geom, b):
     n, (oh, ow) = geom.x_shape[0], geom.out_hw
     out = np.empty((n * oh * ow, geom.w_shape[0]), dtype=x.dtype)  # (N*OH*OW, O)
+    columns = _Columns(x, geom)
 
     def job(chunks):
+        buf = _chunk_buffer(columns, chunks)
         for start, stop in chunks:
             rows = out[start * oh * ow:stop * oh * ow]
             beta = 0.0
             if b is not None:
                 rows[:] = b
                 beta = 1.0
-            blas_cpu.gemm(_im2col(x[start:stop], _chunk(geom, start, stop)), w_matrix.T,
-                          out=rows, beta=beta)
+            blas_cpu.gemm(columns(start, stop, buf), w_matrix.T, out=rows, beta=beta)
     _over_image_chunks(job, geom, x.itemsize)
     return as_nchw(out, n, oh, ow)
 
@@ -439,18 +467,22 @@ def _col2im(dcols, dxpad, geom):
 
 
 def _im2col_backward_weight(dout, x, geom):
-    """dW = dout^T @ columns, summed over the chunks of each part, then over the parts in order."""
+    """dW^T = columns^T @ dout, summed over the chunks of each part, then over the parts in order.
+    (Columns^T @ dout, not dout^T @ columns: OpenBLAS runs the product with the C * kh * kw side
+    as rows faster where O is small, 16 for a first layer.)"""
     o, c, kh, kw = geom.w_shape
     oh, ow = geom.out_hw
     grows = channels_last_rows(dout)                                # (N*OH*OW, O)
+    columns = _Columns(x, geom)
 
     def job(chunks):
-        dw = np.zeros((o, c * kh * kw), dtype=x.dtype)
+        buf = _chunk_buffer(columns, chunks)
+        dw_t = np.zeros((c * kh * kw, o), dtype=x.dtype)
         for start, stop in chunks:
-            blas_cpu.gemm(grows[start * oh * ow:stop * oh * ow].T,
-                          _im2col(x[start:stop], _chunk(geom, start, stop)), out=dw, beta=1.0)
-        return dw
-    dw = sum(_over_image_chunks(job, geom, x.itemsize))
+            blas_cpu.gemm(columns(start, stop, buf).T, grows[start * oh * ow:stop * oh * ow],
+                          out=dw_t, beta=1.0)
+        return dw_t
+    dw = sum(_over_image_chunks(job, geom, x.itemsize)).T
     if _uses_runs(geom):
         return np.ascontiguousarray(dw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
     return dw.reshape(geom.w_shape)
