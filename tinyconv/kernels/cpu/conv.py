@@ -314,14 +314,14 @@ class _Columns:
         else:          # (N, OH, OW, C) per tap
             self.sources = [xpad[_tap_index(geom, i, j)] for i in range(kh) for j in range(kw)]
         self.shape = (oh, ow, kh, kw, c) if self.runs else (oh, ow, c, kh, kw)
-        self.kw = kw
+        self.kw, self.dtype = kw, x.dtype
         self.image_values = oh * ow * kh * kw * c  # columns of one image
 
     def __call__(self, start, stop, out=None):
         """Columns (images * OH * OW, C * kh * kw) of images start..stop-1, in out (a buffer of
         at least that many values) where given; split over the cores by output rows."""
         count = (stop - start) * self.image_values
-        buf = np.empty(count, self.sources[0].dtype) if out is None else out[:count]
+        buf = np.empty(count, self.dtype) if out is None else out[:count]
         cols = buf.reshape((stop - start,) + self.shape)
         sources = [source[start:stop] for source in self.sources]
 
@@ -333,6 +333,55 @@ class _Columns:
                     cols[:, a:b, :, :, t // self.kw, t % self.kw] = source[:, a:b]
         for_each_part(copy_rows, self.shape[0], count)
         return buf.reshape(cols.shape[0] * self.shape[0] * self.shape[1], -1)
+
+    def blocks(self, cols, images):
+        """(block of columns, slice of the C * kh * kw weight columns, slice of the chunk's
+        output rows, first product into those rows) of each GEMM of a chunk: one."""
+        return [(cols, slice(None), slice(None), True)]
+
+
+class _RowRuns:
+    """Kernel-row runs of a stride-1 layer's x (N, C, H, W), copied image range by image range:
+    per image (Hp * OW, kw * C) rows, row y * OW + x holding the kw * C values under kernel row 0
+    of output (y, x) on the padded grid, so that kernel row i of the image's outputs is the
+    contiguous block of OH * OW rows from row i * OW, and its product with the kernel row's
+    (kw * C, O) weight adds that row's share of the output. kh times fewer values to copy than
+    im2col columns, for kh GEMMs of one image each."""
+
+    def __init__(self, x, geom):
+        n, c, h, w = geom.x_shape
+        kh, kw = geom.w_shape[2:]
+        (ph, pw), (oh, ow) = geom.padding, geom.out_hw
+        hp = h + 2 * ph
+        xpad = embed(x, (hp, w + 2 * pw), (ph, pw)).reshape(n, hp, w + 2 * pw, c)
+        self.source = np.lib.stride_tricks.as_strided(xpad, (n, hp, ow, kw * c),
+                                                      xpad.strides[:3] + xpad.strides[3:])
+        self.kh, self.ow, self.pixels, self.width = kh, ow, oh * ow, kw * c
+        self.image_values, self.dtype = hp * ow * kw * c, x.dtype
+
+    def __call__(self, start, stop, out):
+        """Runs (images, Hp * OW, kw * C) of images start..stop-1, in buffer out."""
+        runs = out[:(stop - start) * self.image_values].reshape((stop - start,)
+                                                                 + self.source.shape[1:])
+        runs[...] = self.source[start:stop]
+        return runs.reshape(stop - start, -1, self.width)
+
+    def blocks(self, runs, images):
+        """As _Columns.blocks: kh products per image, kernel row by kernel row."""
+        return [(runs[k, i * self.ow:i * self.ow + self.pixels],
+                 slice(i * self.width, (i + 1) * self.width),
+                 slice(k * self.pixels, (k + 1) * self.pixels), i == 0)
+                for k in range(images) for i in range(self.kh)]
+
+
+def _column_source(x, geom):
+    """_RowRuns for batches of stride-1 layers with images of ROW_GEMM_MIN_PIXELS output pixels
+    or more, else _Columns."""
+    oh, ow = geom.out_hw
+    if geom.stride == (1, 1) and geom.dilation == (1, 1) and _uses_runs(geom) \
+            and oh * ow >= ROW_GEMM_MIN_PIXELS and _batched(geom):
+        return _RowRuns(x, geom)
+    return _Columns(x, geom)
 
 
 def _im2col(x, geom):
@@ -352,6 +401,11 @@ def _im2col(x, geom):
 # keep the unbatched kernels: a chunk of one such image no longer stays in cache.
 IM2COL_CHUNK_BYTES = 2 ** 21
 IM2COL_CHUNK_MAX_IMAGE_BYTES = 2 ** 23
+# Batches of stride-1 layers whose images have at least ROW_GEMM_MIN_PIXELS output pixels copy
+# kernel-row runs instead of columns (_RowRuns): kh times less copying, and kh GEMMs of one
+# image's OH * OW rows each run as fast as the one im2col GEMM of the chunk; on smaller images
+# (8x8) the GEMMs are too short to pay for their number.
+ROW_GEMM_MIN_PIXELS = 256
 
 
 def _over_image_chunks(job, geom, itemsize):
@@ -391,23 +445,23 @@ def _chunk_buffer(columns, chunks):
     """One buffer for the columns of every chunk of a part (the same memory, still in cache,
     for each chunk's copy)."""
     largest = max(stop - start for start, stop in chunks)
-    return np.empty(largest * columns.image_values, columns.sources[0].dtype)
+    return np.empty(largest * columns.image_values, columns.dtype)
 
 
 def _im2col_forward(x, w_matrix, geom, b):
     n, (oh, ow) = geom.x_shape[0], geom.out_hw
     out = np.empty((n * oh * ow, geom.w_shape[0]), dtype=x.dtype)  # (N*OH*OW, O)
-    columns = _Columns(x, geom)
+    columns = _column_source(x, geom)
 
     def job(chunks):
         buf = _chunk_buffer(columns, chunks)
         for start, stop in chunks:
             rows = out[start * oh * ow:stop * oh * ow]
-            beta = 0.0
             if b is not None:
                 rows[:] = b
-                beta = 1.0
-            blas_cpu.gemm(columns(start, stop, buf), w_matrix.T, out=rows, beta=beta)
+            for block, ks, outs, first in columns.blocks(columns(start, stop, buf), stop - start):
+                blas_cpu.gemm(block, w_matrix[:, ks].T, out=rows[outs],
+                              beta=0.0 if first and b is None else 1.0)
     _over_image_chunks(job, geom, x.itemsize)
     return as_nchw(out, n, oh, ow)
 
@@ -473,14 +527,15 @@ def _im2col_backward_weight(dout, x, geom):
     o, c, kh, kw = geom.w_shape
     oh, ow = geom.out_hw
     grows = channels_last_rows(dout)                                # (N*OH*OW, O)
-    columns = _Columns(x, geom)
+    columns = _column_source(x, geom)
 
     def job(chunks):
         buf = _chunk_buffer(columns, chunks)
         dw_t = np.zeros((c * kh * kw, o), dtype=x.dtype)
         for start, stop in chunks:
-            blas_cpu.gemm(columns(start, stop, buf).T, grows[start * oh * ow:stop * oh * ow],
-                          out=dw_t, beta=1.0)
+            chunk_rows = grows[start * oh * ow:stop * oh * ow]
+            for block, ks, outs, _ in columns.blocks(columns(start, stop, buf), stop - start):
+                blas_cpu.gemm(block.T, chunk_rows[outs], out=dw_t[ks], beta=1.0)
         return dw_t
     dw = sum(_over_image_chunks(job, geom, x.itemsize)).T
     if _uses_runs(geom):
