@@ -12,6 +12,7 @@ from tinyconv import Tensor, ops
 from tinyconv.kernels import algorithms as conv_algorithms, im2col
 from tinyconv.kernels.cpu import conv as conv_cpu, parallel as cpu_parallel
 from tinyconv.ops import conv, conv2d, conv_transpose2d
+from tinyconv.ops.conv import channel_sums
 from tinyconv.engine.testing import check_grad
 
 
@@ -441,3 +442,18 @@ def test_autotune_skips_im2col_whose_columns_would_be_huge():
     assert conv_algorithms._tuning_candidates(x, big) == ["cpu_shifted", "cpu_winograd2",
                                                           "cpu_winograd4"]
     assert "cpu_im2col" in conv_algorithms._tuning_candidates(x, small)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (4, 16, 8, 8), (3, 20, 16, 16)])
+def test_channel_sums_match_numpy_for_both_layouts(shape):
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal(shape)
+    expected = a.sum(axis=(0, 2, 3))
+    last = np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(channel_sums(last), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(channel_sums(a), expected, rtol=1e-12, atol=1e-12)
+    a32 = last.astype(np.float32)  # float32: within the bound of any summation order
+    exact = a32.astype(np.float64).sum(axis=(0, 2, 3))
+    count = a.size // a.shape[1]
+    bound = count * np.finfo(np.float32).eps * np.abs(a32).astype(np.float64).sum(axis=(0, 2, 3))
+    assert np.all(np.abs(channel_sums(a32) - exact) <= bound)

@@ -334,10 +334,12 @@ class _Columns:
         for_each_part(copy_rows, self.shape[0], count)
         return buf.reshape(cols.shape[0] * self.shape[0] * self.shape[1], -1)
 
+    parts = [slice(None)]  # the slices of the C * kh * kw weight columns that blocks pair with
+
     def blocks(self, cols, images):
-        """(block of columns, slice of the C * kh * kw weight columns, slice of the chunk's
-        output rows, first product into those rows) of each GEMM of a chunk: one."""
-        return [(cols, slice(None), slice(None), True)]
+        """(block of columns, index into parts, slice of the chunk's output rows, first product
+        into those rows) of each GEMM of a chunk: one."""
+        return [(cols, 0, slice(None), True)]
 
 
 class _RowRuns:
@@ -358,6 +360,7 @@ class _RowRuns:
                                                       xpad.strides[:3] + xpad.strides[3:])
         self.kh, self.ow, self.pixels, self.width = kh, ow, oh * ow, kw * c
         self.image_values, self.dtype = hp * ow * kw * c, x.dtype
+        self.parts = [slice(i * kw * c, (i + 1) * kw * c) for i in range(kh)]
 
     def __call__(self, start, stop, out):
         """Runs (images, Hp * OW, kw * C) of images start..stop-1, in buffer out."""
@@ -368,8 +371,7 @@ class _RowRuns:
 
     def blocks(self, runs, images):
         """As _Columns.blocks: kh products per image, kernel row by kernel row."""
-        return [(runs[k, i * self.ow:i * self.ow + self.pixels],
-                 slice(i * self.width, (i + 1) * self.width),
+        return [(runs[k, i * self.ow:i * self.ow + self.pixels], i,
                  slice(k * self.pixels, (k + 1) * self.pixels), i == 0)
                 for k in range(images) for i in range(self.kh)]
 
@@ -452,6 +454,7 @@ def _im2col_forward(x, w_matrix, geom, b):
     n, (oh, ow) = geom.x_shape[0], geom.out_hw
     out = np.empty((n * oh * ow, geom.w_shape[0]), dtype=x.dtype)  # (N*OH*OW, O)
     columns = _column_source(x, geom)
+    weights = [np.ascontiguousarray(w_matrix[:, part]).T for part in columns.parts]
 
     def job(chunks):
         buf = _chunk_buffer(columns, chunks)
@@ -459,8 +462,8 @@ def _im2col_forward(x, w_matrix, geom, b):
             rows = out[start * oh * ow:stop * oh * ow]
             if b is not None:
                 rows[:] = b
-            for block, ks, outs, first in columns.blocks(columns(start, stop, buf), stop - start):
-                blas_cpu.gemm(block, w_matrix[:, ks].T, out=rows[outs],
+            for block, t, outs, first in columns.blocks(columns(start, stop, buf), stop - start):
+                blas_cpu.gemm(block, weights[t], out=rows[outs],
                               beta=0.0 if first and b is None else 1.0)
     _over_image_chunks(job, geom, x.itemsize)
     return as_nchw(out, n, oh, ow)
@@ -534,8 +537,8 @@ def _im2col_backward_weight(dout, x, geom):
         dw_t = np.zeros((c * kh * kw, o), dtype=x.dtype)
         for start, stop in chunks:
             chunk_rows = grows[start * oh * ow:stop * oh * ow]
-            for block, ks, outs, _ in columns.blocks(columns(start, stop, buf), stop - start):
-                blas_cpu.gemm(block.T, chunk_rows[outs], out=dw_t[ks], beta=1.0)
+            for block, t, outs, _ in columns.blocks(columns(start, stop, buf), stop - start):
+                blas_cpu.gemm(block.T, chunk_rows[outs], out=dw_t[columns.parts[t]], beta=1.0)
         return dw_t
     dw = sum(_over_image_chunks(job, geom, x.itemsize)).T
     if _uses_runs(geom):
