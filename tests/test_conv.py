@@ -301,6 +301,7 @@ def test_winograd_weights_of_the_flipped_kernel(m):
     ((1, 3, 224, 224, 64), "im2col"),         # first layer
     ((1, 512, 14, 14, 512), "im2col"),        # VGG conv5: fewer pixels than output channels
     ((128, 128, 16, 16, 128), "im2col"),      # a CIFAR batch: chunked im2col, not shifted
+    ((128, 256, 8, 8, 256), "im2col"),        # a CIFAR batch: chunked im2col, not Winograd
     ((8, 64, 224, 224, 64), "shifted"),       # a batch whose image's columns outgrow the cache
 ])
 def test_cpu_strategy_per_layer(shape, expected, monkeypatch):

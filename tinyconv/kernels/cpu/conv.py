@@ -38,6 +38,10 @@ SHIFTED_MIN_CHANNELS = 16  # with fewer input channels, nine GEMMs of depth C ar
 # Batches take im2col in image chunks (below) instead of shifted GEMMs: the shifted GEMMs work on
 # the padded grid (three times the outputs for 7x7 filters on 8x8 images) and run full-batch
 # GEMMs over every thread, while a chunk's columns stay in cache for its single-threaded GEMM.
+# Batches take it instead of Winograd too: on every 3x3 layer of the ResNet training case (128
+# to 256 channels at 16x16, 8x8 and 4x4) the chunked im2col needs a third to a half of
+# Winograd's CPU time (on few tiles per image its transforms and a*a thin GEMMs cost more than
+# the long-K GEMMs of chunked columns), with OpenBLAS's AVX-512 and Haswell kernels.
 # Winograd pays for its input and output transforms when the GEMMs are wide (many channels in
 # and out) and for its weight transform when there are enough m x m output tiles per out channel:
 # F(4x4)'s weight transform is four times F(2x2)'s, so layers with few tiles (VGG16 conv4 at
@@ -88,7 +92,7 @@ def strategy(geom):
     o = geom.w_shape[0]
     (ph, pw), (oh, ow) = geom.padding, geom.out_hw
     available = strategies(geom)
-    if "winograd2" in available:
+    if "winograd2" in available and not _batched(geom):
         for m in (4, 2):
             tiles = n * -(-oh // m) * -(-ow // m)
             if m == 4 and not winograd_cpu.blas_transforms(tiles, max(c, o)) and (
