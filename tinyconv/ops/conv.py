@@ -7,12 +7,11 @@ name, rule of thumb or autotuning: conv_algorithms.py), so both ops below read t
 device. The transposed convolution is the input gradient of a
 convolution, so it reuses the same primitives with forward and backward swapped.
 """
-import math
-
 from ..engine.backend import get_array_module
 from ..engine.tensor import Function
 from ..kernels import algorithms as conv_algorithms
 from ..kernels.im2col import ConvGeometry, conv_output_size, pair
+from .math import channel_sums
 
 
 def select_kernels(x, geom):
@@ -102,18 +101,6 @@ def _with_bias_grad(fn, dx, dw, dout):
         return dx, dw, channel_sums(dout) if fn.needs_input_grad[2] else None
     return dx, dw
 
-
-def channel_sums(a):
-    """a (N, C, H, W) summed over N, H, W -> (C,). A channels-last array's (N*H*W, C) rows are
-    summed as (rows / k, k * C) and then folded: numpy's sum along the long axis of a (rows, C)
-    array does one C-wide add per row, several times slower than long vector adds (and it
-    accumulates one long running sum per channel, where the blocks keep k shorter ones)."""
-    n, c, h, w = a.shape
-    rows = a.transpose(0, 2, 3, 1)
-    if not rows.flags.c_contiguous:
-        return a.sum(axis=(0, 2, 3))
-    k = math.gcd(n * h * w, 256)
-    return rows.reshape(-1, k * c).sum(axis=0).reshape(k, c).sum(axis=0)
 
 
 class Conv2d(Function):
