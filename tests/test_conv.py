@@ -12,7 +12,7 @@ from tinyconv import Tensor, ops
 from tinyconv.kernels import algorithms as conv_algorithms, im2col
 from tinyconv.kernels.cpu import conv as conv_cpu, parallel as cpu_parallel
 from tinyconv.ops import conv, conv2d, conv_transpose2d
-from tinyconv.ops.conv import channel_sums
+from tinyconv.ops.math import channel_sums
 from tinyconv.engine.testing import check_grad
 
 

@@ -10,8 +10,8 @@ ops keep that order, so the next layer's copy into its buffer is a plain block c
 
 Three strategies, chosen per layer by `strategy`:
 - Winograd F(4x4, 3x3) or F(2x2, 3x3) (winograd_cpu.py) for 3x3 stride-1 layers with many
-  channels: F(4x4) where there are enough 4x4 output tiles to pay for its larger weight
-  transform, F(2x2) on smaller images.
+  channels (not for batches of small images, which take chunked im2col): F(4x4) where there are
+  enough 4x4 output tiles to pay for its larger weight transform, F(2x2) on smaller images.
 - shifted GEMMs (stride 1, many rows, a single image): in the row buffer, kernel tap (i, j) of
   every output position is the same buffer shifted by i*dh*Wp + j*dw rows, a contiguous block.
   The output is the sum over taps of block @ W_ij, accumulating in place (beta=1) into an output
@@ -20,6 +20,7 @@ Three strategies, chosen per layer by `strategy`:
 - im2col + one GEMM (strided, few channels, small images, and batches): window values copied
   into a column matrix (two column orders, below); batches run in chunks of images over the
   cores, each chunk's copy and GEMM on one core, and every batch's weight gradient is theirs.
+  Batches of 16x16 and larger images copy only kernel-row runs and run kh GEMMs per image.
 """
 import dataclasses
 
