@@ -12,6 +12,7 @@ from tinyconv import Tensor, ops
 from tinyconv.kernels import algorithms as conv_algorithms, im2col
 from tinyconv.kernels.cpu import conv as conv_cpu, parallel as cpu_parallel
 from tinyconv.ops import conv, conv2d, conv_transpose2d
+from tinyconv.ops.math import channel_sums
 from tinyconv.engine.testing import check_grad
 
 
@@ -101,6 +102,10 @@ CPU_STRATEGIES = {  # thresholds that force one strategy of conv_cpu wherever it
     "cpu_im2col_batched": dict(WINOGRAD_MIN_CHANNELS={4: 10 ** 9, 2: 10 ** 9},
                                SHIFTED_MIN_CHANNELS=10 ** 9, GENERIC_BACKWARD_MAX_CHANNELS=0,
                                IM2COL_CHUNK_BYTES=1),
+    # the same with kernel-row runs (_RowRuns) for every stride-1 layer of a batch
+    "cpu_rows_batched": dict(WINOGRAD_MIN_CHANNELS={4: 10 ** 9, 2: 10 ** 9},
+                             SHIFTED_MIN_CHANNELS=10 ** 9, GENERIC_BACKWARD_MAX_CHANNELS=0,
+                             IM2COL_CHUNK_BYTES=1, ROW_GEMM_MIN_PIXELS=1),
     "cpu_shifted_batched": dict(WINOGRAD_MIN_CHANNELS={4: 10 ** 9, 2: 10 ** 9},
                                 SHIFTED_MIN_CHANNELS=1, SHIFTED_MIN_ROWS_PER_CHANNEL=0,
                                 GENERIC_BACKWARD_MAX_CHANNELS=0, IM2COL_CHUNK_BYTES=1),
@@ -296,6 +301,7 @@ def test_winograd_weights_of_the_flipped_kernel(m):
     ((1, 3, 224, 224, 64), "im2col"),         # first layer
     ((1, 512, 14, 14, 512), "im2col"),        # VGG conv5: fewer pixels than output channels
     ((128, 128, 16, 16, 128), "im2col"),      # a CIFAR batch: chunked im2col, not shifted
+    ((128, 256, 8, 8, 256), "im2col"),        # a CIFAR batch: chunked im2col, not Winograd
     ((8, 64, 224, 224, 64), "shifted"),       # a batch whose image's columns outgrow the cache
 ])
 def test_cpu_strategy_per_layer(shape, expected, monkeypatch):
@@ -437,3 +443,18 @@ def test_autotune_skips_im2col_whose_columns_would_be_huge():
     assert conv_algorithms._tuning_candidates(x, big) == ["cpu_shifted", "cpu_winograd2",
                                                           "cpu_winograd4"]
     assert "cpu_im2col" in conv_algorithms._tuning_candidates(x, small)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (4, 16, 8, 8), (3, 20, 16, 16)])
+def test_channel_sums_match_numpy_for_both_layouts(shape):
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal(shape)
+    expected = a.sum(axis=(0, 2, 3))
+    last = np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(channel_sums(last), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(channel_sums(a), expected, rtol=1e-12, atol=1e-12)
+    a32 = last.astype(np.float32)  # float32: within the bound of any summation order
+    exact = a32.astype(np.float64).sum(axis=(0, 2, 3))
+    count = a.size // a.shape[1]
+    bound = count * np.finfo(np.float32).eps * np.abs(a32).astype(np.float64).sum(axis=(0, 2, 3))
+    assert np.all(np.abs(channel_sums(a32) - exact) <= bound)

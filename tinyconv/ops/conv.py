@@ -11,6 +11,7 @@ from ..engine.backend import get_array_module
 from ..engine.tensor import Function
 from ..kernels import algorithms as conv_algorithms
 from ..kernels.im2col import ConvGeometry, conv_output_size, pair
+from .math import channel_sums
 
 
 def select_kernels(x, geom):
@@ -97,8 +98,9 @@ def _with_bias_grad(fn, dx, dw, dout):
     """(dx, dw), and the bias gradient (O,) of dout (N, O, OH, OW) when Function `fn` was called
     with a bias."""
     if len(fn.needs_input_grad) == 3:
-        return dx, dw, dout.sum(axis=(0, 2, 3)) if fn.needs_input_grad[2] else None
+        return dx, dw, channel_sums(dout) if fn.needs_input_grad[2] else None
     return dx, dw
+
 
 
 class Conv2d(Function):

@@ -12,15 +12,24 @@ gradients come from mul/add; the Functions here only normalize.
 """
 from ..engine.backend import get_array_module
 from ..engine.tensor import Function, Tensor
+from .math import channel_sums
 from .shape import reshape
+
+
+def _mean(x, axes):
+    """Mean of x over `axes`, keeping them; over (N, H, W) of a 4-D array by channel_sums (many
+    times faster for channels-last activations, and more accurate in float32)."""
+    if x.ndim == 4 and tuple(axes) == (0, 2, 3):
+        return (channel_sums(x) / (x.size // x.shape[1])).reshape(1, -1, 1, 1)
+    return x.mean(axis=axes, keepdims=True)
 
 
 def _standardize(x, axes, eps):
     """(x - mean) / sqrt(var + eps) over `axes` (biased var) -> (x_hat, inv_std, mean, var)."""
     xp = get_array_module(x)
-    mean = x.mean(axis=axes, keepdims=True)
+    mean = _mean(x, axes)
     centered = x - mean
-    var = (centered * centered).mean(axis=axes, keepdims=True)
+    var = _mean(centered * centered, axes)
     inv_std = 1 / xp.sqrt(var + eps)
     return centered * inv_std, inv_std, mean, var
 
@@ -28,8 +37,8 @@ def _standardize(x, axes, eps):
 def _standardize_backward(dout, x_hat, inv_std, axes, scale=1):
     """d(loss)/dx for scale * x_hat, x_hat = _standardize(x), with the statistics depending on x
     -> (dx, mean of dout, mean of dout * x_hat) over `axes`."""
-    mean_dout = dout.mean(axis=axes, keepdims=True)
-    mean_dout_x_hat = (dout * x_hat).mean(axis=axes, keepdims=True)
+    mean_dout = _mean(dout, axes)
+    mean_dout_x_hat = _mean(dout * x_hat, axes)
     dx = x_hat * mean_dout_x_hat
     dx += mean_dout
     dx -= dout

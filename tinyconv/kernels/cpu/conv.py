@@ -10,8 +10,8 @@ ops keep that order, so the next layer's copy into its buffer is a plain block c
 
 Three strategies, chosen per layer by `strategy`:
 - Winograd F(4x4, 3x3) or F(2x2, 3x3) (winograd_cpu.py) for 3x3 stride-1 layers with many
-  channels: F(4x4) where there are enough 4x4 output tiles to pay for its larger weight
-  transform, F(2x2) on smaller images.
+  channels (not for batches of small images, which take chunked im2col): F(4x4) where there are
+  enough 4x4 output tiles to pay for its larger weight transform, F(2x2) on smaller images.
 - shifted GEMMs (stride 1, many rows, a single image): in the row buffer, kernel tap (i, j) of
   every output position is the same buffer shifted by i*dh*Wp + j*dw rows, a contiguous block.
   The output is the sum over taps of block @ W_ij, accumulating in place (beta=1) into an output
@@ -20,6 +20,7 @@ Three strategies, chosen per layer by `strategy`:
 - im2col + one GEMM (strided, few channels, small images, and batches): window values copied
   into a column matrix (two column orders, below); batches run in chunks of images over the
   cores, each chunk's copy and GEMM on one core, and every batch's weight gradient is theirs.
+  Batches of 16x16 and larger images copy only kernel-row runs and run kh GEMMs per image.
 """
 import dataclasses
 
@@ -38,6 +39,10 @@ SHIFTED_MIN_CHANNELS = 16  # with fewer input channels, nine GEMMs of depth C ar
 # Batches take im2col in image chunks (below) instead of shifted GEMMs: the shifted GEMMs work on
 # the padded grid (three times the outputs for 7x7 filters on 8x8 images) and run full-batch
 # GEMMs over every thread, while a chunk's columns stay in cache for its single-threaded GEMM.
+# Batches take it instead of Winograd too: on every 3x3 layer of the ResNet training case (128
+# to 256 channels at 16x16, 8x8 and 4x4) the chunked im2col needs a third to a half of
+# Winograd's CPU time (on few tiles per image its transforms and a*a thin GEMMs cost more than
+# the long-K GEMMs of chunked columns), with OpenBLAS's AVX-512 and Haswell kernels.
 # Winograd pays for its input and output transforms when the GEMMs are wide (many channels in
 # and out) and for its weight transform when there are enough m x m output tiles per out channel:
 # F(4x4)'s weight transform is four times F(2x2)'s, so layers with few tiles (VGG16 conv4 at
@@ -88,7 +93,7 @@ def strategy(geom):
     o = geom.w_shape[0]
     (ph, pw), (oh, ow) = geom.padding, geom.out_hw
     available = strategies(geom)
-    if "winograd2" in available:
+    if "winograd2" in available and not _batched(geom):
         for m in (4, 2):
             tiles = n * -(-oh // m) * -(-ow // m)
             if m == 4 and not winograd_cpu.blas_transforms(tiles, max(c, o)) and (
@@ -296,28 +301,99 @@ def _window_runs(xpad, geom, i, j0=0, j1=None):
                                            (s0, sh * s1, sw * s2, s3))
 
 
+class _Columns:
+    """The im2col columns of x (N, C, H, W), copied image range by image range: the zero-
+    bordered channels-last input and its window views (one per kernel row, or per tap) are made
+    once per layer, so that each chunk of a batch costs one copy per kernel row (or tap) and no
+    further padding or view making."""
+
+    def __init__(self, x, geom):
+        n, c, h, w = geom.x_shape
+        kh, kw = geom.w_shape[2:]
+        (ph, pw), (oh, ow) = geom.padding, geom.out_hw
+        xpad = embed(x, (h + 2 * ph, w + 2 * pw), (ph, pw)).reshape(n, h + 2 * ph, w + 2 * pw, c)
+        self.runs = _uses_runs(geom)
+        if self.runs:  # (N, OH, OW, kw, C) per kernel row
+            self.sources = [_window_runs(xpad, geom, i).reshape(n, oh, ow, kw, c)
+                            for i in range(kh)]
+        else:          # (N, OH, OW, C) per tap
+            self.sources = [xpad[_tap_index(geom, i, j)] for i in range(kh) for j in range(kw)]
+        self.shape = (oh, ow, kh, kw, c) if self.runs else (oh, ow, c, kh, kw)
+        self.kw, self.dtype = kw, x.dtype
+        self.image_values = oh * ow * kh * kw * c  # columns of one image
+
+    def __call__(self, start, stop, out=None):
+        """Columns (images * OH * OW, C * kh * kw) of images start..stop-1, in out (a buffer of
+        at least that many values) where given; split over the cores by output rows."""
+        count = (stop - start) * self.image_values
+        buf = np.empty(count, self.dtype) if out is None else out[:count]
+        cols = buf.reshape((stop - start,) + self.shape)
+        sources = [source[start:stop] for source in self.sources]
+
+        def copy_rows(a, b):
+            for t, source in enumerate(sources):
+                if self.runs:
+                    cols[:, a:b, :, t] = source[:, a:b]
+                else:
+                    cols[:, a:b, :, :, t // self.kw, t % self.kw] = source[:, a:b]
+        for_each_part(copy_rows, self.shape[0], count)
+        return buf.reshape(cols.shape[0] * self.shape[0] * self.shape[1], -1)
+
+    parts = [slice(None)]  # the slices of the C * kh * kw weight columns that blocks pair with
+
+    def blocks(self, cols, images):
+        """(block of columns, index into parts, slice of the chunk's output rows, first product
+        into those rows) of each GEMM of a chunk: one."""
+        return [(cols, 0, slice(None), True)]
+
+
+class _RowRuns:
+    """Kernel-row runs of a stride-1 layer's x (N, C, H, W), copied image range by image range:
+    per image (Hp * OW, kw * C) rows, row y * OW + x holding the kw * C values under kernel row 0
+    of output (y, x) on the padded grid, so that kernel row i of the image's outputs is the
+    contiguous block of OH * OW rows from row i * OW, and its product with the kernel row's
+    (kw * C, O) weight adds that row's share of the output. kh times fewer values to copy than
+    im2col columns, for kh GEMMs of one image each."""
+
+    def __init__(self, x, geom):
+        n, c, h, w = geom.x_shape
+        kh, kw = geom.w_shape[2:]
+        (ph, pw), (oh, ow) = geom.padding, geom.out_hw
+        hp = h + 2 * ph
+        xpad = embed(x, (hp, w + 2 * pw), (ph, pw)).reshape(n, hp, w + 2 * pw, c)
+        self.source = np.lib.stride_tricks.as_strided(xpad, (n, hp, ow, kw * c),
+                                                      xpad.strides[:3] + xpad.strides[3:])
+        self.kh, self.ow, self.pixels, self.width = kh, ow, oh * ow, kw * c
+        self.image_values, self.dtype = hp * ow * kw * c, x.dtype
+        self.parts = [slice(i * kw * c, (i + 1) * kw * c) for i in range(kh)]
+
+    def __call__(self, start, stop, out):
+        """Runs (images, Hp * OW, kw * C) of images start..stop-1, in buffer out."""
+        runs = out[:(stop - start) * self.image_values].reshape((stop - start,)
+                                                                 + self.source.shape[1:])
+        runs[...] = self.source[start:stop]
+        return runs.reshape(stop - start, -1, self.width)
+
+    def blocks(self, runs, images):
+        """As _Columns.blocks: kh products per image, kernel row by kernel row."""
+        return [(runs[k, i * self.ow:i * self.ow + self.pixels], i,
+                 slice(k * self.pixels, (k + 1) * self.pixels), i == 0)
+                for k in range(images) for i in range(self.kh)]
+
+
+def _column_source(x, geom):
+    """_RowRuns for batches of stride-1 layers with images of ROW_GEMM_MIN_PIXELS output pixels
+    or more, else _Columns."""
+    oh, ow = geom.out_hw
+    if geom.stride == (1, 1) and geom.dilation == (1, 1) and _uses_runs(geom) \
+            and oh * ow >= ROW_GEMM_MIN_PIXELS and _batched(geom):
+        return _RowRuns(x, geom)
+    return _Columns(x, geom)
+
+
 def _im2col(x, geom):
     """x (N, C, H, W) -> (N * OH * OW, C * kh * kw), columns in im2col_weight_matrix's order."""
-    n, c, h, w = geom.x_shape
-    kh, kw = geom.w_shape[2:]
-    (ph, pw), (oh, ow) = geom.padding, geom.out_hw
-    xpad = embed(x, (h + 2 * ph, w + 2 * pw), (ph, pw)).reshape(n, h + 2 * ph, w + 2 * pw, c)
-    if _uses_runs(geom):
-        cols = np.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
-        runs = [_window_runs(xpad, geom, i).reshape(n, oh, ow, kw, c) for i in range(kh)]
-
-        def copy_rows(start, stop):
-            for i in range(kh):
-                cols[:, start:stop, :, i] = runs[i][:, start:stop]
-    else:
-        cols = np.empty((n, oh, ow, c, kh, kw), dtype=x.dtype)
-        taps = [xpad[_tap_index(geom, i, j)] for i in range(kh) for j in range(kw)]
-
-        def copy_rows(start, stop):
-            for t, tap in enumerate(taps):
-                cols[:, start:stop, :, :, t // kw, t % kw] = tap[:, start:stop]
-    for_each_part(copy_rows, oh, cols.size)
-    return cols.reshape(n * oh * ow, c * kh * kw)
+    return _Columns(x, geom)(0, geom.x_shape[0])
 
 
 # Batches of images run im2col + GEMM image part by image part over the cores: each part, in a
@@ -332,6 +408,11 @@ def _im2col(x, geom):
 # keep the unbatched kernels: a chunk of one such image no longer stays in cache.
 IM2COL_CHUNK_BYTES = 2 ** 21
 IM2COL_CHUNK_MAX_IMAGE_BYTES = 2 ** 23
+# Batches of stride-1 layers whose images have at least ROW_GEMM_MIN_PIXELS output pixels copy
+# kernel-row runs instead of columns (_RowRuns): kh times less copying, and kh GEMMs of one
+# image's OH * OW rows each run as fast as the one im2col GEMM of the chunk; on smaller images
+# (8x8) the GEMMs are too short to pay for their number.
+ROW_GEMM_MIN_PIXELS = 256
 
 
 def _over_image_chunks(job, geom, itemsize):
@@ -367,19 +448,28 @@ def _chunk(geom, start, stop):
     return dataclasses.replace(geom, x_shape=(stop - start,) + geom.x_shape[1:])
 
 
+def _chunk_buffer(columns, chunks):
+    """One buffer for the columns of every chunk of a part (the same memory, still in cache,
+    for each chunk's copy)."""
+    largest = max(stop - start for start, stop in chunks)
+    return np.empty(largest * columns.image_values, columns.dtype)
+
+
 def _im2col_forward(x, w_matrix, geom, b):
     n, (oh, ow) = geom.x_shape[0], geom.out_hw
     out = np.empty((n * oh * ow, geom.w_shape[0]), dtype=x.dtype)  # (N*OH*OW, O)
+    columns = _column_source(x, geom)
+    weights = [np.ascontiguousarray(w_matrix[:, part]).T for part in columns.parts]
 
     def job(chunks):
+        buf = _chunk_buffer(columns, chunks)
         for start, stop in chunks:
             rows = out[start * oh * ow:stop * oh * ow]
-            beta = 0.0
             if b is not None:
                 rows[:] = b
-                beta = 1.0
-            blas_cpu.gemm(_im2col(x[start:stop], _chunk(geom, start, stop)), w_matrix.T,
-                          out=rows, beta=beta)
+            for block, t, outs, first in columns.blocks(columns(start, stop, buf), stop - start):
+                blas_cpu.gemm(block, weights[t], out=rows[outs],
+                              beta=0.0 if first and b is None else 1.0)
     _over_image_chunks(job, geom, x.itemsize)
     return as_nchw(out, n, oh, ow)
 
@@ -439,18 +529,23 @@ def _col2im(dcols, dxpad, geom):
 
 
 def _im2col_backward_weight(dout, x, geom):
-    """dW = dout^T @ columns, summed over the chunks of each part, then over the parts in order."""
+    """dW^T = columns^T @ dout, summed over the chunks of each part, then over the parts in order.
+    (Columns^T @ dout, not dout^T @ columns: OpenBLAS runs the product with the C * kh * kw side
+    as rows faster where O is small, 16 for a first layer.)"""
     o, c, kh, kw = geom.w_shape
     oh, ow = geom.out_hw
     grows = channels_last_rows(dout)                                # (N*OH*OW, O)
+    columns = _column_source(x, geom)
 
     def job(chunks):
-        dw = np.zeros((o, c * kh * kw), dtype=x.dtype)
+        buf = _chunk_buffer(columns, chunks)
+        dw_t = np.zeros((c * kh * kw, o), dtype=x.dtype)
         for start, stop in chunks:
-            blas_cpu.gemm(grows[start * oh * ow:stop * oh * ow].T,
-                          _im2col(x[start:stop], _chunk(geom, start, stop)), out=dw, beta=1.0)
-        return dw
-    dw = sum(_over_image_chunks(job, geom, x.itemsize))
+            chunk_rows = grows[start * oh * ow:stop * oh * ow]
+            for block, t, outs, _ in columns.blocks(columns(start, stop, buf), stop - start):
+                blas_cpu.gemm(block.T, chunk_rows[outs], out=dw_t[columns.parts[t]], beta=1.0)
+        return dw_t
+    dw = sum(_over_image_chunks(job, geom, x.itemsize)).T
     if _uses_runs(geom):
         return np.ascontiguousarray(dw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
     return dw.reshape(geom.w_shape)
