@@ -17,8 +17,8 @@ from tinyconv.weights import WeightFile, write_weights
 
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
            "truck"]
-# what the shipped file reaches on the 10,000 CIFAR-10 test images (it measured 71.06%)
-BUILTIN_MIN_TOP1 = 0.70
+# what the shipped file reaches on the 10,000 CIFAR-10 test images (it measured 74.55%)
+BUILTIN_MIN_TOP1 = 0.74  # a margin of 55 images for other CPUs' float32 rounding
 
 
 @pytest.fixture
@@ -54,14 +54,15 @@ def test_classify_without_arguments_uses_the_builtin_model_and_samples(empty_cac
     assert len(lines) == 20
     right = sum(line.endswith(f"  {path.rsplit('/', 1)[1][:-4]}")
                 for path, line in zip(lines[::2], lines[1::2]))
-    assert right >= 6, out  # 10 classes: chance is 1 of 10
+    assert right >= 5, out  # it gets 6 right; chance is 1 of 10
 
 
 def test_gradcam_without_arguments_writes_an_enlarged_panel(empty_cache, capsys):
     main(["gradcam", "--out", str(empty_cache / "out")])
-    panel = load_image(empty_cache / "out" / "cat_gradcam_c3_panel.png")
-    assert panel.shape[0] >= 128  # the 32x32 pictures enlarged to be seen
-    assert load_image(empty_cache / "out" / "cat_gradcam_c3.png").shape[:2] == (32, 32)
+    panel, = (empty_cache / "out").glob("cat_gradcam_c*_panel.png")  # the predicted class
+    assert load_image(panel).shape[0] >= 128  # the 32x32 pictures enlarged to be seen
+    heat = panel.parent / panel.name.replace("_panel", "")
+    assert load_image(heat).shape[:2] == (32, 32)
 
 
 def test_cached_weights_of_the_name_come_first(empty_cache, capsys):
