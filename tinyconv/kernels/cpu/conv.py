@@ -12,8 +12,9 @@ Three strategies, chosen per layer by `strategy`:
 - Winograd F(4x4, 3x3) or F(2x2, 3x3) (winograd_cpu.py) for 3x3 stride-1 layers with many
   channels: F(4x4) where there are enough 4x4 output tiles to pay for its larger weight
   transform, F(2x2) on smaller images.
-- shifted GEMMs (stride 1, a single image: many rows, or a 1x1 kernel): in the row buffer, kernel tap (i, j) of
-  every output position is the same buffer shifted by i*dh*Wp + j*dw rows, a contiguous block.
+- shifted GEMMs (stride 1, a single image: many rows, or a 1x1 kernel): in the row buffer,
+  kernel tap (i, j) of every output position is the same buffer shifted by i*dh*Wp + j*dw rows,
+  a contiguous block.
   The output is the sum over taps of block @ W_ij, accumulating in place (beta=1) into an output
   laid out on the padded grid, whose extra columns and rows are never read. No im2col copy.
   The input gradient is the same sum with negative shifts over the zero-embedded gradient.
