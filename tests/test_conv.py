@@ -311,6 +311,32 @@ def test_cpu_strategy_per_layer(shape, expected, monkeypatch):
     assert conv_cpu.strategy(geom) == expected
 
 
+@pytest.mark.parametrize("shape, expected", [
+    ((1, 512, 7, 7, 2048, 1), "shifted"),     # ResNet-50 layer4 conv3: 1x1, 49 rows, 2048 out
+    ((1, 1024, 14, 14, 256, 1), "shifted"),   # ResNet-50 layer3 conv1
+    ((1, 256, 56, 56, 64, 1), "shifted"),     # ResNet-50 layer1 conv1
+    ((1, 320, 7, 7, 1280, 1), "shifted"),     # MobileNetV2's last 1x1
+    ((1, 8, 56, 56, 64, 1), "im2col"),        # too few input channels for shifted GEMMs
+    ((8, 256, 14, 14, 1024, 1), "im2col"),    # a batch: chunked im2col
+    ((1, 128, 28, 28, 128, 3), "winograd4"),  # ResNet-50 layer2 conv2: F(4x4), BLAS transforms
+    ((1, 256, 14, 14, 256, 3), "shifted"),    # ResNet-50 layer3 conv2: 14x14, no Winograd
+    ((1, 512, 7, 7, 512, 3), "im2col"),       # ResNet-50 layer4 conv2: fewer pixels than outputs
+])
+def test_cpu_strategy_of_resnet_layers(shape, expected, monkeypatch):
+    """A 1x1 kernel's taps are the weight itself, so shifted GEMMs take 1x1 layers at any size."""
+    monkeypatch.setattr(cpu_parallel, "WORKERS", 2)
+    n, c, h, w, o, k = shape
+    geom = conv.conv_geometry((n, c, h, w), (o, c, k, k), 1, k // 2, 1, 1)
+    assert conv_cpu.strategy(geom) == expected
+
+
+def test_one_by_one_taps_are_the_weight_itself():
+    w = np.random.default_rng(0).standard_normal((6, 5, 1, 1)).astype(np.float32)
+    taps = conv_cpu.taps_first(w)
+    assert taps.shape == (1, 6, 5) and np.shares_memory(taps, w)
+    np.testing.assert_array_equal(taps[0], w[:, :, 0, 0])
+
+
 @pytest.mark.parametrize("gemm_transforms", [True, False])
 def test_every_algorithm_by_name_gives_the_same_convolution_and_gradient(gemm_transforms,
                                                                         monkeypatch):

@@ -15,7 +15,9 @@ float64 model gives the unfused result to round-off and a float32 one is no less
 normalizing the convolution's rounded output. The folded arrays are cached per batch-norm row
 and are recomputed when any array they came from is replaced (the cache keeps the source arrays
 and compares identities) or when Model says its weights changed (load_state_dict, to, train and
-eval, requires_grad_, weights_changed: the way to say that `.data` was edited in place).
+eval, requires_grad_, weights_changed: the way to say that `.data` was edited in place). The
+folded arrays are read-only, new arrays on every recomputation, so the CPU convolution kernels
+may keep their prepared layouts of them (kernels/cpu/conv.py, prepare_weight).
 """
 from collections import Counter
 
@@ -76,6 +78,8 @@ class FoldCache:
         if entry is None or len(entry[0]) != len(sources) or \
                 any(a is not b for a, b in zip(entry[0], sources)):
             folded = fold(conv_params, bn_params, bn.eps)
+            for value in folded.values():  # constants: the CPU kernels keep their layouts
+                value.flags.writeable = False
             entry = (sources, {key: Tensor(value) for key, value in folded.items()})
             self._entries[bn.name] = entry
         return entry[1]

@@ -12,8 +12,9 @@ Three strategies, chosen per layer by `strategy`:
 - Winograd F(4x4, 3x3) or F(2x2, 3x3) (winograd_cpu.py) for 3x3 stride-1 layers with many
   channels (not for batches of small images, which take chunked im2col): F(4x4) where there are
   enough 4x4 output tiles to pay for its larger weight transform, F(2x2) on smaller images.
-- shifted GEMMs (stride 1, many rows, a single image): in the row buffer, kernel tap (i, j) of
-  every output position is the same buffer shifted by i*dh*Wp + j*dw rows, a contiguous block.
+- shifted GEMMs (stride 1, a single image: many rows, or a 1x1 kernel): in the row buffer,
+  kernel tap (i, j) of every output position is the same buffer shifted by i*dh*Wp + j*dw rows,
+  a contiguous block.
   The output is the sum over taps of block @ W_ij, accumulating in place (beta=1) into an output
   laid out on the padded grid, whose extra columns and rows are never read. No im2col copy.
   The input gradient is the same sum with negative shifts over the zero-embedded gradient.
@@ -23,6 +24,7 @@ Three strategies, chosen per layer by `strategy`:
   Batches of 16x16 and larger images copy only kernel-row runs and run kh GEMMs per image.
 """
 import dataclasses
+import weakref
 
 import numpy as np
 
@@ -34,6 +36,9 @@ from .parallel import for_each_part
 # Shifted GEMMs need each tap's (O, C) weight as a contiguous block; the rearranged copy of the
 # weight costs about as much as an im2col copy of this many input rows per output channel, so
 # small images with many output channels (VGG conv5 at 14x14, AlexNet conv3-5) take im2col.
+# A 1x1 kernel's one tap is the weight as it is (no copy), and its shifted GEMM is im2col's GEMM
+# without the column copy and, backward, without the col2im pass: 1x1 layers take shifted GEMMs
+# at any size (ResNet's bottlenecks at 7x7 with 2048 output channels too).
 SHIFTED_MIN_ROWS_PER_CHANNEL = 1.0
 SHIFTED_MIN_CHANNELS = 16  # with fewer input channels, nine GEMMs of depth C are too thin
 # Batches take im2col in image chunks (below) instead of shifted GEMMs: the shifted GEMMs work on
@@ -103,8 +108,9 @@ def strategy(geom):
             if o >= WINOGRAD_MIN_OUT_CHANNELS[m] and c >= WINOGRAD_MIN_CHANNELS[m] \
                     and tiles >= WINOGRAD_MIN_TILES_PER_CHANNEL[m] * o:
                 return f"winograd{m}"
-    if "shifted" in available and c >= SHIFTED_MIN_CHANNELS and not _batched(geom) \
-            and n * (h + 2 * ph) * (w + 2 * pw) >= SHIFTED_MIN_ROWS_PER_CHANNEL * o:
+    one_tap = geom.w_shape[2:] == (1, 1)  # its taps are the weight itself: nothing to copy
+    if "shifted" in available and c >= SHIFTED_MIN_CHANNELS and not _batched(geom) and (
+            one_tap or n * (h + 2 * ph) * (w + 2 * pw) >= SHIFTED_MIN_ROWS_PER_CHANNEL * o):
         return "shifted"
     return "im2col"
 
@@ -123,8 +129,10 @@ def taps_first(w, chunk=16384):
     """(O, C, kh, kw) -> contiguous (kh * kw, O, C): each tap's weight as one block.
 
     Copied in chunks of O * C rows so each chunk's nine strided reads hit the cache (about twice
-    as fast as one numpy transpose)."""
+    as fast as one numpy transpose). A 1x1 kernel is its one tap already: a view, no copy."""
     o, c, kh, kw = w.shape
+    if kh * kw == 1:
+        return np.ascontiguousarray(w).reshape(1, o, c)
     flat = w.reshape(o * c, kh * kw)
     out = np.empty((kh * kw, o * c), dtype=w.dtype)
     for start in range(0, o * c, chunk):
@@ -135,27 +143,68 @@ def taps_first(w, chunk=16384):
 class PreparedWeight:
     """The weight in the layout the layer's strategy reads: per-tap blocks (kh*kw, O, C) for
     shifted GEMMs, Winograd-transformed blocks (a*a, O, C), or the OIHW matrix (O, C*kh*kw) for
-    im2col. The Winograd weights of the backward (flipped kernel) are made by the backward
-    (F(2x2): rows of the forward's, no arithmetic)."""
+    im2col. The Winograd weights of the backward (flipped kernel) are made by the first backward
+    (F(2x2): rows of the forward's, no arithmetic). Layouts are taken from and added to `kept`
+    (prepare_weight's cache) where given, except views of w, which cost nothing to make again
+    and would keep w alive."""
 
-    def __init__(self, w, geom, name=None):
-        self.strategy = name or strategy(geom)
-        if self.strategy not in strategies(geom):
-            raise ValueError(f"conv_cpu: strategy {self.strategy!r} cannot compute this "
-                             f"convolution; it takes {strategies(geom)}")
+    def __init__(self, w, geom, name, kept=None):
+        self.strategy = name
         self.w = w
+        self._kept = {} if kept is None else kept
         if self.strategy == "shifted":
-            self.taps = taps_first(w)
+            self.taps = self._layout("taps", lambda: taps_first(w))
         elif self.strategy.startswith("winograd"):
             self.tile = winograd_cpu.TILES[int(self.strategy[-1])]
-            self.winograd = winograd_cpu.transform_weights(w, self.tile)
+            self.winograd = self._layout(
+                "winograd", lambda: winograd_cpu.transform_weights(w, self.tile))
         else:
-            self.matrix = im2col_weight_matrix(w, geom)
+            self.matrix = self._layout("matrix", lambda: im2col_weight_matrix(w, geom))
+
+    def _layout(self, key, make):
+        if key in self._kept:
+            return self._kept[key]
+        value = make()
+        if not (isinstance(value, np.ndarray) and np.shares_memory(value, self.w)):
+            self._kept[key] = value
+        return value
+
+    def flipped(self):
+        """The input gradient's transformed weights: a*a (O, C) operands."""
+        return self._layout(
+            "flipped", lambda: winograd_cpu.flipped_weights(self.winograd, self.w, self.tile))
+
+
+# Prepared layouts of read-only arrays that own their memory are kept while the array lives:
+# such an array cannot change (the folded weights of models/folding.py, replaced, never
+# written, when their sources change), and preparing it again on every call (per-tap copies,
+# Winograd transforms) costs a few percent of a frozen network's pass. Writable weights (those
+# an optimizer updates in place) are prepared on every call.
+_prepared = {}  # id(w) -> (weak reference to w, {(strategy, column order): {name: layout}})
+
+
+def _unchanging(w):
+    return isinstance(w, np.ndarray) and not w.flags.writeable and w.base is None
+
+
+def _forget(key):
+    return lambda _: _prepared.pop(key, None)
 
 
 def prepare_weight(w, geom, name=None):
-    """w (O, C, kh, kw) in the layout of strategy `name` (None: the rule-of-thumb choice)."""
-    return PreparedWeight(w, geom, name)
+    """w (O, C, kh, kw) in the layout of strategy `name` (None: the rule-of-thumb choice); the
+    layouts of read-only arrays that own their memory are made once (above)."""
+    name = name or strategy(geom)
+    if name not in strategies(geom):
+        raise ValueError(f"conv_cpu: strategy {name!r} cannot compute this convolution; it "
+                         f"takes {strategies(geom)}")
+    if not _unchanging(w):
+        return PreparedWeight(w, geom, name)
+    entry = _prepared.get(id(w))
+    if entry is None or entry[0]() is not w:
+        entry = _prepared[id(w)] = (weakref.ref(w, _forget(id(w))), {})
+    kept = entry[1].setdefault((name, name == "im2col" and _uses_runs(geom)), {})
+    return PreparedWeight(w, geom, name, kept)
 
 
 def conv_forward(x, wk, geom, b=None):
@@ -174,7 +223,7 @@ def conv_backward_input(dout, wk, geom):
     if geom.x_shape[1] <= GENERIC_BACKWARD_MAX_CHANNELS:
         return im2col.conv_backward_input(dout, wk.w, geom)
     if wk.strategy.startswith("winograd"):  # correlation with the flipped, transposed kernel
-        u = winograd_cpu.flipped_weights(wk.winograd, wk.w, wk.tile)  # a*a x (O, C)
+        u = wk.flipped()                                                # a*a x (O, C)
         padding = (2 - geom.padding[0], 2 - geom.padding[1])
         return winograd_cpu.conv3x3(dout, u, padding, geom.x_shape[1], wk.tile)
     if wk.strategy == "shifted":

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import blas as blas_cpu
 from .channels_last import embed
-from .parallel import for_each_part
+from .parallel import for_each_part, parts_for
 
 CHUNK_ELEMENTS = 2 ** 17  # a chunk's row-transformed intermediate (elements), kept in cache
 
@@ -267,6 +267,23 @@ def _output_tiles_gemm(mm, tile, bias):
     return y
 
 
+def _products(v, u, mm):
+    """mm[k] = v[k] @ u[k] for the a*a products of a layer. Products too small for one batched
+    BLAS call (blas_cpu.GEMM_BATCH_MIN_MNK) run in parts over the cores, each product on one
+    core: a product of a few dozen tiles split over the cores spends its time synchronizing, and
+    where another process holds a core, each of the a*a split products waits for it."""
+    (p, c), o = v[0].shape, mm[0].shape[1]
+    if p * c * o >= blas_cpu.GEMM_BATCH_MIN_MNK or parts_for(len(mm), mm[0].size * len(mm)) < 2:
+        blas_cpu.gemm_batch(list(v), list(u), list(mm))
+        return
+
+    def run(start, stop):
+        for k in range(start, stop):
+            blas_cpu.gemm(v[k], u[k], out=mm[k])
+    with blas_cpu.single_threaded():
+        for_each_part(run, len(mm), mm[0].size * len(mm))
+
+
 def conv3x3(x, u, padding, out_channels, tile, bias=None):
     """x (N, C, H, W) correlated with transformed weights u: a*a GEMM operands (C, O) (an array
     or a sequence of 2-D arrays) ->
@@ -280,6 +297,6 @@ def conv3x3(x, u, padding, out_channels, tile, bias=None):
     output_tiles = _output_tiles_gemm if blas_transforms(tiles, out_channels) else _output_tiles
     v = input_tiles(x, padding, (th, tw), tile)
     mm = np.empty((a * a, tiles, out_channels), dtype=x.dtype)      # (a*a, P, O)
-    blas_cpu.gemm_batch(list(v), list(u), list(mm))                  # v: (a*a, P, C)
+    _products(v, u, mm)                                              # v: (a*a, P, C)
     y = output_tiles(mm.reshape(a, a, n, th, tw, out_channels), tile, bias)
     return y.reshape(n, m * th, m * tw, out_channels)[:, :oh, :ow].transpose(0, 3, 1, 2)
