@@ -20,7 +20,7 @@ from ..methods.features import SkipUnreadable, model_images, readable_model_imag
 from ..methods.grids import tile_images
 from ..progress import Progress
 from .targets import describe, resolve_target
-from .types import seed, side
+from .types import batch_size, epochs, positive_float, seed, side
 
 
 def add_parser(subparsers, name, summary, doc, example):
@@ -176,6 +176,15 @@ def load_target_input(args):
     objective = resolve_target(model, args, x)
     print(f"target: {describe(model, objective, args, image_name(args))}")
     return model, image, x, objective
+
+
+def add_epoch_args(group, config, lr_help):
+    """--epochs, --batch-size and --lr of a training command, defaults from its `config`."""
+    group.add_argument("--epochs", type=epochs, default=config.epochs, help=f"[{config.epochs}]")
+    group.add_argument("--batch-size", type=batch_size, default=config.batch_size,
+                       help=f"[{config.batch_size}]")
+    group.add_argument("--lr", type=positive_float, default=config.lr,
+                       help=f"{lr_help} [{config.lr}]")
 
 
 def add_strict_arg(parser):

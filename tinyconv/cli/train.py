@@ -16,8 +16,8 @@ from ..training import OPTIMIZERS, SCHEDULES, TrainConfig, Trainer, from_folder,
 from ..training.pictures import first_layer_filters
 from ..weights.fetch import cached_path
 from . import types
-from .common import (add_device_arg, add_parser, add_strict_arg, load_weights, output_file,
-                     output_folder, skip_unreadable)
+from .common import (add_device_arg, add_epoch_args, add_parser, add_strict_arg, load_weights,
+                     output_file, output_folder, skip_unreadable)
 
 EXAMPLE = """examples:
   tinyconv train --model convnetjs_cifar --train cifar10/train --test cifar10/test --epochs 20
@@ -60,11 +60,7 @@ def register(subparsers):
 def _add_training_args(p):
     d = TrainConfig()
     g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=types.epochs, default=d.epochs, help=f"[{d.epochs}]")
-    g.add_argument("--batch-size", type=types.batch_size, default=d.batch_size,
-                   help=f"[{d.batch_size}]")
-    g.add_argument("--lr", type=types.positive_float, default=d.lr,
-                   help=f"peak learning rate [{d.lr}]")
+    add_epoch_args(g, d, "peak learning rate")
     g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="[sgd]")
     g.add_argument("--momentum", type=types.fraction, default=d.momentum, help="SGD [0.9]")
     g.add_argument("--nesterov", action="store_true", help="Nesterov momentum (SGD)")

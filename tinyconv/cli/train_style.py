@@ -17,7 +17,8 @@ from ..training.style import (AdaINObjective, PerceptualLoss, PerceptualObjectiv
                               content_set, decode_side, style_config)
 from ..training.data import image_folder
 from . import types
-from .common import add_device_arg, add_parser, add_strict_arg, output_file, skip_unreadable, stem
+from .common import (add_device_arg, add_epoch_args, add_parser, add_strict_arg, output_file,
+                     skip_unreadable, stem)
 
 EXAMPLE = """examples:
   tinyconv train-style --content imagenet_samples --styles the_scream.jpg \\
@@ -73,10 +74,7 @@ def _add_loss_args(p):
 def _add_training_args(p):
     d = style_config()
     g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=types.epochs, default=d.epochs, help=f"[{d.epochs}]")
-    g.add_argument("--batch-size", type=types.batch_size, default=d.batch_size,
-                   help=f"[{d.batch_size}]")
-    g.add_argument("--lr", type=types.positive_float, default=d.lr, help=f"Adam [{d.lr}]")
+    add_epoch_args(g, d, "Adam")
     g.add_argument("--max-images", type=types.positive_int,
                    help="use a random subset of this many content images")
     g.add_argument("--seed", type=types.seed, default=0, help="weights, crops, order [0]")
