@@ -156,3 +156,12 @@ def test_filters_of_a_linear_classifier_are_its_class_templates(tmp_path, capsys
     grid = np.asarray(Image.open(tmp_path / "templates_fc.png"))
     assert grid.shape[2] == 3 and grid.shape[1] > 5 * 32 and grid.shape[0] > 2 * 32
     assert np.load(tmp_path / "templates_fc.npy").shape == (10, 3 * 32 * 32)
+
+
+def test_style_on_a_family_without_a_preset_asks_for_the_layers(tmp_path, capsys):
+    picture = tmp_path / "p.png"
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(picture)
+    assert main(["style", "--model", "mobilenet_v2", str(picture), "--style", str(picture),
+                 "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "mobilenet_v2 has no style preset" in err and "--content-layer" in err

@@ -1,5 +1,6 @@
 """`tinyconv style CONTENT --style STYLE...`: neural style transfer (Gatys et al. 2016), with
 blended styles, style scale, colour preservation and an optional DeepDream term."""
+from ..errors import BadInput
 from ..methods.style import INITS, preset_or_empty, style_transfer
 from .common import (add_model_args, add_output_args, add_parser, load_model_from_args,
                      load_sized, save_picture, stem)
@@ -64,6 +65,10 @@ def run(args):
     settings.pop("texture_layers", None)
     if args.style_layers and args.style_weights is None:
         settings["style_weights"] = [1.0] * len(args.style_layers)
+    if "content_layer" not in settings or "style_layers" not in settings:
+        raise BadInput(f"{model.arch} has no style preset (tinyconv has them for VGG and "
+                       f"SqueezeNet): give --content-layer and --style-layers (`tinyconv layers "
+                       f"--model {model.arch}` lists the names)")
     print("settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
     name = f"{stem(args.content)}_" + "+".join(stem(path) for path in args.style)
     x = model.preprocess(content, resize=False).data
