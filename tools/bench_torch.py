@@ -119,6 +119,8 @@ def run_row(row, p, xs, training, inplace):
         return F.max_pool2d(x, row.kernel_size, row.stride, row.padding, ceil_mode=row.ceil_mode)
     if row.kind == "linear":
         return F.linear(x.flatten(1), p["weight"], p["bias"])
+    if row.kind == "scale":
+        return x * row.factor
     if row.kind == "dropout":
         return F.dropout(x, row.p, training)
     if row.kind == "add":

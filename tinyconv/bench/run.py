@@ -81,6 +81,7 @@ CASES = [
     Case("mobilenet_v2_forward_backward_b1", "mobilenet_v2", None, 1, 224, "forward_backward"),
     Case("convnetjs_cifar_train_b128", "convnetjs_cifar", None, 128, 32, "train"),
     Case("resnet_cifar_train_b128", "resnet_cifar", None, 128, 32, "train"),
+    Case("fast_resnet_cifar_train_b512", "fast_resnet_cifar", None, 512, 32, "train"),
 ]
 # the training step's SGD settings, the same on every side
 TRAIN_SGD = {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}

@@ -304,6 +304,24 @@ class GlobalAvgPool(Layer):
         return None
 
 
+class Scale(Layer):
+    """Multiplication by a fixed factor, no parameters: the logit scale of the fast CIFAR-10
+    recipes (1/8 in Page's ResNet-9, 1/9 in airbench), which keeps the initial logits small and
+    the classifier's effective learning rate in step with the batch-normalised layers'."""
+    kind = "scale"
+    output_read_by_backward = False
+
+    def __init__(self, name, factor, inputs=None):
+        super().__init__(name, inputs)
+        self.factor = factor
+
+    def __call__(self, params, x, training=False):
+        return x * self.factor
+
+    def describe(self):
+        return f"scale {self.factor:g}"
+
+
 class Linear(Layer):
     """Fully connected, weight (out, in); a 4-D input is flattened in (C, H, W) order first."""
     kind = "linear"
