@@ -1,10 +1,12 @@
-"""BLAS calls for the CPU kernels, all through scipy.linalg.blas (numpy only).
+"""BLAS calls for the CPU kernels, all into scipy's OpenBLAS (numpy only).
 
 Why one module: numpy and scipy each bundle their own OpenBLAS with its own thread pool, and when
 both are used in one forward/backward their spinning threads fight for the cores; every GEMM of
 the CPU kernels therefore goes through scipy's BLAS, from here. scipy's wrappers also give what
 numpy's matmul does not: accumulation into an existing result (C = A B + beta C, in place),
-and matrix-vector products for single-row inputs. Batches of same-shape products go to
+and matrix-vector products for single-row inputs. GEMMs call cblas_?gemm through ctypes, which
+releases the GIL during the call (scipy's f2py wrappers hold it): kernels that run independent
+GEMMs in threads of their own (parallel.py) get them computed at the same time. Batches of same-shape products go to
 OpenBLAS's cblas_?gemm_batch through ctypes where scipy's OpenBLAS has it (`gemm_batch`).
 
 Arrays are row-major (C order) 2-D float32 or float64; BLAS is column-major, so C = A B is
@@ -36,16 +38,39 @@ def _column_major(a):
     return np.ascontiguousarray(a).T, 0
 
 
+def _row_major_operand(x):
+    """(array, CBLAS transpose flag, leading dimension) of a 2-D operand for row-major cblas:
+    x itself when one of its strides is the item size, else a C-contiguous copy."""
+    (rows, cols), (s0, s1), item = x.shape, x.strides, x.itemsize
+    if s1 == item and s0 % item == 0 and s0 >= max(1, cols) * item:
+        return x, CBLAS_NO_TRANS, s0 // item
+    if s0 == item and s1 % item == 0 and s1 >= max(1, rows) * item:
+        return x, CBLAS_TRANS, s1 // item
+    x = np.ascontiguousarray(x)
+    return x, CBLAS_NO_TRANS, max(1, cols)
+
+
 def gemm(a, b, out=None, beta=0.0):
     """out = a @ b + beta * out, written in place into `out` (C-contiguous) when it is given.
 
-    a: (M, K); b: (K, N); out: (M, N) or None (then a new array). Returns out.
+    a: (M, K); b: (K, N); out: (M, N) or None (then a new array). Returns out. Through
+    cblas_?gemm by ctypes where scipy's OpenBLAS has it and the product has CBLAS_MIN_MNK
+    multiply-adds or more (the call releases the GIL, so products in threads of their own run at
+    once; scipy's wrappers hold it), else scipy's wrapper (a few microseconds less per call).
     """
     if out is None:
         out, beta = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype), 0.0
     if not out.flags.c_contiguous or out.dtype != a.dtype:
         raise ValueError(f"gemm needs a C-contiguous {a.dtype} result array, got {out.dtype} "
                          f"with strides {out.strides}")
+    function = _CBLAS_GEMM.get(out.dtype)
+    (m, k), n = a.shape, out.shape[1]
+    if function is not None and m * n * k >= CBLAS_MIN_MNK and a.dtype == b.dtype:
+        a, trans_a, lda = _row_major_operand(a)
+        b, trans_b, ldb = _row_major_operand(b)
+        function(CBLAS_ROW_MAJOR, trans_a, trans_b, m, n, k, 1.0, a.ctypes.data, lda,
+                 b.ctypes.data, ldb, beta, out.ctypes.data, n)
+        return out
     af, trans_a = _column_major(a)
     bf, trans_b = _column_major(b)
     result = _routine("gemm", a.dtype)(1.0, bf, af, beta=beta, c=out.T, trans_a=trans_b,
@@ -78,6 +103,9 @@ CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS = 101, 111, 112
 # products small enough for its small-matrix kernels (M*N*K <= 100^3 on x86; OpenBLAS pull
 # request 5980). Smaller products than this go through gemm one by one, with a wide margin.
 GEMM_BATCH_MIN_MNK = 1 << 22
+# Products from this many multiply-adds go through ctypes (GIL released): below, the compute
+# takes about as long as ctypes' argument conversion, and the GIL is held only that long anyway.
+CBLAS_MIN_MNK = 1 << 16
 
 
 def _scipy_openblas():
@@ -119,15 +147,35 @@ def _find_thread_count():
     return tuple(getattr(lib, name) for name in names)
 
 
+def _find_cblas_gemm():
+    """{dtype: cblas_?gemm with its argument types} of scipy's OpenBLAS, or {}."""
+    found = _scipy_openblas()
+    if found is None:
+        return {}
+    lib, prefix = found
+    functions = {}
+    for dtype, letter, scalar in ((np.float32, "s", ctypes.c_float),
+                                  (np.float64, "d", ctypes.c_double)):
+        function = getattr(lib, f"{prefix}cblas_{letter}gemm", None)
+        if function is None:
+            return {}
+        integer, pointer = ctypes.c_int, ctypes.c_void_p
+        function.argtypes = [integer] * 6 + [scalar, pointer, integer, pointer, integer, scalar,
+                                             pointer, integer]
+        function.restype = None
+        functions[np.dtype(dtype)] = function
+    return functions
+
+
 _GEMM_BATCH = _find_gemm_batch()
+_CBLAS_GEMM = _find_cblas_gemm()
 _THREAD_COUNT = _find_thread_count()
 
 
 @contextlib.contextmanager
 def single_threaded():
     """Every GEMM inside the block (from any thread) runs on one core: for kernels that spread
-    independent GEMMs over the cores in threads of their own (scipy's BLAS wrappers release the
-    GIL). The thread count is OpenBLAS's, for the whole process, restored on exit; with another
+    independent GEMMs over the cores in threads of their own (gemm releases the GIL). The thread count is OpenBLAS's, for the whole process, restored on exit; with another
     BLAS the block changes nothing."""
     if _THREAD_COUNT is None:
         yield
