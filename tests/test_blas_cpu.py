@@ -31,6 +31,43 @@ def test_gemm_accumulates_in_place(dtype):
     assert_within_gemm_error(out, a, b, before)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(7, 5, 3), (64, 48, 40)])  # under / over CBLAS_MIN_MNK
+@pytest.mark.parametrize("a_order, b_order", [("C", "C"), ("F", "C"), ("C", "F"), ("F", "F"),
+                                              ("strided", "C"), ("C", "rows")])
+def test_gemm_takes_every_operand_layout(dtype, shape, a_order, b_order):
+    """Row-major, transposed (Fortran-ordered), non-unit-stride (copied) operands and row views
+    of a wider array give a @ b + beta * out on both of gemm's paths (ctypes cblas, scipy)."""
+    m, k, n = shape
+    assert (m * k * n >= blas_cpu.CBLAS_MIN_MNK) == (m > 10)
+    rng = np.random.default_rng(1)
+
+    def operand(rows, cols, order):
+        if order == "strided":  # every other column of a wider array: no unit stride
+            return rng.standard_normal((rows, 2 * cols)).astype(dtype)[:, ::2]
+        if order == "rows":     # the first columns of a wider row-major array
+            return rng.standard_normal((rows, cols + 3)).astype(dtype)[:, :cols]
+        return np.asarray(rng.standard_normal((rows, cols)), dtype=dtype, order=order)
+    a, b = operand(m, k, a_order), operand(k, n, b_order)
+    out = rng.standard_normal((m, n)).astype(dtype)
+    before = out.copy()
+    assert blas_cpu.gemm(a, b, out=out, beta=0.5) is out
+    assert_within_gemm_error(out, a, b, 0.5 * before)
+    assert_within_gemm_error(blas_cpu.gemm(a, b), a, b)
+
+
+def test_gemms_in_threads_give_each_its_own_product():
+    """gemm releases the GIL (ctypes): products running at once in threads stay apart."""
+    from concurrent.futures import ThreadPoolExecutor
+    rng = np.random.default_rng(2)
+    pairs = [(rng.standard_normal((96, 80)).astype(np.float32),
+              rng.standard_normal((80, 72)).astype(np.float32)) for _ in range(8)]
+    with blas_cpu.single_threaded(), ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda ab: blas_cpu.gemm(*ab), pairs * 4))
+    for (a, b), out in zip(pairs * 4, results):
+        assert_within_gemm_error(out, a, b)
+
+
 def _operands(rng, count, m, k, n, dtype, b_transposed):
     a = rng.standard_normal((count, m, k)).astype(dtype)
     if b_transposed:  # (K, N) views of (N, K) memory, as Winograd's forward weights are
