@@ -175,8 +175,9 @@ _THREAD_COUNT = _find_thread_count()
 @contextlib.contextmanager
 def single_threaded():
     """Every GEMM inside the block (from any thread) runs on one core: for kernels that spread
-    independent GEMMs over the cores in threads of their own (gemm releases the GIL). The thread count is OpenBLAS's, for the whole process, restored on exit; with another
-    BLAS the block changes nothing."""
+    independent GEMMs over the cores in threads of their own (gemm releases the GIL). The
+    thread count is OpenBLAS's, for the whole process, restored on exit; with another BLAS the
+    block changes nothing."""
     if _THREAD_COUNT is None:
         yield
         return
