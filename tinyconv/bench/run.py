@@ -6,10 +6,11 @@
 Cases: VGG16 (torchvision layout, random frozen weights, 224x224) forward and forward+backward to
 the input of one class score at batch 1 and 8; VGG19 up to relu5_1 forward+backward at 512x512;
 AlexNet forward+backward; ResNet-50 (batch 1 and 8) and MobileNetV2 (batch 1) forward+backward at
-224x224, batch norm in inference (tinyconv folds it into the convolutions). Training cases (mode "train"): one step of training a CIFAR-10 network
-on a 32x32 batch at its batch size: forward in training mode (batch norm by batch statistics),
-cross-entropy on fixed labels, backward to every parameter, one SGD step (momentum 0.9,
-Nesterov, weight decay 5e-4).
+224x224, batch norm in inference (tinyconv folds it into the convolutions); the fast-style
+transformer forward at 512x512 (what `tinyconv stylize` runs). Training cases (mode "train"): one
+step of training a CIFAR-10 network on a 32x32 batch at its batch size: forward in training mode
+(batch norm by batch statistics), cross-entropy on fixed labels, backward to every parameter, one
+SGD step (momentum 0.9, Nesterov, weight decay 5e-4).
 
 Each framework runs a case in a child process of its own, all alive at once; the parent asks
 them for one timed run each in turn, so load from other processes on a shared machine falls on
@@ -82,6 +83,7 @@ CASES = [
     Case("convnetjs_cifar_train_b128", "convnetjs_cifar", None, 128, 32, "train"),
     Case("resnet_cifar_train_b128", "resnet_cifar", None, 128, 32, "train"),
     Case("fast_resnet_cifar_train_b512", "fast_resnet_cifar", None, 512, 32, "train"),
+    Case("fast_style_forward_512", "fast_style", None, 1, 512, "forward"),
 ]
 # the training step's SGD settings, the same on every side
 TRAIN_SGD = {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}
@@ -155,7 +157,8 @@ def case_labels(case, num_classes):
 
 
 def case_gflop(case):
-    """GFLOP of one run: 2 x multiply-adds of conv and linear layers, twice with the backward."""
+    """GFLOP of one run: 2 x multiply-adds of conv, transposed conv and linear layers, twice
+    with the backward."""
     from .. import models
     model = models.model_from_spec(models.arch_spec(case.model), "cpu",
                                    last_layer=case.last_layer)
@@ -166,6 +169,10 @@ def case_gflop(case):
             w_shape = layer.param_shapes()["weight"]
             outputs = int(np.prod(shapes[name])) // w_shape[0]  # output positions per channel
             flop += 2 * outputs * int(np.prod(w_shape))
+        elif layer.kind == "conv_transpose":  # each input position times the whole kernel
+            w_shape = layer.param_shapes()["weight"]  # (in, out, k, k)
+            n, _, oh, ow = shapes[name]
+            flop += 2 * n * (oh // layer.stride) * (ow // layer.stride) * int(np.prod(w_shape))
     return flop * {"forward": 1, "forward_backward": 2, "train": 3}[case.mode] / 1e9
 
 
