@@ -257,3 +257,55 @@ def test_augment_without_padding_only_flips():
                 for o, i in zip(out, images)]
     kept = [np.array_equal(o, i) for o, i in zip(out, images)]
     assert all(m or k for m, k in zip(mirrored, kept)) and any(mirrored) and any(kept)
+
+
+def test_step_log_writes_each_steps_losses_and_continues_after_a_resume(tmp_path):
+    """One CSV row per step; a step's loss times its images, summed over an epoch, is the
+    epoch's mean training loss; a resumed run appends (one row skipped: the resumed step)."""
+    import csv
+    from tinyconv.training import StepLog
+    train_set = _blobs(100)
+    config = TrainConfig(epochs=2, batch_size=32, lr=0.02, schedule="cosine")
+    log = tmp_path / "steps.csv"
+
+    def interrupt(trainer):
+        logger(trainer)
+        if (trainer.epoch, trainer.step) == (1, 2):
+            raise KeyboardInterrupt
+    logger = StepLog(log)
+    model = models.build("convnetjs_cifar", seed=0, num_classes=2)
+    trainer = Trainer(model, train_set, config, checkpoint=tmp_path / "ck.npz", on_step=interrupt,
+                      **QUIET)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    first_epoch = trainer.history[0]
+    rows = list(csv.DictReader(open(log)))
+    assert [(r["epoch"], r["step"], r["global_step"]) for r in rows] == [
+        ("1", "1", "1"), ("1", "2", "2"), ("1", "3", "3"), ("1", "4", "4"),
+        ("2", "1", "5"), ("2", "2", "6")]
+    assert list(rows[0]) == ["epoch", "step", "global_step", "lr", "loss", "correct"]
+    sizes = [32, 32, 32, 4]  # 100 images in steps of 32
+    mean = sum(float(r["loss"]) * n for r, n in zip(rows, sizes)) / 100
+    assert mean == pytest.approx(first_epoch["train_loss"], rel=1e-5)
+    assert all(0 <= float(r["correct"]) <= 1 for r in rows)
+    assert float(rows[0]["lr"]) == pytest.approx(0.02)
+    model = models.build("convnetjs_cifar", seed=0, num_classes=2)
+    resumed = Trainer(model, train_set, config, checkpoint=tmp_path / "ck.npz",
+                      on_step=StepLog(log), **QUIET)
+    resumed.resume()
+    resumed.run()
+    steps = [int(r["global_step"]) for r in csv.DictReader(open(log))]
+    assert steps == [1, 2, 3, 4, 5, 6, 8]  # step 7 (the first after the resume) not known
+
+
+def test_curves_command_draws_a_step_log(tmp_path, capsys):
+    from tinyconv.training import StepLog
+    log = tmp_path / "steps.csv"
+    config = TrainConfig(epochs=2, batch_size=16, lr=0.02)
+    Trainer(models.build("convnetjs_cifar", seed=0, num_classes=2), _blobs(64), config,
+            on_step=StepLog(log), **QUIET).run()
+    assert main(["curves", str(log), "-o", str(tmp_path / "c.png"), "--smooth", "2"]) == 0
+    picture = load_image(tmp_path / "c.png")
+    assert picture.shape[0] > 300 and (picture < 128).any()  # two panels, with ink
+    assert main(["curves", str(log), "-o", str(tmp_path / "d.png"), "--columns", "acc"]) != 0
+    assert "no column acc" in capsys.readouterr().err

@@ -20,6 +20,7 @@ SUBCOMMANDS = [
     "convert",
     "train",
     "train_style",
+    "curves",
     "classify",
     "stylize",
     "weights",

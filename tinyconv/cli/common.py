@@ -179,12 +179,16 @@ def load_target_input(args):
 
 
 def add_epoch_args(group, config, lr_help):
-    """--epochs, --batch-size and --lr of a training command, defaults from its `config`."""
+    """--epochs, --batch-size, --lr and --step-log of a training command, defaults from its
+    `config`."""
     group.add_argument("--epochs", type=epochs, default=config.epochs, help=f"[{config.epochs}]")
     group.add_argument("--batch-size", type=batch_size, default=config.batch_size,
                        help=f"[{config.batch_size}]")
     group.add_argument("--lr", type=positive_float, default=config.lr,
                        help=f"{lr_help} [{config.lr}]")
+    group.add_argument("--step-log", metavar="CSV",
+                       help="append a line per step (epoch, step, learning rate, the step's "
+                            "losses) to this file: the numbers of a loss curve")
 
 
 def add_strict_arg(parser):

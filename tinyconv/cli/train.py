@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ..models import CLASSIFIERS, build
 from ..image import save_image
-from ..training import OPTIMIZERS, SCHEDULES, TrainConfig, Trainer, from_folder, save_trained
+from ..training import (OPTIMIZERS, SCHEDULES, StepLog, TrainConfig, Trainer, from_folder,
+                        save_trained)
 from ..training.pictures import first_layer_filters
 from ..weights.fetch import cached_path
 from . import types
@@ -107,7 +108,8 @@ def run(args):
     print(f"{args.model}: {len(train_set)} training images of {len(train_set.class_names)} "
           f"classes" + (f", {len(test_set)} test images" if test_set else ""), flush=True)
     snapshot = filter_snapshots(args) if args.filter_snapshots else None
-    trainer = Trainer(model, train_set, config, test_set, checkpoint, on_epoch=snapshot)
+    trainer = Trainer(model, train_set, config, test_set, checkpoint, on_epoch=snapshot,
+                      on_step=StepLog(args.step_log) if args.step_log else None)
     if args.resume:
         trainer.resume()
         print(f"resumed from {checkpoint} at epoch {trainer.epoch + 1}, step {trainer.step}")

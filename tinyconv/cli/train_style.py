@@ -12,7 +12,7 @@ import time
 from ..image import load_image
 from ..loading import load_model
 from ..models import build
-from ..training import Trainer, save_trained
+from ..training import StepLog, Trainer, save_trained
 from ..training.style import (AdaINObjective, PerceptualLoss, PerceptualObjective, cin_from,
                               content_set, decode_side, style_config)
 from ..training.data import image_folder
@@ -89,7 +89,8 @@ def run(args):
     model, objective, encoder = _adain(args) if args.adain else _perceptual(args)
     print(f"{model.arch}: {len(content)} content images, crops of {args.size} px, batch "
           f"{args.batch_size}, {-(-len(content) // args.batch_size)} steps an epoch", flush=True)
-    trainer = Trainer(model, content, config, checkpoint=checkpoint, objective=objective)
+    trainer = Trainer(model, content, config, checkpoint=checkpoint, objective=objective,
+                      on_step=StepLog(args.step_log) if args.step_log else None)
     if args.resume:
         trainer.resume()
         print(f"resumed from {checkpoint} at epoch {trainer.epoch + 1}, step {trainer.step}")
