@@ -151,6 +151,27 @@ def style_transfer(model, content, styles, style_blend=None, content_layer=None,
     preserve_colour: keep the content's colours (luminance-only transfer, YIQ).
     Returns the loop's Result (terms: content, style per layer, tv, dream).
     """
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    loss, content = transfer_loss(model, content, styles, style_blend, content_layer,
+                                  content_weight, style_layers, style_weights, tv_weight,
+                                  dream_layer, dream_weight)
+    x0 = content if init == "content" else noise_image(
+        model, content.shape[2:], init_noise or preset_or_empty(model).get("init_noise", 32.0),
+        seed)
+    result = optimize(loss, x0, steps, _input_units(model, lr), step_rule=step_rule,
+                      **pixel_range(model, step_rule), **loop)
+    if preserve_colour:
+        result.image = original_colours(model, result.image, content)
+    return result
+
+
+def transfer_loss(model, content, styles, style_blend=None, content_layer=None,
+                  content_weight=None, style_layers=None, style_weights=None, tv_weight=None,
+                  dream_layer=None, dream_weight=0.0):
+    """The loss style_transfer minimizes, with the same defaults: (loss(image Tensor) ->
+    (scalar Tensor, terms), content as an array of the model's device and dtype). Feed-forward
+    results are scored with it (tools/style_quality_vs_lbfgs.py)."""
     p = preset_or_empty(model)
     content_layer = content_layer or p.get("content_layer")
     if style_layers is None:  # the preset's layers come with the preset's weights
@@ -167,8 +188,6 @@ def style_transfer(model, content, styles, style_blend=None, content_layer=None,
     tv_weight = _non_negative("tv_weight", p.get("tv_weight", 0.0) if tv_weight is None
                               else tv_weight)
     dream_weight = _non_negative("dream_weight", dream_weight)
-    if init not in INITS:
-        raise ValueError(f"init must be one of {INITS}, got {init!r}")
     for layer in [content_layer] + style_layers + ([dream_layer] if dream_layer else []):
         obj.check_layer(model, layer)
     xp = backend.xp_for(model.device)
@@ -179,13 +198,7 @@ def style_transfer(model, content, styles, style_blend=None, content_layer=None,
     layers = [content_layer] + style_layers + ([dream_layer] if dream_layer else [])
     loss = _transfer_loss(model, layers, content_target, content_weight, targets, style_weights,
                           tv_weight, dream_layer, dream_weight)
-    x0 = content if init == "content" else noise_image(
-        model, content.shape[2:], init_noise or p.get("init_noise", 32.0), seed)
-    result = optimize(loss, x0, steps, _input_units(model, lr), step_rule=step_rule,
-                      **pixel_range(model, step_rule), **loop)
-    if preserve_colour:
-        result.image = original_colours(model, result.image, content)
-    return result
+    return loss, content
 
 
 def _transfer_loss(model, layers, content_target, content_weight, targets, style_weights,
