@@ -58,8 +58,9 @@ class ReLU6(Function):
         dx = np.empty_like(dout)  # keeps dout's memory layout
 
         def masked(ys, ds, dxs):  # dx = (0 < y < 6) * dout, over the cores like ReLU's
-            np.multiply(ds, ys > 0, out=dxs)
-            np.multiply(dxs, ys < 6, out=dxs)
+            passes = np.greater(ys, 0)
+            passes &= np.less(ys, 6)
+            np.multiply(ds, passes, out=dxs)
         for_each_slice(masked, y, dout, dx)
         return dx
 
