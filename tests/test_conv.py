@@ -105,7 +105,8 @@ CPU_STRATEGIES = {  # thresholds that force one strategy of conv_cpu wherever it
     # the same with kernel-row runs (_RowRuns) for every stride-1 layer of a batch
     "cpu_rows_batched": dict(WINOGRAD_MIN_CHANNELS={4: 10 ** 9, 2: 10 ** 9},
                              SHIFTED_MIN_CHANNELS=10 ** 9, GENERIC_BACKWARD_MAX_CHANNELS=0,
-                             IM2COL_CHUNK_BYTES=1, ROW_GEMM_MIN_PIXELS=1),
+                             IM2COL_CHUNK_BYTES=1, ROW_GEMM_MIN_PIXELS=1,
+                             ROW_GEMM_MIN_MULTIPLY_ADDS=0),
     "cpu_shifted_batched": dict(WINOGRAD_MIN_CHANNELS={4: 10 ** 9, 2: 10 ** 9},
                                 SHIFTED_MIN_CHANNELS=1, SHIFTED_MIN_ROWS_PER_CHANNEL=0,
                                 GENERIC_BACKWARD_MAX_CHANNELS=0, IM2COL_CHUNK_BYTES=1),

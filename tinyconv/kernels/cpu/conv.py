@@ -455,10 +455,12 @@ class _RowRuns:
 
 def _column_source(x, geom):
     """_RowRuns for batches of stride-1 layers with images of ROW_GEMM_MIN_PIXELS output pixels
-    or more, else _Columns."""
+    or more whose kernel-row products have ROW_GEMM_MIN_MULTIPLY_ADDS or more, else _Columns."""
     oh, ow = geom.out_hw
     if geom.stride == (1, 1) and geom.dilation == (1, 1) and _uses_runs(geom) \
-            and oh * ow >= ROW_GEMM_MIN_PIXELS and _batched(geom):
+            and oh * ow >= ROW_GEMM_MIN_PIXELS and _batched(geom) \
+            and oh * ow * geom.w_shape[3] * geom.x_shape[1] * geom.w_shape[0] \
+            >= ROW_GEMM_MIN_MULTIPLY_ADDS:
         return _RowRuns(x, geom)
     return _Columns(x, geom)
 
@@ -485,6 +487,12 @@ IM2COL_CHUNK_MAX_IMAGE_BYTES = 2 ** 23
 # image's OH * OW rows each run as fast as the one im2col GEMM of the chunk; on smaller images
 # (8x8) the GEMMs are too short to pay for their number.
 ROW_GEMM_MIN_PIXELS = 256
+# ... and whose kernel-row GEMMs have at least this many multiply-adds (OH*OW x kw*C x O):
+# smaller products (the ConvNetJS net's 7x7 layers over 3 to 20 channels, 0.3-0.6 M each) spend
+# much of their time in the per-call overhead of kh GEMMs per image, and the chunk's one im2col
+# GEMM is faster despite its kh times larger copy; ResNet-50's 3x3 layers at batch 8 (38 M at
+# 56x56) run a little faster in kernel rows.
+ROW_GEMM_MIN_MULTIPLY_ADDS = 2 ** 22
 
 
 def _over_image_chunks(job, geom, itemsize):
