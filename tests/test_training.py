@@ -309,3 +309,18 @@ def test_curves_command_draws_a_step_log(tmp_path, capsys):
     assert picture.shape[0] > 300 and (picture < 128).any()  # two panels, with ink
     assert main(["curves", str(log), "-o", str(tmp_path / "d.png"), "--columns", "acc"]) != 0
     assert "no column acc" in capsys.readouterr().err
+
+
+def test_flip_evaluation_scores_each_image_and_its_mirror():
+    """evaluate(flip=True): top-1 of the summed scores of each image and its mirror image."""
+    model = models.build("convnetjs_cifar", seed=2, num_classes=2)
+    test = _blobs(60)
+    x = model.preprocessing.to_input(test.images, model.device, model.dtype)
+    with tinyconv.no_grad():
+        plain = model(tinyconv.Tensor(x)).numpy()
+        mirrored = model(tinyconv.Tensor(np.ascontiguousarray(x[..., ::-1]))).numpy()
+    expected = ((plain + mirrored).argmax(axis=1) == test.labels).mean()
+    assert evaluate(model, test, batch_size=16, flip=True) == pytest.approx(expected)
+    assert evaluate(model, test, batch_size=16) == pytest.approx(
+        (plain.argmax(axis=1) == test.labels).mean())
+    assert not np.allclose(plain, mirrored)  # the mirror images score differently

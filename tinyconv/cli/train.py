@@ -79,6 +79,9 @@ def _add_training_args(p):
     g.add_argument("--crop-padding", type=types.non_negative_int, default=d.crop_padding,
                    help=f"zero pixels around an image for its random crop; 0: flips only "
                         f"[{d.crop_padding}]")
+    g.add_argument("--test-flip", action="store_true",
+                   help="test top-1 from each test image's scores plus its mirror image's "
+                        "(test-time augmentation)")
 
 
 def _config(args):
@@ -86,7 +89,8 @@ def _config(args):
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
         momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay,
         schedule=args.schedule, warmup=args.warmup, label_smoothing=args.label_smoothing,
-        augment=args.augment, crop_padding=args.crop_padding, seed=args.seed)
+        augment=args.augment, crop_padding=args.crop_padding, seed=args.seed,
+        eval_flip=args.test_flip)
 
 
 def run(args):
