@@ -187,7 +187,8 @@ def make_train_step(net, case, x, num_classes):
 
 def make_step(net, case, x):
     if case.mode == "train":
-        return make_train_step(net, case, x, net.state[f"{net.rows[-1].name}.weight"].shape[0])
+        classifier = next(r for r in reversed(net.rows) if f"{r.name}.weight" in net.state)
+        return make_train_step(net, case, x, net.state[f"{classifier.name}.weight"].shape[0])
     if case.mode == "forward":
         def step():
             with torch.no_grad():
