@@ -17,8 +17,8 @@ from tinyconv.weights import WeightFile, write_weights
 
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
            "truck"]
-# what the shipped file reaches on the 10,000 CIFAR-10 test images (it measured 74.55%)
-BUILTIN_MIN_TOP1 = 0.74  # a margin of 55 images for other CPUs' float32 rounding
+# what the shipped file reaches on the 10,000 CIFAR-10 test images (it measured 76.08%)
+BUILTIN_MIN_TOP1 = 0.755  # a margin of 58 images for other CPUs' float32 rounding
 
 
 @pytest.fixture
