@@ -87,7 +87,7 @@ def test_winograd_products_in_parts_match_one_batched_call(m, monkeypatch):
     monkeypatch.setattr(cpu_parallel, "WORKERS", 2)
     monkeypatch.setattr(cpu_parallel, "MIN_ELEMENTS_PER_PART", 1)
     calls = []
-    monkeypatch.setattr(winograd_cpu, "for_each_part",
+    monkeypatch.setattr(winograd_cpu.blas_cpu, "for_each_part",  # blas_cpu.over_parts' split
                         lambda job, *args: calls.append(args) or cpu_parallel.for_each_part(
                             job, *args))
     in_parts = winograd_cpu.conv3x3(x, u, (1, 1), 12, tile)

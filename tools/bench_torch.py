@@ -102,12 +102,6 @@ class TableNet(nn.Module):
         return acts[self.rows[-1].name]
 
 
-def _same_before(size, row):
-    """Pixels a transposed convolution's "same" output crop drops before (tinyconv's rule)."""
-    from tinyconv.models.layers import _same_padding
-    return _same_padding(size, row.kernel_size, row.stride)[0]
-
-
 def run_row(row, p, xs, training, inplace):
     """One tinyconv row in PyTorch."""
     x = xs[0]
@@ -120,9 +114,7 @@ def run_row(row, p, xs, training, inplace):
                         row.stride, 0, row.dilation, row.groups)
     if row.kind == "conv_transpose":  # the full result, cropped to input size * stride
         full = F.conv_transpose2d(x, p["weight"], p.get("bias"), row.stride)
-        h, w = x.shape[2] * row.stride, x.shape[3] * row.stride
-        top = _same_before(h, row)
-        left = _same_before(w, row)
+        top, left, h, w = row.crop(*x.shape[2:])
         return full[:, :, top:top + h, left:left + w]
     if row.kind == "instance_norm":
         return F.instance_norm(x, weight=p["weight"], bias=p["bias"], eps=row.eps)

@@ -191,6 +191,12 @@ def add_epoch_args(group, config, lr_help):
                             "losses) to this file: the numbers of a loss curve")
 
 
+def step_log(args):
+    """The Trainer's on_step callback of --step-log (a StepLog), or None without it."""
+    from ..training import StepLog  # here: the other commands never load the training code
+    return StepLog(args.step_log) if args.step_log else None
+
+
 def add_strict_arg(parser):
     """--strict: stop at the first unreadable image instead of skipping it."""
     parser.add_argument("--strict", action="store_true",

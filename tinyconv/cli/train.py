@@ -12,13 +12,12 @@ from pathlib import Path
 
 from ..models import CLASSIFIERS, build
 from ..image import save_image
-from ..training import (OPTIMIZERS, SCHEDULES, StepLog, TrainConfig, Trainer, from_folder,
-                        save_trained)
+from ..training import OPTIMIZERS, SCHEDULES, TrainConfig, Trainer, from_folder, save_trained
 from ..training.pictures import first_layer_filters
 from ..weights.fetch import cached_path
 from . import types
 from .common import (add_device_arg, add_epoch_args, add_parser, add_strict_arg, load_weights,
-                     output_file, output_folder, skip_unreadable)
+                     output_file, output_folder, skip_unreadable, step_log)
 
 EXAMPLE = """examples:
   tinyconv train --model convnetjs_cifar --train cifar10/train --test cifar10/test --epochs 20
@@ -113,7 +112,7 @@ def run(args):
           f"classes" + (f", {len(test_set)} test images" if test_set else ""), flush=True)
     snapshot = filter_snapshots(args) if args.filter_snapshots else None
     trainer = Trainer(model, train_set, config, test_set, checkpoint, on_epoch=snapshot,
-                      on_step=StepLog(args.step_log) if args.step_log else None)
+                      on_step=step_log(args))
     if args.resume:
         trainer.resume()
         print(f"resumed from {checkpoint} at epoch {trainer.epoch + 1}, step {trainer.step}")

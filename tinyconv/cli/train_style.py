@@ -12,13 +12,13 @@ import time
 from ..image import load_image
 from ..loading import load_model
 from ..models import build
-from ..training import StepLog, Trainer, save_trained
+from ..training import Trainer, save_trained
 from ..training.style import (AdaINObjective, PerceptualLoss, PerceptualObjective, cin_from,
                               content_set, decode_side, style_config)
 from ..training.data import image_folder
 from . import types
 from .common import (add_device_arg, add_epoch_args, add_parser, add_strict_arg, output_file,
-                     skip_unreadable, stem)
+                     skip_unreadable, stem, step_log)
 
 EXAMPLE = """examples:
   tinyconv train-style --content imagenet_samples --styles the_scream.jpg \\
@@ -90,7 +90,7 @@ def run(args):
     print(f"{model.arch}: {len(content)} content images, crops of {args.size} px, batch "
           f"{args.batch_size}, {-(-len(content) // args.batch_size)} steps an epoch", flush=True)
     trainer = Trainer(model, content, config, checkpoint=checkpoint, objective=objective,
-                      on_step=StepLog(args.step_log) if args.step_log else None)
+                      on_step=step_log(args))
     if args.resume:
         trainer.resume()
         print(f"resumed from {checkpoint} at epoch {trainer.epoch + 1}, step {trainer.step}")

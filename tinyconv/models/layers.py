@@ -175,11 +175,16 @@ class ConvTranspose2d(Layer):
             shapes["bias"] = (self.out_channels,)
         return shapes
 
+    def crop(self, height, width):
+        """(top, left, H * stride, W * stride): the window of the full transposed convolution of
+        an (height, width) input that is this layer's output."""
+        h, w = height * self.stride, width * self.stride
+        return (_same_padding(h, self.kernel_size, self.stride)[0],
+                _same_padding(w, self.kernel_size, self.stride)[0], h, w)
+
     def __call__(self, params, x, training=False):
         full = ops.conv_transpose2d(x, params["weight"], params.get("bias"), stride=self.stride)
-        h, w = x.shape[2] * self.stride, x.shape[3] * self.stride
-        top = _same_padding(h, self.kernel_size, self.stride)[0]
-        left = _same_padding(w, self.kernel_size, self.stride)[0]
+        top, left, h, w = self.crop(*x.shape[2:])
         return full[:, :, top:top + h, left:left + w]  # (N, out, H * stride, W * stride)
 
     def output_shape(self, shape):

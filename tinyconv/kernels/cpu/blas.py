@@ -6,8 +6,9 @@ the CPU kernels therefore goes through scipy's BLAS, from here. scipy's wrappers
 numpy's matmul does not: accumulation into an existing result (C = A B + beta C, in place),
 and matrix-vector products for single-row inputs. GEMMs call cblas_?gemm through ctypes, which
 releases the GIL during the call (scipy's f2py wrappers hold it): kernels that run independent
-GEMMs in threads of their own (parallel.py) get them computed at the same time. Batches of same-shape products go to
-OpenBLAS's cblas_?gemm_batch through ctypes where scipy's OpenBLAS has it (`gemm_batch`).
+GEMMs in threads of their own (`over_parts`) get them computed at the same time. Batches of
+same-shape products go to OpenBLAS's cblas_?gemm_batch through ctypes where scipy's OpenBLAS has
+it (`gemm_batch`).
 
 Arrays are row-major (C order) 2-D float32 or float64; BLAS is column-major, so C = A B is
 computed as C^T = B^T A^T, for which the transposes of C-contiguous arrays need no copy.
@@ -19,6 +20,7 @@ import numpy as np
 from scipy.linalg import blas
 
 from . import threads as cpu_threads
+from .parallel import for_each_part, parts_for
 
 
 def _routine(kind, dtype):
@@ -188,6 +190,16 @@ def single_threaded():
         yield
     finally:
         set_(previous)
+
+
+def over_parts(job, length, elements):
+    """parallel.for_each_part(job, length, elements), every GEMM inside on one core when the job
+    is split (each part's GEMMs on its own core instead of each GEMM split over all of them)."""
+    if parts_for(length, elements) > 1:
+        with single_threaded():
+            for_each_part(job, length, elements)
+    else:
+        job(0, length)
 
 
 def _layout(arrays):

@@ -270,16 +270,7 @@ def _shifted_gemms(src, taps, shifts, out, rows, bias=None):
             for shift, tap in zip(shifts, taps):
                 blas_cpu.gemm(src[start + shift:stop + shift], tap, out=block, beta=beta)
                 beta = 1.0
-    _over_parts(part, rows, rows * src.shape[1] * len(taps))
-
-
-def _over_parts(job, length, elements):
-    """for_each_part(job, length, elements) with one-core GEMMs inside when it splits."""
-    if parallel.parts_for(length, elements) > 1:
-        with blas_cpu.single_threaded():
-            for_each_part(job, length, elements)
-    else:
-        job(0, length)
+    blas_cpu.over_parts(part, rows, rows * src.shape[1] * len(taps))
 
 
 def _shifted_forward(x, taps, geom, b):
@@ -315,13 +306,10 @@ def _shifted_backward_weight(dout, x, geom):
     rows = n * hp * wp - shifts[-1]
     dw_taps = np.empty((kh * kw, o, c), dtype=x.dtype)
 
-    def taps(first, last):  # the taps split over the cores (with several taps)
+    def taps(first, last):  # the taps split over the cores
         for t in range(first, last):
             blas_cpu.gemm(grows[:rows].T, xrows[shifts[t]:shifts[t] + rows], out=dw_taps[t])
-    if len(shifts) > 1:
-        _over_parts(taps, len(shifts), rows * (o + c) * len(shifts))
-    else:
-        taps(0, 1)
+    blas_cpu.over_parts(taps, len(shifts), rows * (o + c) * len(shifts))
     return np.ascontiguousarray(dw_taps.reshape(kh, kw, o, c).transpose(2, 3, 0, 1))
 
 
@@ -509,8 +497,7 @@ def _over_image_chunks(job, geom, itemsize):
 
     def run(start, stop):
         results[start] = job([(a, min(a + step, stop)) for a in range(start, stop, step)])
-    with blas_cpu.single_threaded():
-        parallel.for_each_part(run, n, n * per_image)
+    blas_cpu.over_parts(run, n, n * per_image)
     return [results[start] for start in sorted(results)]
 
 

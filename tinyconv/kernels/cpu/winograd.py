@@ -280,8 +280,7 @@ def _products(v, u, mm):
     def run(start, stop):
         for k in range(start, stop):
             blas_cpu.gemm(v[k], u[k], out=mm[k])
-    with blas_cpu.single_threaded():
-        for_each_part(run, len(mm), mm[0].size * len(mm))
+    blas_cpu.over_parts(run, len(mm), mm[0].size * len(mm))
 
 
 def conv3x3(x, u, padding, out_channels, tile, bias=None):
